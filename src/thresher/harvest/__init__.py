@@ -1,0 +1,160 @@
+"""Typed async client for the Harvest (getharvest.com) API v2, with a blocking facade.
+
+Every fact it relies on is in ``harvest-api-v2.md`` (section numbers are cited in the code)::
+
+    from thresher.harvest import AsyncHarvest, HarvestSettings
+
+    async with AsyncHarvest(HarvestSettings.from_env()) as harvest:
+        async for user in harvest.list_users(is_active=True):
+            print(user.email)
+
+``Harvest`` offers the same methods without ``await``. Requests carry the three required headers
+(§1), share one rate limiter per account (§4), follow ``links.next`` (§3), retry only what is safe
+to retry, and fail with the errors of ``thresher.harvest`` grouped by what to do next.
+"""
+
+from __future__ import annotations
+
+from ._access_roles import (
+    BASE_ROLES,
+    MANAGER_ADDONS,
+    PEOPLE_MANAGER,
+    AccessRoleError,
+    validate_access_roles,
+)
+from ._auth import OAuth2Auth, OAuth2Token, OAuthApp, PersonalAccessToken
+from ._client import AsyncHarvest
+from ._errors import (
+    AmbiguousCreateError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    CredentialsError,
+    HarvestError,
+    InputError,
+    InvalidRequestError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RetryableError,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+    UnprocessableError,
+    UnrecoverableError,
+)
+from ._models import (
+    Account,
+    ClientRef,
+    Company,
+    IdentityAccounts,
+    IdentityUser,
+    PageLinks,
+    ProjectAssignment,
+    ProjectRef,
+    Rate,
+    Role,
+    TaskAssignment,
+    TaskRef,
+    Teammate,
+    User,
+    UserAssignment,
+    UserRef,
+)
+from ._pagination import Page
+from ._ratelimit import LimiterRegistry, RateLimiter, default_registry, parse_retry_after
+from ._requests import (
+    RateCreate,
+    RoleCreate,
+    RoleUpdate,
+    UserAssignmentCreate,
+    UserAssignmentUpdate,
+    UserCreate,
+    UserUpdate,
+    hours_to_seconds,
+)
+from ._retry import RetryPolicy
+from ._settings import DEFAULT_BASE_URL, DEFAULT_ID_URL, HarvestSettings
+from ._sync import Harvest
+from ._timezones import (
+    HARVEST_TIMEZONES,
+    UnknownTimezoneError,
+    harvest_to_iana,
+    iana_to_harvest,
+    is_harvest_timezone,
+    normalize_timezone,
+)
+from ._transport import RequestRecord
+
+__all__ = [
+    "BASE_ROLES",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_ID_URL",
+    "HARVEST_TIMEZONES",
+    "MANAGER_ADDONS",
+    "PEOPLE_MANAGER",
+    "AccessRoleError",
+    "Account",
+    "AmbiguousCreateError",
+    "AsyncHarvest",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientRef",
+    "Company",
+    "ConfigurationError",
+    "CredentialsError",
+    "Harvest",
+    "HarvestError",
+    "HarvestSettings",
+    "IdentityAccounts",
+    "IdentityUser",
+    "InputError",
+    "InvalidRequestError",
+    "LimiterRegistry",
+    "NotFoundError",
+    "OAuth2Auth",
+    "OAuth2Token",
+    "OAuthApp",
+    "Page",
+    "PageLinks",
+    "PaginationError",
+    "PermissionDeniedError",
+    "PersonalAccessToken",
+    "ProjectAssignment",
+    "ProjectRef",
+    "Rate",
+    "RateCreate",
+    "RateLimitedError",
+    "RateLimiter",
+    "RequestRecord",
+    "RetryPolicy",
+    "RetryableError",
+    "Role",
+    "RoleCreate",
+    "RoleUpdate",
+    "ServerError",
+    "TaskAssignment",
+    "TaskRef",
+    "Teammate",
+    "TransportError",
+    "UnexpectedResponseError",
+    "UnknownTimezoneError",
+    "UnprocessableError",
+    "UnrecoverableError",
+    "User",
+    "UserAssignment",
+    "UserAssignmentCreate",
+    "UserAssignmentUpdate",
+    "UserCreate",
+    "UserRef",
+    "UserUpdate",
+    "default_registry",
+    "harvest_to_iana",
+    "hours_to_seconds",
+    "iana_to_harvest",
+    "is_harvest_timezone",
+    "normalize_timezone",
+    "parse_retry_after",
+    "validate_access_roles",
+]

@@ -1,0 +1,24 @@
+"""``AsyncHarvest``: every endpoint section combined over one request core."""
+
+from __future__ import annotations
+
+from ._assignments import Assignments
+from ._company import Companies
+from ._identity import Identity
+from ._rates import Rates
+from ._roles import Roles
+from ._teammates import Teammates
+from ._users import Users
+
+__all__ = ["AsyncHarvest"]
+
+
+class AsyncHarvest(Users, Teammates, Rates, Assignments, Roles, Companies, Identity):
+    """The async Harvest API v2 client.
+
+    ``AsyncHarvest(settings)`` or ``AsyncHarvest(access_token=..., account_id=..., user_agent=...)``;
+    optional ``transport`` (the test seam), ``limiter_registry`` (default: the process-wide one, so
+    every client of an account shares its budget), ``retry``, ``auth`` (default: the settings'
+    personal access token) and ``on_request`` (a metrics hook receiving ``RequestRecord``s).
+    Use as ``async with AsyncHarvest(...) as harvest:`` or call ``aclose()``.
+    """

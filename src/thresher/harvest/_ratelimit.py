@@ -1,0 +1,233 @@
+"""Client-side rate limiting: a sliding window over requests, one per account (§4).
+
+Harvest allows 100 requests per 15 s (reports: 100 per 15 min) and answers 429 beyond that. The
+docs do not say whether it counts per token or per account; v1 counted per account, so every
+client and token in the process that works on one account shares one ``RateLimiter`` through a
+``LimiterRegistry`` (the stricter assumption).
+
+The log of requests is exact: a request may go only when fewer than ``limit`` requests were in
+flight or answered within the last ``window``, checked and updated under one lock with one
+monotonic clock for everyone. Waiters stand in a first-come line and each sleeps until its own
+computed turn, so 1,000 waiting tasks wake one by one, in order, instead of all at once at every
+window edge; a waiter whose predecessor was answered late simply recomputes its turn.
+
+A lock from ``threading`` (never held across an await) makes one limiter usable from several
+event loops, e.g. the sync facade's background loop next to an application's own loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import math
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+
+__all__ = ["LimiterRegistry", "RateLimiter", "default_registry", "parse_retry_after"]
+
+
+class _Sent:
+    """One request in the log: in flight until ``done``, then stamped with its completion time."""
+
+    __slots__ = ("done", "time")
+
+    def __init__(self, time: float, *, done: bool) -> None:
+        self.time = time
+        self.done = done
+
+
+class RateLimiter:
+    """At most ``limit`` requests in any ``window`` seconds, shared by every caller.
+
+    Harvest counts a request when it arrives, which is some time after we decide to send it (the
+    connection pool, a busy event loop, the network). Every moment between "allowed to send" and
+    "answer received" is a possible arrival time, so ``slot()`` counts a request as in flight
+    until its answer comes and then dates it by that answer: the next request that depends on it
+    goes one window after the latest moment Harvest can have counted it. That is what keeps 429s
+    at zero when 1,000 tasks share one budget; ``margin`` (default 0.5% of the window) covers clock
+    granularity on Harvest's side.
+    """
+
+    def __init__(
+        self,
+        limit: int = 100,
+        window: float = 15.0,
+        *,
+        margin: float = 0.005,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1 or window <= 0 or margin < 0:
+            raise ValueError("limit must be >= 1, window > 0 and margin >= 0")
+        self.limit = limit
+        self.window = window
+        self._span = window * (1.0 + margin)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._log: list[_Sent] = []  # requests in flight or answered within the last span
+        self._line: list[object] = []  # one token per waiting caller, first come first
+        self._paused_until = 0.0
+        self._strikes = 0
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(limit={self.limit}, window={self.window:g})"
+
+    # -- acquiring --------------------------------------------------------------------------------
+    def _turn(self, rank: int, now: float) -> float:
+        """When the caller at ``rank`` in line may send, if everyone ahead sends on time (lock held).
+
+        Send number m of the future must come one span after the send ``limit`` places before it:
+        for m < limit that one is already in the log (or long gone), beyond it is a future send.
+        A request still in flight counts as sent now: it cannot expire before it is answered.
+        """
+        cutoff = now - self._span
+        self._log = [s for s in self._log if not s.done or s.time > cutoff]
+        times = sorted(s.time if s.done else now for s in self._log)
+        laps, m = divmod(rank, self.limit)
+        turn = max(now, self._paused_until)
+        before = len(times) + m - self.limit
+        if before >= 0:
+            turn = max(turn, times[before] + self._span)
+        return turn + laps * self._span
+
+    async def _wait_turn(self, *, done: bool) -> tuple[float, _Sent]:
+        start = self._clock()
+        waiter = object()
+        with self._lock:
+            self._line.append(waiter)
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    turn = self._turn(self._line.index(waiter), now)
+                    if turn <= now:
+                        self._line.remove(waiter)
+                        sent = _Sent(now, done=done)
+                        self._log.append(sent)
+                        return now - start, sent
+                await anyio.sleep(turn - now)
+        except BaseException:
+            with self._lock:
+                if waiter in self._line:
+                    self._line.remove(waiter)
+            raise
+
+    async def acquire(self) -> float:
+        """Wait for a turn and count the request as sent now; returns the seconds waited.
+
+        Callers are served in arrival order; each sleeps until its own computed turn, so waiters
+        wake one by one rather than all at once. Prefer ``slot()`` around the actual exchange.
+        """
+        waited, _ = await self._wait_turn(done=True)
+        return waited
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[float]:
+        """``async with limiter.slot() as waited: <send, read the answer>``: the request counts
+        from its turn until the block ends, and is then dated by the end of the block."""
+        waited, sent = await self._wait_turn(done=False)
+        try:
+            yield waited
+        finally:
+            with self._lock:
+                sent.time = max(sent.time, self._clock())
+                sent.done = True
+
+    # -- reacting to 429 --------------------------------------------------------------------------
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` (a 429's ``Retry-After``)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def penalize(self) -> float:
+        """A 429 without ``Retry-After`` (seen in the 2020 recording, §2): pause everyone for a
+        jittered, growing share of the window, and return the pause chosen."""
+        with self._lock:
+            self._strikes += 1
+            base = self.window / 15.0  # 1 s for Harvest's 15 s window
+            delay = min(self.window, base * 2.0 ** (self._strikes - 1))
+            delay *= random.uniform(0.5, 1.0)
+            self._paused_until = max(self._paused_until, self._clock() + delay)
+            return delay
+
+    def succeeded(self) -> None:
+        """A non-429 answer: the backoff for header-less 429s starts over."""
+        if self._strikes:
+            with self._lock:
+                self._strikes = 0
+
+    @property
+    def paused_for(self) -> float:
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
+
+
+class LimiterRegistry:
+    """One ``RateLimiter`` per (base URL, account id, bucket), shared by every client using it.
+
+    The first request for a key fixes that limiter's limit and window; later clients with other
+    settings share it as it is (one account has one budget).
+    """
+
+    def __init__(self, *, margin: float = 0.005) -> None:
+        self._margin = margin
+        self._lock = threading.Lock()
+        self._limiters: dict[tuple[str, int | None, str], RateLimiter] = {}
+
+    def get(
+        self, base_url: str, account_id: int | None, *, bucket: str = "general", limit: int,
+        window: float,
+    ) -> RateLimiter:
+        key = (_normalise(base_url), account_id, bucket)
+        with self._lock:
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                limiter = self._limiters[key] = RateLimiter(limit, window, margin=self._margin)
+            return limiter
+
+    def __repr__(self) -> str:
+        return f"LimiterRegistry(<{len(self._limiters)} limiters>)"
+
+
+def _normalise(base_url: str) -> str:
+    scheme, _, rest = base_url.rstrip("/").partition("://")
+    host, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}/{path}"
+
+
+# The one piece of module state in thresher.harvest, on purpose: Harvest's budget belongs to the
+# account, not to a client object, so clients created independently in one process (a CLI command
+# and a background sync, two tokens of one account) must find the same limiter without being
+# handed it. Pass ``limiter_registry=`` to isolate clients (tests do).
+_DEFAULT_REGISTRY = LimiterRegistry()
+
+
+def default_registry() -> LimiterRegistry:
+    """The process-wide registry used by clients that are not given one."""
+    return _DEFAULT_REGISTRY
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date (§4 cites
+    RFC 2616, which allows both). None when absent or unreadable; never negative."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())

@@ -1,0 +1,315 @@
+"""``Harvest``: the blocking facade over ``AsyncHarvest`` (design.md: write async once).
+
+Each method is one line handing the async method's coroutine to a private event loop in a daemon
+thread and waiting for it; async iterators become iterators that pull one item at a time, so a
+listing stays lazy. No behaviour lives here: ``tests/harvest/test_sync.py`` checks that every
+public ``AsyncHarvest`` method has a same-named, same-signature twin.
+
+The loop runs in a daemon thread of its own (not a thread-pool worker) so that a facade nobody
+closed cannot keep the interpreter from exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import weakref
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+import httpx
+
+from ._client import AsyncHarvest
+from ._models import (
+    Company,
+    IdentityAccounts,
+    ProjectAssignment,
+    Rate,
+    Role,
+    Teammate,
+    User,
+    UserAssignment,
+)
+from ._pagination import Page
+from ._ratelimit import LimiterRegistry
+from ._requests import UserAssignmentCreate, UserAssignmentUpdate, UserCreate, UserUpdate
+from ._retry import RetryPolicy
+from ._settings import HarvestSettings
+from ._transport import RequestHook
+
+__all__ = ["Harvest"]
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An asyncio loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="thresher-harvest-sync", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. Ctrl-C in the calling thread: stop the work too
+            raise
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def _shutdown(thread: _LoopThread, client: AsyncHarvest) -> None:
+    if thread.loop.is_closed():
+        return
+    try:
+        thread.run(client.aclose())
+    finally:
+        thread.stop()
+
+
+async def _next(iterator: AsyncIterator[T]) -> list[T]:
+    """The next item as a one-item list, or an empty list at the end."""
+    try:
+        return [await anext(iterator)]
+    except StopAsyncIteration:
+        return []
+
+
+class Harvest:
+    """Blocking twin of ``AsyncHarvest``: same constructor, same method names and arguments.
+
+    ``with Harvest(settings) as harvest: harvest.get_user(5)``; listings return iterators.
+    """
+
+    def __init__(
+        self,
+        settings: HarvestSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter_registry: LimiterRegistry | None = None,
+        retry: RetryPolicy | None = None,
+        auth: httpx.Auth | None = None,
+        on_request: RequestHook | None = None,
+        **settings_kwargs: Any,
+    ) -> None:
+        # Built here, so configuration errors surface before any thread starts.
+        self._client = AsyncHarvest(
+            settings, transport=transport, limiter_registry=limiter_registry, retry=retry,
+            auth=auth, on_request=on_request, **settings_kwargs,
+        )
+        self._thread = _LoopThread()
+        self._finalizer = weakref.finalize(self, _shutdown, self._thread, self._client)
+
+    @property
+    def settings(self) -> HarvestSettings:
+        return self._client.settings
+
+    def __repr__(self) -> str:
+        return f"Harvest({self._client.settings!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections and stop the background loop (idempotent)."""
+        self._finalizer()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._thread.run(coro)
+
+    def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        try:
+            while True:
+                item = self._thread.run(_next(iterator))
+                if not item:
+                    return
+                yield item[0]
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None and not self._thread.loop.is_closed():
+                self._thread.run(aclose())
+
+    # -- generic ----------------------------------------------------------------------------------
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None
+    ) -> Any:
+        return self._run(self._client.request(method, path, params=params, json=json))
+
+    # -- users (§6) -------------------------------------------------------------------------------
+    def user_pages(
+        self, *, is_active: bool | None = None, updated_since: dt.datetime | str | None = None,
+        per_page: int | None = None, start_url: str | None = None,
+    ) -> Iterator[Page[User]]:
+        return self._iterate(self._client.user_pages(
+            is_active=is_active, updated_since=updated_since, per_page=per_page,
+            start_url=start_url))
+
+    def list_users(
+        self, *, is_active: bool | None = None, updated_since: dt.datetime | str | None = None,
+        per_page: int | None = None,
+    ) -> Iterator[User]:
+        return self._iterate(self._client.list_users(
+            is_active=is_active, updated_since=updated_since, per_page=per_page))
+
+    def get_user(self, user_id: int) -> User:
+        return self._run(self._client.get_user(user_id))
+
+    def me(self) -> User:
+        return self._run(self._client.me())
+
+    def create_user(self, user: UserCreate | Mapping[str, Any]) -> User:
+        return self._run(self._client.create_user(user))
+
+    def update_user(self, user_id: int, changes: UserUpdate | Mapping[str, Any]) -> User:
+        return self._run(self._client.update_user(user_id, changes))
+
+    def archive_user(self, user_id: int) -> User:
+        return self._run(self._client.archive_user(user_id))
+
+    def restore_user(self, user_id: int) -> User:
+        return self._run(self._client.restore_user(user_id))
+
+    def delete_user(self, user_id: int) -> None:
+        return self._run(self._client.delete_user(user_id))
+
+    def find_user_by_email(self, email: str) -> User | None:
+        return self._run(self._client.find_user_by_email(email))
+
+    # -- teammates (§7.1) -------------------------------------------------------------------------
+    def list_teammates(self, manager_id: int) -> list[Teammate]:
+        return self._run(self._client.list_teammates(manager_id))
+
+    def set_teammates(self, manager_id: int, teammate_ids: Iterable[int]) -> list[Teammate]:
+        return self._run(self._client.set_teammates(manager_id, teammate_ids))
+
+    # -- rates (§7.2) -----------------------------------------------------------------------------
+    def list_billable_rates(self, user_id: int) -> list[Rate]:
+        return self._run(self._client.list_billable_rates(user_id))
+
+    def get_billable_rate(self, user_id: int, rate_id: int) -> Rate:
+        return self._run(self._client.get_billable_rate(user_id, rate_id))
+
+    def create_billable_rate(
+        self, user_id: int, amount: Decimal | float | str, start_date: dt.date | str | None = None
+    ) -> Rate:
+        return self._run(self._client.create_billable_rate(user_id, amount, start_date))
+
+    def list_cost_rates(self, user_id: int) -> list[Rate]:
+        return self._run(self._client.list_cost_rates(user_id))
+
+    def get_cost_rate(self, user_id: int, rate_id: int) -> Rate:
+        return self._run(self._client.get_cost_rate(user_id, rate_id))
+
+    def create_cost_rate(
+        self, user_id: int, amount: Decimal | float | str, start_date: dt.date | str | None = None
+    ) -> Rate:
+        return self._run(self._client.create_cost_rate(user_id, amount, start_date))
+
+    # -- assignments (§7.3, §7.4) -----------------------------------------------------------------
+    def project_assignment_pages(
+        self, user_id: int | Literal["me"], *, updated_since: dt.datetime | str | None = None,
+        per_page: int | None = None, start_url: str | None = None,
+    ) -> Iterator[Page[ProjectAssignment]]:
+        return self._iterate(self._client.project_assignment_pages(
+            user_id, updated_since=updated_since, per_page=per_page, start_url=start_url))
+
+    def list_project_assignments(
+        self, user_id: int | Literal["me"], *, updated_since: dt.datetime | str | None = None
+    ) -> Iterator[ProjectAssignment]:
+        return self._iterate(
+            self._client.list_project_assignments(user_id, updated_since=updated_since))
+
+    def user_assignment_pages(
+        self, *, user_id: int | None = None, is_active: bool | None = None,
+        updated_since: dt.datetime | str | None = None, per_page: int | None = None,
+        start_url: str | None = None,
+    ) -> Iterator[Page[UserAssignment]]:
+        return self._iterate(self._client.user_assignment_pages(
+            user_id=user_id, is_active=is_active, updated_since=updated_since, per_page=per_page,
+            start_url=start_url))
+
+    def list_user_assignments(
+        self, *, user_id: int | None = None, is_active: bool | None = None,
+        updated_since: dt.datetime | str | None = None,
+    ) -> Iterator[UserAssignment]:
+        return self._iterate(self._client.list_user_assignments(
+            user_id=user_id, is_active=is_active, updated_since=updated_since))
+
+    def list_project_user_assignments(
+        self, project_id: int, *, user_id: int | None = None, is_active: bool | None = None,
+        updated_since: dt.datetime | str | None = None,
+    ) -> Iterator[UserAssignment]:
+        return self._iterate(self._client.list_project_user_assignments(
+            project_id, user_id=user_id, is_active=is_active, updated_since=updated_since))
+
+    def get_project_user_assignment(self, project_id: int, assignment_id: int) -> UserAssignment:
+        return self._run(self._client.get_project_user_assignment(project_id, assignment_id))
+
+    def create_project_user_assignment(
+        self, project_id: int, assignment: UserAssignmentCreate | Mapping[str, Any]
+    ) -> UserAssignment:
+        return self._run(self._client.create_project_user_assignment(project_id, assignment))
+
+    def update_project_user_assignment(
+        self, project_id: int, assignment_id: int,
+        changes: UserAssignmentUpdate | Mapping[str, Any],
+    ) -> UserAssignment:
+        return self._run(
+            self._client.update_project_user_assignment(project_id, assignment_id, changes))
+
+    def delete_project_user_assignment(self, project_id: int, assignment_id: int) -> None:
+        return self._run(self._client.delete_project_user_assignment(project_id, assignment_id))
+
+    # -- roles (§7.5) -----------------------------------------------------------------------------
+    def role_pages(
+        self, start_url: str | None = None, *, per_page: int | None = None
+    ) -> Iterator[Page[Role]]:
+        return self._iterate(self._client.role_pages(start_url, per_page=per_page))
+
+    def list_roles(self) -> Iterator[Role]:
+        return self._iterate(self._client.list_roles())
+
+    def get_role(self, role_id: int) -> Role:
+        return self._run(self._client.get_role(role_id))
+
+    def create_role(self, name: str, user_ids: Iterable[int] = ()) -> Role:
+        return self._run(self._client.create_role(name, user_ids))
+
+    def update_role(
+        self, role_id: int, name: str | None = None, user_ids: Iterable[int] | None = None
+    ) -> Role:
+        return self._run(self._client.update_role(role_id, name, user_ids))
+
+    def delete_role(self, role_id: int) -> None:
+        return self._run(self._client.delete_role(role_id))
+
+    # -- company (§7.6) and identity (§5.3) -------------------------------------------------------
+    def get_company(self) -> Company:
+        return self._run(self._client.get_company())
+
+    def update_company(
+        self, wants_timestamp_timers: bool | None = None, weekly_capacity: int | None = None
+    ) -> Company:
+        return self._run(self._client.update_company(wants_timestamp_timers, weekly_capacity))
+
+    def list_accounts(self, *, harvest_only: bool = True) -> IdentityAccounts:
+        return self._run(self._client.list_accounts(harvest_only=harvest_only))

@@ -1,0 +1,133 @@
+"""The layer between the client and the wire: rate limiting, 429 pauses, logging, metrics.
+
+It wraps whatever transport the client was given (the network, ``httpx.MockTransport``, the
+sandbox's ASGI app), so every request that goes out is counted, including the ones httpx sends
+on its own inside an auth flow (a token refresh, the repeat after a 401). Acquiring the limiter
+this late, right before the transport, keeps the recorded send times close to the moment the
+request reaches Harvest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from ._ratelimit import RateLimiter, parse_retry_after
+
+__all__ = ["ATTEMPT", "RequestHook", "RequestRecord"]
+
+_log = logging.getLogger("thresher.harvest")
+
+#: ``request.extensions`` key the client uses to tell the transport which attempt this is.
+ATTEMPT = "thresher.attempt"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request on the wire, for logs and the ``on_request`` hook. Holds no secrets: the path
+    carries no query string and nothing comes from headers."""
+
+    method: str
+    host: str
+    path: str
+    #: None when no response came (connection error, timeout).
+    status_code: int | None
+    #: Milliseconds from sending to the response headers.
+    duration_ms: float
+    #: 1 for the first try of a call, 2 for the first retry, ...
+    attempt: int
+    #: Seconds spent waiting on the account's rate limiter before sending.
+    limiter_wait_s: float
+    #: The exception class name when no response came.
+    error: str | None = None
+
+
+RequestHook = Callable[[RequestRecord], None]
+
+
+class InstrumentedTransport(httpx.AsyncBaseTransport):
+    """Waits on the limiter for the request's account, sends, logs, and reports 429s to it."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        limiter_for: Callable[[httpx.URL], RateLimiter | None],
+        on_request: RequestHook | None = None,
+    ) -> None:
+        self._inner = inner
+        self._limiter_for = limiter_for
+        self._on_request = on_request
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        limiter = self._limiter_for(request.url)
+        attempt = int(request.extensions.get(ATTEMPT, 1))
+        async with contextlib.AsyncExitStack() as stack:
+            waited = await stack.enter_async_context(limiter.slot()) if limiter else 0.0
+            started = time.perf_counter()
+            try:
+                response = await self._inner.handle_async_request(request)
+            except Exception as exc:
+                self._record(
+                    request, None, started, attempt=attempt, waited=waited,
+                    error=type(exc).__name__,
+                )
+                raise
+        if limiter is not None:
+            self._on_status(limiter, response)
+        self._record(
+            request, response.status_code, started, attempt=attempt, waited=waited, error=None
+        )
+        return response
+
+    @staticmethod
+    def _on_status(limiter: RateLimiter, response: httpx.Response) -> None:
+        if response.status_code != 429:
+            limiter.succeeded()
+            return
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            limiter.pause(retry_after)
+            _log.warning(
+                "429 from Harvest: pausing every request to this account for %.2f s (Retry-After)",
+                retry_after,
+            )
+        else:
+            paused = limiter.penalize()
+            _log.warning(
+                "429 from Harvest without Retry-After: pausing this account for %.2f s", paused
+            )
+
+    def _record(
+        self, request: httpx.Request, status: int | None, started: float, *, attempt: int,
+        waited: float, error: str | None,
+    ) -> None:
+        record = RequestRecord(
+            method=request.method,
+            host=request.url.host,
+            path=request.url.path,
+            status_code=status,
+            duration_ms=(time.perf_counter() - started) * 1000.0,
+            attempt=attempt,
+            limiter_wait_s=waited,
+            error=error,
+        )
+        _log.info(
+            "%s %s -> %s in %.1f ms (attempt %d, waited %.3f s on the rate limiter)",
+            record.method, record.path, record.status_code if status is not None else error,
+            record.duration_ms, record.attempt, record.limiter_wait_s,
+            extra={"harvest_request": record},
+        )
+        if self._on_request is not None:
+            try:
+                self._on_request(record)
+            except Exception:
+                # A broken metrics hook must not fail the request it observes.
+                _log.exception("on_request hook failed")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
