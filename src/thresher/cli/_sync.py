@@ -1,0 +1,184 @@
+"""``thresher sync`` and ``thresher changes``: keep the roster mirror current and read its log."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from thresher._errors import ThresherError
+from thresher.harvest import AsyncHarvest
+from thresher.store import ChangeEvent, Store
+from thresher.sync import RosterSync, SyncOptions, SyncReport
+
+from ._app import app
+from ._connect import open_store, resolve_connection
+from ._console import err_console, out, print_json
+
+DATABASE_URL = typer.Option(
+    None, "--database-url", envvar="THRESHER_DATABASE_URL", help="Store URL (SQLite or PostgreSQL)."
+)
+CONNECTION = typer.Option(None, "--connection", "-c", help="Connection name (default: the default one).")
+
+
+async def sync_once(
+    store: Store, connection_name: str | None, *, full: bool, options: SyncOptions, show_progress: bool
+) -> SyncReport:
+    connection, settings = resolve_connection(store, connection_name)
+    async with AsyncHarvest(settings) as client:
+        engine = RosterSync(store, client, connection, options)
+        if not show_progress:
+            return await engine.run(full=full)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(stage: str, done: int, total: int | None) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(f"Syncing {stage}", total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            return await engine.run(full=full, progress=progress)
+
+
+def _print_report(report: SyncReport) -> None:
+    changes = ", ".join(f"{n} {kind}" for kind, n in sorted(report.events.items())) or "no changes"
+    resumed = " (resumed)" if report.resumed else ""
+    out.print(
+        f"{report.kind.capitalize()} sync of [bold]{report.connection}[/]{resumed}: "
+        f"{report.users_seen} users read in {report.pages} page(s), {report.requests} request(s), "
+        f"{changes}, {report.duration_s:.2f} s"
+    )
+
+
+@app.command()
+def sync(
+    connection: str | None = CONNECTION,
+    full: bool = typer.Option(False, "--full", help="List every user and detect deletes now."),
+    watch: bool = typer.Option(False, "--watch", help="Keep syncing every --interval seconds."),
+    interval: float = typer.Option(60.0, "--interval", min=1.0, help="Seconds between --watch runs."),
+    overlap: float = typer.Option(60.0, "--overlap", min=0.0, help="Seconds re-read before the mark."),
+    reconcile_every: float = typer.Option(
+        3600.0, "--reconcile-every", min=0.0, help="Seconds between full reconciliations."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the run report(s) as JSON."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Sync a connection's users, roles and teammates into the roster mirror.
+
+    The first run lists everyone; later runs read only what changed, and a full reconciliation
+    (every --reconcile-every seconds, or --full) turns users gone from Harvest into tombstones.
+    An interrupted run resumes from its last committed page.
+
+    Example: thresher sync --watch --interval 60
+    """
+    store = open_store(database_url)
+    options = SyncOptions(
+        overlap=dt.timedelta(seconds=overlap),
+        reconcile_every=dt.timedelta(seconds=reconcile_every),
+    )
+    show_progress = not json_out and err_console.is_terminal
+    while True:
+        report = asyncio.run(
+            sync_once(store, connection, full=full, options=options, show_progress=show_progress)
+        )
+        if json_out:
+            print_json(report.as_dict())
+        else:
+            _print_report(report)
+        if not watch:
+            return
+        full = False
+        asyncio.run(asyncio.sleep(interval))
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime | int:
+    """``--since``: an ISO date/datetime, a span back from now (``90m``, ``2d``), or ``#ID``."""
+    text = value.strip()
+    if text.startswith("#") and text[1:].isdigit():
+        return int(text[1:])
+    match = _RELATIVE.match(text)
+    if match:
+        span = dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or dt.datetime.now(dt.UTC)) - span
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ThresherError(
+            f"--since {value!r} is not a date, a span or an event id",
+            hint="Use e.g. --since 2026-11-01, --since 2026-11-01T09:00:00Z, --since 2h or --since #120.",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def event_dict(event: ChangeEvent) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "connection_id": event.connection_id,
+        "resource": event.resource,
+        "harvest_id": event.harvest_id,
+        "kind": event.kind,
+        "changes": event.changes,
+        "observed_at": event.observed_at.isoformat(),
+        "source": event.source,
+    }
+
+
+@app.command()
+def changes(
+    since: str | None = typer.Option(None, "--since", help="ISO date/time, a span (2h, 7d) or #EVENT_ID."),
+    kind: str | None = typer.Option(
+        None,
+        "--kind",
+        help="created, updated, archived, restored, deleted, roles_changed or teammates_changed.",
+    ),
+    connection: str | None = CONNECTION,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many events."),
+    json_out: bool = typer.Option(False, "--json", help="Print events as JSON."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Show the change log the sync and every write recorded.
+
+    Example: thresher changes --since 24h --kind archived
+    """
+    store = open_store(database_url)
+    connection_id = None
+    if connection is not None:
+        connection_id = store.get_connection(connection).id
+    events = store.list_events(
+        connection_id, since=parse_since(since) if since else None, kind=kind, limit=limit
+    )
+    if json_out:
+        print_json([event_dict(e) for e in events])
+        return
+    if not events:
+        out.print("No changes recorded.")
+        return
+    table = Table("#", "observed", "kind", "user", "fields", "source")
+    for e in events:
+        fields = ", ".join(sorted(e.changes)) if e.kind in ("updated", "roles_changed") else ""
+        table.add_row(
+            str(e.id), e.observed_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, str(e.harvest_id), fields, e.source
+        )
+    out.print(table)

@@ -1,0 +1,75 @@
+"""The roster store: an exact mirror of each connected Harvest account's users, with a change log.
+
+SQLite by default (``THRESHER_DATABASE_URL``, else ``thresher.db`` in the user's data directory),
+PostgreSQL through ``postgresql+psycopg://``. The schema changes only through the migrations
+shipped in this package; ``Store.open`` applies pending ones.
+
+    store = Store.open()
+    conn = store.add_connection("acme", account_id=123456)
+    with store.transaction() as tx:                 # rows, events and sync state: one commit
+        events = tx.apply_users(conn.id, page.items, observed_at=now)
+        tx.save_sync_state(dataclasses.replace(state, resume_url=page.next_url))
+    store.list_users(conn.id, email="Ada@Example.com")
+"""
+
+from ._database import default_database_url
+from ._errors import (
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseUnavailable,
+    DuplicateConnection,
+    InvalidArgument,
+    MigrationError,
+    ReplayError,
+    StoreError,
+    UnknownConnection,
+)
+from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
+from ._migrate import Revisions
+from ._records import (
+    ChangeEvent,
+    Connection,
+    EventKind,
+    EventResource,
+    EventSource,
+    RunKind,
+    StoredRole,
+    StoredUser,
+    SyncState,
+)
+from ._replay import replay
+from ._schema import EVENT_KINDS
+from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, USERS_RESOURCE, Store, Transaction
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_ID_URL",
+    "EVENT_KINDS",
+    "ROLE_FIELDS",
+    "USERS_RESOURCE",
+    "USER_FIELDS",
+    "ChangeEvent",
+    "Connection",
+    "DatabaseBusy",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "DuplicateConnection",
+    "EventKind",
+    "EventResource",
+    "EventSource",
+    "InvalidArgument",
+    "MigrationError",
+    "ReplayError",
+    "Revisions",
+    "RunKind",
+    "Store",
+    "StoreError",
+    "StoredRole",
+    "StoredUser",
+    "SyncState",
+    "Transaction",
+    "UnknownConnection",
+    "default_database_url",
+    "replay",
+    "user_snapshot",
+]

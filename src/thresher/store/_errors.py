@@ -1,0 +1,79 @@
+"""Every exception of the roster store, grouped by what the caller should do.
+
+- Fix the input: :class:`UnknownConnection`, :class:`DuplicateConnection`, :class:`InvalidArgument`.
+- Fix the configuration: :class:`DatabaseUnavailable`.
+- Retry: :class:`DatabaseBusy`.
+- Give up (or upgrade thresher): :class:`MigrationError`, :class:`DatabaseError`, :class:`ReplayError`.
+"""
+
+from __future__ import annotations
+
+from thresher._errors import ThresherError
+
+__all__ = [
+    "DatabaseBusy",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "DuplicateConnection",
+    "InvalidArgument",
+    "MigrationError",
+    "ReplayError",
+    "StoreError",
+    "UnknownConnection",
+]
+
+_URL_HINT = (
+    "Set THRESHER_DATABASE_URL (or pass --database-url), e.g. sqlite:////path/to/thresher.db or "
+    "postgresql+psycopg://user@host:5432/thresher."
+)
+
+
+class StoreError(ThresherError):
+    """Base class of every roster-store error."""
+
+
+class UnknownConnection(StoreError):
+    """No connection has the given name or id."""
+
+    hint = "List the configured connections with 'thresher connections list'."
+
+
+class DuplicateConnection(StoreError):
+    """A connection with that name already exists."""
+
+    hint = "Pick another name, or remove the existing connection first."
+
+
+class InvalidArgument(StoreError):
+    """An argument the store cannot use (an unknown event kind, a naive datetime, say)."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached or opened (wrong URL, server down, missing folder)."""
+
+    hint = _URL_HINT
+
+
+class DatabaseBusy(StoreError):
+    """Another process held a lock for too long, or a concurrent write conflicted; retrying helps."""
+
+    hint = "Another thresher process is writing to the same store; run the command again."
+
+
+class DatabaseError(StoreError):
+    """The database refused a statement for a reason retrying will not fix."""
+
+    hint = "Re-run with --debug for details, and report it if the database itself looks healthy."
+
+
+class MigrationError(StoreError):
+    """The schema could not be brought to the version this thresher needs."""
+
+    hint = (
+        "Run 'thresher db current' to see the database's revision. A revision this thresher does "
+        "not know means the database was upgraded by a newer thresher: upgrade thresher."
+    )
+
+
+class ReplayError(StoreError):
+    """An event does not apply to the snapshot it is replayed over (the log and snapshot disagree)."""
