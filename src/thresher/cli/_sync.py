@@ -178,7 +178,6 @@ def changes(
     table = Table("#", "observed", "kind", "user", "fields", "source")
     for e in events:
         fields = ", ".join(sorted(e.changes)) if e.kind in ("updated", "roles_changed") else ""
-        table.add_row(
-            str(e.id), e.observed_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, str(e.harvest_id), fields, e.source
-        )
+        observed = e.observed_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(str(e.id), observed, e.kind, str(e.harvest_id), fields, e.source)
     out.print(table)
