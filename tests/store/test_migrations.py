@@ -104,3 +104,10 @@ def test_db_upgrade_uses_thresher_database_url(sqlite_url: str, monkeypatch: pyt
     assert result.exit_code == 0, result.output
     with Store.open(sqlite_url, migrate=False) as store:
         assert store.current_revision() == Store.head_revision()
+
+
+def test_head_revision_constant_matches_alembics_head() -> None:
+    # Opening a store at head skips importing Alembic by comparing with this constant.
+    from thresher.store._migrate import HEAD_REVISION
+
+    assert Store.head_revision() == HEAD_REVISION

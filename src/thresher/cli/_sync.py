@@ -78,6 +78,9 @@ def sync(
     reconcile_every: float = typer.Option(
         3600.0, "--reconcile-every", min=0.0, help="Seconds between full reconciliations."
     ),
+    page_size: int | None = typer.Option(
+        None, "--page-size", min=1, max=2000, help="Users per page (default: Harvest's maximum, 2000)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the run report(s) as JSON."),
     database_url: str | None = DATABASE_URL,
 ) -> None:
@@ -93,6 +96,7 @@ def sync(
     options = SyncOptions(
         overlap=dt.timedelta(seconds=overlap),
         reconcile_every=dt.timedelta(seconds=reconcile_every),
+        per_page=page_size,
     )
     show_progress = not json_out and err_console.is_terminal
     while True:

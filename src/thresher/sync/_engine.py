@@ -75,7 +75,10 @@ class SyncReport:
     requests: int = 0
     teammate_lists: int = 0
     roles_seen: int = 0
+    #: User events by kind (created, updated, archived, ...), teammates_changed included.
     events: Counter[str] = dataclasses.field(default_factory=Counter)
+    #: Role events by kind.
+    role_events: Counter[str] = dataclasses.field(default_factory=Counter)
     duration_s: float = 0.0
 
     @property
@@ -93,6 +96,7 @@ class SyncReport:
             "teammate_lists": self.teammate_lists,
             "requests": self.requests,
             "events": dict(self.events),
+            "role_events": dict(self.role_events),
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -192,7 +196,7 @@ class RosterSync:
                 state = _advance(state, page.next_url, run_started_at, observed, done=done)
                 tx.save_sync_state(state)
             _count(report, events)
-            changed.update(e.harvest_id for e in events)
+            changed.update(e.harvest_id for e in events if e.resource == "user")
             people_managers.update(u.id for u in page.items if u.is_people_manager)
             if progress is not None:
                 progress("users", report.users_seen, total)
@@ -275,4 +279,5 @@ def _advance(
 
 
 def _count(report: SyncReport, events: list[ChangeEvent]) -> None:
-    report.events.update(e.kind for e in events)
+    report.events.update(e.kind for e in events if e.resource == "user")
+    report.role_events.update(e.kind for e in events if e.resource == "role")
