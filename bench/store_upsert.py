@@ -101,19 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  first upsert of {args.users:,} users: {first_s:.3f} s, {created:,} created events{verdict}")
     print(f"  identical re-read:            {same_s:.3f} s, {unchanged_events} events")
     print(f"  every user changed one field: {update_s:.3f} s, {updated:,} events")
-    print(json.dumps({
-        "benchmark": "store_upsert",
-        "database": dialect,
-        "users": args.users,
-        "upsert_s": round(first_s, 4),
-        "created_events": created,
-        "reread_s": round(same_s, 4),
-        "reread_events": unchanged_events,
-        "update_s": round(update_s, 4),
-        "updated_events": updated,
-        "target_s": TARGET_S,
-        "target_met": ok,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "store_upsert",
+                "database": dialect,
+                "users": args.users,
+                "upsert_s": round(first_s, 4),
+                "created_events": created,
+                "reread_s": round(same_s, 4),
+                "reread_events": unchanged_events,
+                "update_s": round(update_s, 4),
+                "updated_events": updated,
+                "target_s": TARGET_S,
+                "target_met": ok,
+            }
+        )
+    )
     return 1 if ok is False else 0
 
 

@@ -129,8 +129,14 @@ class RosterSync:
         if self._options.roles:
             await self._sync_roles(report)
         if self._options.teammates != "off":
-            everyone = report.kind == "full" or self._options.teammates == "all"
-            targets = people_managers if everyone else people_managers & changed_ids
+            if report.kind == "full" or self._options.teammates == "all":
+                # Every current people manager, not only those this run's pages showed.
+                targets = {
+                    u.harvest_id
+                    for u in self._store.list_users(self._connection.id, access_role="people_manager")
+                }
+            else:
+                targets = people_managers & changed_ids
             await self._sync_teammates(report, sorted(targets), progress)
         report.duration_s = time.perf_counter() - started
         log.info("sync %s finished: %s", self._connection.name, report.as_dict())
@@ -206,12 +212,6 @@ class RosterSync:
                 "the user listing ended before its last page",
                 hint="Run the sync again; it resumes from the last committed page.",
             )
-        if kind == "full":
-            # Everyone currently a people manager, not only this page's: a resumed run saw fewer.
-            people_managers = {
-                u.harvest_id
-                for u in self._store.list_users(cid, access_role="people_manager")
-            }
         return report, changed, people_managers
 
     # -- roles and teammates ----------------------------------------------------------------

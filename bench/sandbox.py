@@ -1,0 +1,215 @@
+"""Benchmark of the sandbox (issue 3): seeding, a 2,000-user page, and requests per second.
+
+    python bench/sandbox.py [--users 100000] [--requests 3000] [--concurrency 8]
+
+Figures:
+
+* ``seed_s``: building a ``Sandbox`` of 100,000 users (the generator; target <= 10 s);
+* ``page_ms``: server time of ``GET /v2/users?per_page=2000`` on that account, measured
+  in-process at the ASGI interface (no sockets): median over the 50 pages of a full cursor walk
+  right after seeding (the sandbox serialises every user's JSON when it seeds; target <= 50 ms);
+  ``page_ms_uncached`` the same walk after dropping that cache, so every user is rendered, as
+  after changes to many users;
+* ``me_rps``: ``GET /v2/users/me`` per second over real HTTP on loopback: the server is
+  ``thresher sandbox serve`` (uvicorn) in its own process, the client one ``httpx.Client`` shared
+  by ``--concurrency`` threads in this one (target >= 500). Both share the machine's cores, and on
+  a 2-core machine the client, not the server, is the limit: httpx spends more CPU per request than
+  the sandbox does. (``httpx.AsyncClient`` is slower still: its pool serialises on a lock.)
+
+Prints a summary, then one line of JSON (the last line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from thresher.sandbox import Sandbox, SandboxConfig
+
+USER_AGENT = "thresher-bench (bench@example.com)"
+
+
+async def _asgi_get(app: Any, url: str, headers: dict[str, str]) -> tuple[int, bytes, float]:
+    """One GET through the ASGI interface; returns status, body and seconds spent in the app."""
+    parts = urlsplit(url)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "query_string": parts.query.encode(),
+        "root_path": "",
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"host", b"bench")] + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    chunks: list[bytes] = []
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            chunks.append(message.get("body", b""))
+
+    started = time.perf_counter()
+    await app(scope, receive, send)
+    return status, b"".join(chunks), time.perf_counter() - started
+
+
+async def _walk(sandbox: Sandbox) -> list[float]:
+    """Seconds per page of a full cursor walk of ``GET /v2/users?per_page=2000``."""
+    creds = sandbox.credentials
+    headers = {
+        "Authorization": f"Bearer {creds.admin_token}",
+        "Harvest-Account-Id": str(creds.account_id),
+        "User-Agent": USER_AGENT,
+    }
+    url: str | None = "http://bench/v2/users?per_page=2000"
+    times = []
+    while url is not None:
+        status, body, seconds = await _asgi_get(sandbox.app, url, headers)
+        assert status == 200, body[:200]
+        times.append(seconds)
+        url = json.loads(body)["links"]["next"]
+    return times
+
+
+@contextlib.contextmanager
+def _served(tmp: Path) -> Iterator[dict[str, Any]]:
+    """``thresher sandbox serve`` in a subprocess; yields its credentials document."""
+    credentials = tmp / "credentials.json"
+    command = [
+        sys.executable,
+        "-c",
+        "from thresher.cli import main; main()",
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--rate-limit",
+        "off",
+        "--credentials-json",
+        str(credentials),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not credentials.exists() or not credentials.stat().st_size:
+            if process.poll() is not None or time.monotonic() > deadline:
+                errors = process.stderr.read().decode() if process.stderr else ""
+                raise SystemExit(f"thresher sandbox serve did not start: {errors}")
+            time.sleep(0.05)
+        time.sleep(0.05)
+        yield json.loads(credentials.read_text())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def _rps(base_url: str, headers: dict[str, str], total: int, concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with (
+        httpx.Client(base_url=base_url, headers=headers, limits=limits) as client,
+        ThreadPoolExecutor(concurrency) as pool,
+    ):
+        list(pool.map(lambda _: client.get("/v2/users/me").raise_for_status(), range(concurrency * 4)))
+        per_worker = total // concurrency
+
+        def worker(_: int) -> None:
+            for _ in range(per_worker):
+                response = client.get("/v2/users/me")
+                assert response.status_code == 200
+
+        started = time.perf_counter()
+        list(pool.map(worker, range(concurrency)))
+        return per_worker * concurrency / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    gc.collect()
+    started = time.perf_counter()
+    big = Sandbox(SandboxConfig(users=args.users, seed=1, rate_limit=None))
+    seed_s = time.perf_counter() - started
+    print(f"Seeded {args.users:,} users in {seed_s:.2f} s (target <= 10 s).")
+
+    first = asyncio.run(_walk(big))
+    big.state.user_json.clear()
+    uncached = asyncio.run(_walk(big))
+    page_ms, page_uncached = statistics.median(first) * 1000, statistics.median(uncached) * 1000
+    print(
+        f"GET /v2/users?per_page=2000, {len(first)} pages after seeding: median {page_ms:.1f} ms, "
+        f"worst {max(first) * 1000:.1f} ms (target <= 50 ms); with every user rendered afresh: "
+        f"median {page_uncached:.1f} ms, worst {max(uncached) * 1000:.1f} ms."
+    )
+    del big
+    gc.collect()
+
+    with tempfile.TemporaryDirectory() as tmp, _served(Path(tmp)) as creds:
+        headers = {
+            "Authorization": f"Bearer {creds['admin_token']}",
+            "Harvest-Account-Id": str(creds["account_id"]),
+            "User-Agent": USER_AGENT,
+        }
+        rps = _rps(creds["base_url"], headers, args.requests, args.concurrency)
+    print(
+        f"GET /v2/users/me over loopback HTTP: {rps:,.0f} requests/s, {args.concurrency} client threads "
+        f"(target >= 500; client and server processes share this machine's {os.cpu_count()} cores)."
+    )
+
+    print(
+        json.dumps(
+            {
+                "bench": "sandbox",
+                "users": args.users,
+                "seed_s": round(seed_s, 3),
+                "page_ms": round(page_ms, 2),
+                "page_ms_worst": round(max(first) * 1000, 2),
+                "page_ms_uncached": round(page_uncached, 2),
+                "page_ms_uncached_worst": round(max(uncached) * 1000, 2),
+                "me_rps": round(rps, 1),
+                "targets": {"seed_s": 10, "page_ms": 50, "me_rps": 500},
+                "ok": seed_s <= 10 and page_ms <= 50 and rps >= 500,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

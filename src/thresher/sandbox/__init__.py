@@ -1,0 +1,65 @@
+"""A local Harvest: the API v2 and identity service on 127.0.0.1, with seeded data and knobs.
+
+It follows ``harvest-api-v2.md`` (the fact sheet) for everything user-related: headers and errors
+in each of Harvest's shapes, cursor and page pagination, permissions by access role, the rules of
+users, teammates, rates, roles and project assignments, the rate limit, and the OAuth endpoints.
+Creates never send mail: invitations land in an outbox. Tests use it in-process
+(``httpx.ASGITransport(app=Sandbox(config).app)``) or over real HTTP::
+
+    from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
+
+    sandbox = Sandbox(SandboxConfig(users=200, seed=7, rate_limit="100/1.5s"))
+    with run_sandbox(sandbox) as running:          # uvicorn on a free port
+        running.api_url                            # HARVEST_BASE_URL, e.g. http://127.0.0.1:PORT/v2
+        running.id_url                             # HARVEST_ID_URL (the same origin)
+        sandbox.credentials.admin_token            # also manager_token, member_token, OAuth client
+
+From a shell: ``thresher sandbox serve --users 200`` (see ``--help``).
+
+Routes on one port: the API under ``/v2`` (``/api/v2`` is an alias, §1); the identity service at
+``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the control plane under
+``/sandbox`` with ``Authorization: Bearer <control token>`` (reset, seed, snapshots, state, outbox,
+request log, faults, clock, settings, projects, time entries; listed in ``GET /sandbox``).
+
+Faults (``SandboxConfig.faults``, ``--faults``, ``PUT /sandbox/faults``, ``Sandbox.set_faults``):
+a comma-separated spec, for example ``"500:0.05,502:0.02,503:0.02,drop:0.01,delay:0.1@200ms,
+429burst:0.01x5,seed=7"``:
+
+* ``NNN:P`` answers that share of requests with status NNN (500..599);
+* ``drop:P`` closes the connection after the status line, before the body;
+* ``429burst:PxN`` starts N consecutive 429s (with ``Retry-After``) with probability P;
+* ``delay:P@DURATION`` delays that share of requests (``200ms``, ``1.5s``);
+* ``seed=N`` seeds the sequence (default: the sandbox's seed).
+
+Status, drop and burst probabilities are exclusive (sum <= 1); the delay is independent. Every
+API or identity request draws two numbers from the seeded generator in arrival order, so request
+*n* meets the same fault on every run with the same spec; setting a spec restarts its sequence.
+Control-plane requests never draw.
+
+Rate limit (``rate_limit="100/15s"``, ``rate_limit_scope``, ``rate_limit_window``, ``time_scale``):
+a request counts when it arrives; the sliding window admits it when fewer than the limit arrived
+in the preceding ``window`` seconds (half-open, so a client pacing exactly at the limit is never
+refused); refused requests do not count; 429 always carries ``Retry-After`` in whole seconds.
+"""
+
+from ._app import Sandbox, SandboxCredentials, SandboxSnapshot
+from ._config import SandboxConfig
+from ._errors import SandboxConfigError, SandboxError, SandboxServerError, SandboxStateError
+from ._faults import FaultConfig
+from ._server import RunningSandbox, run_sandbox
+from ._state import SandboxState
+
+__all__ = [
+    "FaultConfig",
+    "RunningSandbox",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxConfigError",
+    "SandboxCredentials",
+    "SandboxError",
+    "SandboxServerError",
+    "SandboxSnapshot",
+    "SandboxState",
+    "SandboxStateError",
+    "run_sandbox",
+]

@@ -1,0 +1,177 @@
+"""``SandboxConfig``: every knob of the sandbox, as one frozen object passed in (design.md §5).
+
+Defaults follow harvest-api-v2.md; where the fact sheet marks a behaviour [U] (uncertain), the
+default is the one its §10 suggests and the field says so, so a test can flip it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ..harvest._timezones import is_harvest_timezone
+from ._errors import SandboxConfigError
+
+if TYPE_CHECKING:
+    from ._faults import FaultConfig
+
+__all__ = ["RateLimitScope", "RateLimitWindow", "SandboxConfig", "parse_duration"]
+
+RateLimitScope = Literal["account", "token"]
+RateLimitWindow = Literal["sliding", "fixed"]
+
+#: §5.2: access tokens from the token endpoint live 14 days (``expires_in`` 1209600).
+HARVEST_TOKEN_TTL = 1_209_600
+#: §3: per_page is 1..2000 and defaults to the maximum.
+MAX_PER_PAGE = 2000
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$")
+
+
+def parse_duration(text: str, *, default_unit: str = "s") -> float:
+    """Seconds from ``"15s"``, ``"1.5s"``, ``"200ms"``, ``"15min"``, ``"1h"`` (a bare number uses
+    ``default_unit``)."""
+    match = _DURATION.match(text.lower())
+    if not match or (match.group(2) or default_unit) not in _UNITS:
+        raise SandboxConfigError(
+            f"{text!r} is not a duration",
+            hint="Write a number and a unit: 200ms, 1.5s, 15s, 15min or 1h.",
+        )
+    value = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
+    if not math.isfinite(value) or value <= 0:
+        raise SandboxConfigError(f"{text!r} is not a positive duration")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    """How a ``Sandbox`` is seeded and how it behaves.
+
+    Tokens, the OAuth client and the account ids are derived from ``seed`` when left ``None``, so
+    the same config always yields the same credentials.
+    """
+
+    # -- data -----------------------------------------------------------------------------------
+    #: Users in the generated account (at least 3: an administrator, a manager with teammates and
+    #: a member own the three personal access tokens).
+    users: int = 25
+    seed: int = 1
+    account_id: int | None = None
+    forecast_account_id: int | None = None
+    company_name: str | None = None
+    #: §6.4: a create without ``timezone`` takes the company's zone.
+    company_timezone: str = "Eastern Time (US & Canada)"
+    #: Generated timestamps lie before this instant, so a seed gives the same data on any day.
+    seed_epoch: str = "2025-01-01T00:00:00Z"
+    #: Added to every generated id; set above 2**31 to exercise 64-bit ids (§8.12).
+    id_base: int = 0
+    #: JSON state file: loaded at start when it exists, written after changes and at shutdown.
+    state_file: str | Path | None = None
+
+    # -- credentials ----------------------------------------------------------------------------
+    admin_token: str | None = None
+    manager_token: str | None = None
+    member_token: str | None = None
+    control_token: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_redirect_uri: str = "http://127.0.0.1:8910/oauth/callback"
+    #: §5.2: ``expires_in`` of OAuth access tokens.
+    token_ttl_seconds: int = HARVEST_TOKEN_TTL
+    #: §5.2 and §10 [U]: refresh-token lifetime is undocumented; None means they never expire.
+    refresh_token_ttl_seconds: int | None = None
+    authorization_code_ttl_seconds: int = 600
+    #: §5.2 [U]: the docs put implicit-grant values in the URL fragment; Harvest's own sample app
+    #: reads them from the query string. True puts them in the query.
+    implicit_grant_in_query: bool = False
+
+    # -- traffic --------------------------------------------------------------------------------
+    #: §4: "100/15s" (requests per window); None turns the limit off.
+    rate_limit: str | None = "100/15s"
+    #: §4 and §10 [U]: v1 counted per account; "token" counts each token on its own.
+    rate_limit_scope: RateLimitScope = "account"
+    rate_limit_window: RateLimitWindow = "sliding"
+    #: Multiplies rate-limit windows: 0.1 turns 100 per 15 s into 100 per 1.5 s.
+    time_scale: float = 1.0
+    #: Added before every API and identity answer.
+    latency_ms: float = 0.0
+    #: A faults spec string (see ``thresher.sandbox``) or a ``FaultConfig``; None for none.
+    faults: str | FaultConfig | None = None
+    request_log_size: int = 10_000
+
+    # -- [U] behaviours (§8, §10) -------------------------------------------------------------
+    #: §8.4 and §10: seats cap *active* users; None (the default) means no cap.
+    seat_limit: int | None = None
+    #: §8.2 and §10: the 422 text for a duplicate email; must include the email.
+    duplicate_email_message: str = "Email has already been taken ({email})"
+    #: §10: no 403 body was ever seen; the default is a Rails-style message.
+    forbidden_message: str = "You do not have permission to perform this action."
+    #: §8.3 [U]: whether ``is_active: true`` in the same PATCH lets an archived user's name or
+    #: email change. False (the default) demands a reactivation first, the safe assumption.
+    rename_while_restoring: bool = False
+    #: §7.5 [U]: whether a user PATCH or create naming an unknown role creates it (else 422).
+    create_unknown_roles: bool = True
+    #: Gotcha 11: 2019 traffic shows null rates for users created without one; the docs say 0.
+    #: ``default_hourly_rate``/``cost_rate`` of a user created without them.
+    default_new_user_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.users < 3:
+            raise SandboxConfigError(
+                f"users must be at least 3, got {self.users}",
+                hint="The administrator, the manager and the member owning the tokens are users.",
+            )
+        if not is_harvest_timezone(self.company_timezone):
+            raise SandboxConfigError(f"company_timezone {self.company_timezone!r} is not a Harvest zone")
+        for name in ("account_id", "forecast_account_id"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise SandboxConfigError(f"{name} must be a positive integer, got {value}")
+        if not self.time_scale > 0 or not math.isfinite(self.time_scale):
+            raise SandboxConfigError(f"time_scale must be positive, got {self.time_scale}")
+        if self.latency_ms < 0:
+            raise SandboxConfigError(f"latency_ms must be >= 0, got {self.latency_ms}")
+        if self.seat_limit is not None and self.seat_limit < 1:
+            raise SandboxConfigError(f"seat_limit must be >= 1 or None, got {self.seat_limit}")
+        if self.token_ttl_seconds < 1 or self.authorization_code_ttl_seconds < 1:
+            raise SandboxConfigError("token_ttl_seconds and authorization_code_ttl_seconds must be >= 1")
+        if self.rate_limit_scope not in ("account", "token"):
+            raise SandboxConfigError(
+                f"rate_limit_scope must be account or token, got {self.rate_limit_scope!r}"
+            )
+        if self.rate_limit_window not in ("sliding", "fixed"):
+            raise SandboxConfigError(
+                f"rate_limit_window must be sliding or fixed, got {self.rate_limit_window!r}"
+            )
+        if "{email}" not in self.duplicate_email_message:
+            raise SandboxConfigError("duplicate_email_message must contain {email} (§8.2)")
+        if self.request_log_size < 0:
+            raise SandboxConfigError("request_log_size must be >= 0")
+        self.parse_rate_limit(self.rate_limit)  # fail at construction, not at the first request
+        from ._faults import FaultConfig  # noqa: PLC0415 -- _faults imports this module
+
+        FaultConfig.coerce(self.faults)
+
+    @staticmethod
+    def parse_rate_limit(spec: str | None) -> tuple[int, float] | None:
+        """``"100/15s"`` -> ``(100, 15.0)``; ``"100/1.5s"``, ``"100/15min"``, ``"5/200ms"`` work
+        too; None, ``""``, ``"off"`` or ``"none"`` -> None (no limit)."""
+        if spec is None or spec.strip().lower() in ("", "off", "none"):
+            return None
+        count, sep, window = spec.partition("/")
+        if not sep or not count.strip().isdigit() or int(count) < 1:
+            raise SandboxConfigError(
+                f"rate limit {spec!r} is not REQUESTS/WINDOW",
+                hint="For example 100/15s (Harvest's limit), 100/1.5s, or off.",
+            )
+        return int(count), parse_duration(window)
+
+    @property
+    def rate_limit_rule(self) -> tuple[int, float] | None:
+        """The limit as (requests, window seconds) with ``time_scale`` applied, or None."""
+        rule = self.parse_rate_limit(self.rate_limit)
+        return None if rule is None else (rule[0], rule[1] * self.time_scale)

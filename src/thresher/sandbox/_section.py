@@ -1,0 +1,79 @@
+"""What every API section shares: access to the sandbox, and the permission rules of §5.1, §6.1
+and §7 (administrators do everything; managers act on their teammates; members on themselves)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._clock import parse_ts
+from ._http import ApiError, Call, Form, Handler, forbidden, not_found, unprocessable
+from ._records import User
+from ._state import SandboxState
+
+if TYPE_CHECKING:
+    from ._app import Sandbox
+
+__all__ = ["ApiSection", "RouteSpec", "is_admin", "is_manager"]
+
+RouteSpec = tuple[str, str, Handler]
+
+
+def is_admin(user: User) -> bool:
+    return user.access_roles[0] == "administrator"
+
+
+def is_manager(user: User) -> bool:
+    return user.access_roles[0] == "manager"
+
+
+class ApiSection:
+    """Base of the handler classes; one subclass per section of the fact sheet."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def routes(self) -> list[RouteSpec]:
+        raise NotImplementedError
+
+    @property
+    def state(self) -> SandboxState:
+        # Read on every call: reset() and restore() replace the state object.
+        return self.sandbox.state
+
+    def deny(self) -> ApiError:
+        return forbidden(self.sandbox.config.forbidden_message)
+
+    def require_admin(self, call: Call) -> None:
+        if not is_admin(call.actor):
+            raise self.deny()
+
+    def user_or_404(self, call: Call, name: str = "user_id") -> User:
+        user = self.state.users.get(call.path_id(name))
+        if user is None:
+            raise not_found()
+        return user
+
+    def manages(self, actor: User, user: User) -> bool:
+        """§6.1: a manager acts on the teammates assigned to them."""
+        return is_manager(actor) and user.id in self.state.teammates.get(actor.id, ())
+
+    def can_view(self, actor: User, user: User) -> bool:
+        return is_admin(actor) or actor.id == user.id or self.manages(actor, user)
+
+    @staticmethod
+    def updated_since(call: Call) -> float | None:
+        """The ``updated_since`` filter (§8.8: ISO 8601; anything unreadable is a 422)."""
+        raw = call.params.get("updated_since")
+        if raw is None or not raw.strip():
+            return None
+        try:
+            return parse_ts(raw)
+        except ValueError:
+            raise unprocessable("Updated since is not a valid date and time") from None
+
+    @staticmethod
+    def is_active_filter(call: Call) -> bool | None:
+        form = Form(call.params)
+        value = form.boolean("is_active")
+        form.check()
+        return value

@@ -1,0 +1,142 @@
+"""Fixtures every part's tests may use to talk to a local Harvest (the sandbox).
+
+No test talks to the real Harvest (design.md); tests that need one use the sandbox:
+
+* ``sandbox``: a fresh in-process ``Sandbox`` per test, built from ``sandbox_config``. Override
+  ``sandbox_config`` in a test module (or a narrower conftest) to change the seed, the size or a
+  knob: ``@pytest.fixture def sandbox_config(): return SandboxConfig(users=50, rate_limit=None)``.
+* ``sandbox_client``: an ``httpx.AsyncClient`` on that sandbox through ``httpx.ASGITransport``
+  (no sockets), with the administrator's headers and base URL ``http://sandbox.test``, so
+  ``await sandbox_client.get("/v2/users/me")`` works.
+* ``live_sandbox``: one sandbox served by uvicorn on 127.0.0.1 for the whole session (real HTTP;
+  no rate limit, so suites of any length run). ``live_sandbox.api_url`` is ``HARVEST_BASE_URL``.
+* ``fresh_live_sandbox``: the same server, reset through the control plane before the test
+  (fresh data, original settings, empty outbox and request log). Use it whenever a test changes
+  anything on the live server.
+
+``harvest_headers(token, account_id)`` builds the three headers Harvest requires (§1). For type
+hints, ``from conftest import LiveSandbox, harvest_headers`` (``tests/`` is on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, SandboxCredentials, run_sandbox
+
+#: The User-Agent tests send (Harvest answers 400 without one, §1.1).
+TEST_USER_AGENT = "thresher-tests (tests@example.com)"
+#: The live server's data: big enough for several pages at small per_page values.
+LIVE_SANDBOX_CONFIG = SandboxConfig(users=40, seed=11, rate_limit=None)
+
+
+def harvest_headers(token: str, account_id: int, *, user_agent: str = TEST_USER_AGENT) -> dict[str, str]:
+    """``Authorization``, ``Harvest-Account-Id`` and ``User-Agent`` for an API request."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Harvest-Account-Id": str(account_id),
+        "User-Agent": user_agent,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveSandbox:
+    """A sandbox served over real HTTP (``run_sandbox``), with helpers for tests.
+
+    ``client`` is an ``httpx.Client`` on ``base_url`` shared by the session (building a client
+    per test costs more than most tests: httpx loads the CA bundle each time); it sends no
+    default headers, so pass ``headers=live.headers(...)``.
+    """
+
+    running: RunningSandbox
+    client: httpx.Client
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.running.sandbox
+
+    @property
+    def credentials(self) -> SandboxCredentials:
+        return self.running.sandbox.credentials
+
+    @property
+    def base_url(self) -> str:
+        return self.running.base_url
+
+    @property
+    def api_url(self) -> str:
+        return self.running.api_url
+
+    @property
+    def id_url(self) -> str:
+        return self.running.id_url
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        """API headers for ``token`` (default: the administrator's)."""
+        return harvest_headers(token or self.credentials.admin_token, self.credentials.account_id)
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials.control_token}"}
+
+    def control(
+        self, method: str, path: str, *, json: object = None, params: dict[str, object] | None = None
+    ) -> httpx.Response:
+        """Call the control plane (``path`` under ``/sandbox``) and fail the test on an error."""
+        response = self.client.request(
+            method,
+            f"/sandbox{path}",
+            headers=self.control_headers,
+            json=json,
+            params=params,  # type: ignore[arg-type]
+        )
+        response.raise_for_status()
+        return response
+
+    def reset(self) -> None:
+        self.control("POST", "/reset")
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """The config of the ``sandbox`` fixture; override it to change the account."""
+    return SandboxConfig(users=25, seed=1)
+
+
+@pytest.fixture
+def sandbox(sandbox_config: SandboxConfig) -> Sandbox:
+    """A fresh in-process sandbox per test."""
+    return Sandbox(sandbox_config)
+
+
+@pytest.fixture
+async def sandbox_client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """An async client on ``sandbox`` through ``httpx.ASGITransport``, as the administrator."""
+    creds = sandbox.credentials
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox.app),
+        base_url="http://sandbox.test",
+        headers=harvest_headers(creds.admin_token, creds.account_id),
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def live_sandbox() -> Iterator[LiveSandbox]:
+    """One sandbox on 127.0.0.1 for the session (``LIVE_SANDBOX_CONFIG``)."""
+    with (
+        run_sandbox(Sandbox(LIVE_SANDBOX_CONFIG)) as running,
+        httpx.Client(base_url=running.base_url, timeout=30) as client,
+    ):
+        yield LiveSandbox(running, client)
+
+
+@pytest.fixture
+def fresh_live_sandbox(live_sandbox: LiveSandbox) -> LiveSandbox:
+    """``live_sandbox``, reset through the control plane before the test."""
+    live_sandbox.reset()
+    return live_sandbox

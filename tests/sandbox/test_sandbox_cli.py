@@ -1,0 +1,94 @@
+"""``thresher sandbox serve`` as a user runs it: a subprocess on a free port, its credentials file,
+a request, a clean stop, and a restart that keeps the data (``--state``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from conftest import harvest_headers
+
+_SERVE = [sys.executable, "-c", "from thresher.cli import main; main()", "sandbox", "serve"]
+
+
+def _start(args: list[str], credentials: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    credentials.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [*_SERVE, "--port", "0", "--credentials-json", str(credentials), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not credentials.exists() or not credentials.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output, errors = process.communicate()
+            raise AssertionError(f"serve did not start: {output}\n{errors}")
+        time.sleep(0.05)
+    time.sleep(0.05)  # the file is written in one call; let it land completely
+    return process, json.loads(credentials.read_text())
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    process.send_signal(signal.SIGTERM)
+    output, errors = process.communicate(timeout=20)
+    return process.returncode, output, errors
+
+
+def test_serve_prints_and_writes_credentials_and_keeps_state(tmp_path: Path) -> None:
+    credentials, state = tmp_path / "creds.json", tmp_path / "state.json"
+    process, creds = _start(["--users", "8", "--seed", "3", "--state", str(state)], credentials)
+    try:
+        assert credentials.stat().st_mode & 0o777 == 0o600
+        assert creds["api_url"] == creds["base_url"] + "/v2"
+        assert creds["id_url"] == creds["base_url"]
+        assert creds["env"]["HARVEST_ACCESS_TOKEN"] == creds["admin_token"]
+        headers = harvest_headers(creds["admin_token"], creds["account_id"])
+        with httpx.Client(base_url=creds["api_url"] + "/", headers=headers, timeout=10) as client:
+            assert len(client.get("users").json()["users"]) == 8
+            created = client.post(
+                "users", json={"first_name": "Cli", "last_name": "User", "email": "cli@example.com"}
+            )
+            assert created.status_code == 201
+            manager = client.get("users/me", headers={"Authorization": f"Bearer {creds['manager_token']}"})
+            assert "people_manager" in manager.json()["access_roles"]
+        accounts = httpx.get(f"{creds['id_url']}/api/v2/accounts", headers=headers).json()
+        assert accounts["accounts"][0]["id"] == creds["account_id"]
+    finally:
+        code, output, errors = _stop(process)
+    assert code == 0, errors
+    assert f"export HARVEST_BASE_URL={creds['api_url']}" in output
+    assert creds["admin_token"] in output
+    assert creds["oauth_client_secret"] in output
+
+    process, again = _start(["--users", "8", "--seed", "3", "--state", str(state)], credentials)
+    try:
+        headers = harvest_headers(again["admin_token"], again["account_id"])
+        users = httpx.get(f"{again['api_url']}/users", headers=headers).json()["users"]
+        assert "cli@example.com" in {u["email"] for u in users}
+    finally:
+        assert _stop(process)[0] == 0
+
+
+def test_serve_help_and_bad_options() -> None:
+    shown = subprocess.run(
+        [*_SERVE, "--help"], capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"}
+    )
+    assert shown.returncode == 0
+    assert "Example: thresher sandbox serve" in shown.stdout
+    assert "429burst" in shown.stdout
+    refused = subprocess.run(
+        [*_SERVE, "--port", "0", "--rate-limit", "lots"], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert "rate limit" in refused.stderr
+    assert "Traceback" not in refused.stderr
