@@ -17,11 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harvest_clients import client_for, connection_for, engine
 from thresher.harvest import AsyncHarvest, HarvestError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
 from thresher.store import Store, StoreError, replay, user_snapshot
-
-from .helpers import client_for, connection_for, engine
 
 FAULTS = "500:0.08,502:0.04,503:0.04,drop:0.04,429burst:0.01x2"
 

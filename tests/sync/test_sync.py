@@ -8,12 +8,11 @@ from collections import Counter
 
 import pytest
 
+from harvest_clients import client_for, connection_for, engine
 from thresher.harvest import AsyncHarvest, RetryPolicy, ServerError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store, user_snapshot
 from thresher.sync import RosterSync
-
-from .helpers import client_for, connection_for, engine
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,4 +1,4 @@
-"""Wiring for sync tests: a sandbox, a client on it (in-process or over HTTP) and a store."""
+"""Clients, connections and sync engines on a sandbox, for the sync and provisioning tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,198 @@
+"""Write-through: every change goes to Harvest first, then into the store from Harvest's answer.
+
+design.md: writes always go to Harvest first; the store is updated from Harvest's response, never
+guessed, in the same call, with change events of source ``write``. The next sync then reads the
+same values, diffs them against the store and records nothing again.
+
+Some writes change more than the object written, and the store is brought up to date for those
+too (harvest-api-v2.md §6.3, §7.1, §7.5): setting teammates adds or removes the manager's
+``people_manager`` role, and a role's ``user_ids`` change its members' ``roles`` names. Those users
+are re-read from Harvest (one request each) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from thresher.harvest import (
+    AsyncHarvest,
+    Rate,
+    Role,
+    Teammate,
+    User,
+    UserCreate,
+    UserUpdate,
+)
+from thresher.store import ChangeEvent, Connection, Store
+
+__all__ = ["WriteThrough"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+
+class WriteThrough:
+    """Harvest writes for one connection that keep its roster mirror current.
+
+    Every method makes the Harvest call(s) first; only a successful answer reaches the store.
+    ``last_events`` holds the events the latest call recorded.
+    """
+
+    def __init__(
+        self,
+        client: AsyncHarvest,
+        store: Store,
+        connection: Connection,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.connection = connection
+        self._clock = clock
+        self.last_events: list[ChangeEvent] = []
+
+    # -- store updates ---------------------------------------------------------------------
+
+    def _users(self, users: Sequence[User]) -> list[ChangeEvent]:
+        with self.store.transaction() as tx:
+            events = tx.apply_users(self.connection.id, users, observed_at=self._clock(), source="write")
+        self.last_events = events
+        return events
+
+    async def _refresh_users(self, user_ids: Iterable[int]) -> list[ChangeEvent]:
+        users = [await self.client.get_user(uid) for uid in sorted(set(user_ids))]
+        return self._users(users) if users else []
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def create_user(self, user: UserCreate | Mapping[str, Any]) -> User:
+        """``POST /v2/users`` (sends Harvest's invitation email; never sent twice, see the client)."""
+        created = await self.client.create_user(user)
+        self._users([created])
+        return created
+
+    async def update_user(self, user_id: int, changes: UserUpdate | Mapping[str, Any]) -> User:
+        """``PATCH /v2/users/{id}``; a change of ``access_roles`` may drop teammates (§6.3)."""
+        before = self.store.get_user(self.connection.id, user_id)
+        updated = await self.client.update_user(user_id, changes)
+        events = self._users([updated])
+        if before is not None and "people_manager" in before.access_roles and not updated.is_people_manager:
+            # Downgrading a people manager removes their teammates in Harvest (§6.3).
+            with self.store.transaction() as tx:
+                events += tx.set_teammates(
+                    self.connection.id, user_id, [], observed_at=self._clock(), source="write"
+                )
+        self.last_events = events
+        return updated
+
+    async def archive_user(self, user_id: int) -> User:
+        """``PATCH /v2/users/{id}`` ``{"is_active": false}``: offboarding that keeps time."""
+        archived = await self.client.archive_user(user_id)
+        self._users([archived])
+        return archived
+
+    async def restore_user(self, user_id: int) -> User:
+        """``PATCH /v2/users/{id}`` ``{"is_active": true}``."""
+        restored = await self.client.restore_user(user_id)
+        self._users([restored])
+        return restored
+
+    async def delete_user(self, user_id: int) -> None:
+        """``DELETE /v2/users/{id}``; Harvest refuses (422) once the user has time or expenses."""
+        await self.client.delete_user(user_id)
+        with self.store.transaction() as tx:
+            self.last_events = tx.mark_user_deleted(
+                self.connection.id, user_id, observed_at=self._clock(), source="write"
+            )
+
+    # -- teammates -------------------------------------------------------------------------
+
+    async def set_teammates(self, manager_id: int, teammate_ids: Iterable[int]) -> list[Teammate]:
+        """``PATCH /v2/users/{id}/teammates`` (full replacement, §7.1), then re-read the manager,
+        whose ``people_manager`` role follows the list."""
+        teammates = await self.client.set_teammates(manager_id, list(teammate_ids))
+        with self.store.transaction() as tx:
+            events = tx.set_teammates(
+                self.connection.id,
+                manager_id,
+                [t.id for t in teammates],
+                observed_at=self._clock(),
+                source="write",
+            )
+        events += await self._refresh_users([manager_id])
+        self.last_events = events
+        return teammates
+
+    # -- roles -----------------------------------------------------------------------------
+
+    def _role_members(self, role_id: int) -> set[int]:
+        for role in self.store.list_roles(self.connection.id):
+            if role.harvest_id == role_id:
+                return set(role.user_ids)
+        return set()
+
+    async def _after_role_change(self, roles: Sequence[Role], touched: set[int]) -> list[ChangeEvent]:
+        with self.store.transaction() as tx:
+            events = tx.apply_roles(
+                self.connection.id, roles, observed_at=self._clock(), source="write", complete=False
+            )
+        # Members' `roles` names changed in Harvest; read them back rather than guess (§7.5).
+        events += await self._refresh_users(touched)
+        self.last_events = events
+        return events
+
+    async def create_role(self, name: str, user_ids: Iterable[int] = ()) -> Role:
+        """``POST /v2/roles``; a duplicate name is refused (422)."""
+        role = await self.client.create_role(name, list(user_ids))
+        await self._after_role_change([role], set(role.user_ids))
+        return role
+
+    async def update_role(
+        self, role_id: int, *, name: str | None = None, user_ids: Iterable[int] | None = None
+    ) -> Role:
+        """``PATCH /v2/roles/{id}``; ``user_ids`` replaces the member list."""
+        before = self._role_members(role_id)
+        role = await self.client.update_role(
+            role_id, name=name, user_ids=None if user_ids is None else list(user_ids)
+        )
+        touched = before ^ set(role.user_ids) if user_ids is not None else set()
+        if name is not None:
+            touched |= set(role.user_ids)  # their `roles` names show the new name
+        await self._after_role_change([role], touched)
+        return role
+
+    async def delete_role(self, role_id: int) -> None:
+        """``DELETE /v2/roles/{id}``; Harvest removes the role from its users."""
+        members = self._role_members(role_id)
+        await self.client.delete_role(role_id)
+        roles = [r async for r in self.client.list_roles()]
+        with self.store.transaction() as tx:
+            events = tx.apply_roles(
+                self.connection.id, roles, observed_at=self._clock(), source="write", complete=True
+            )
+        events += await self._refresh_users(members)
+        self.last_events = events
+
+    # -- rates (not mirrored: the store keeps the user's current default rates) -------------
+
+    async def create_billable_rate(
+        self, user_id: int, amount: Decimal | float | str, start_date: dt.date | None = None
+    ) -> Rate:
+        """``POST /v2/users/{id}/billable_rates``, then re-read the user's current rate."""
+        rate = await self.client.create_billable_rate(user_id, amount, start_date)
+        await self._refresh_users([user_id])
+        return rate
+
+    async def create_cost_rate(
+        self, user_id: int, amount: Decimal | float | str, start_date: dt.date | None = None
+    ) -> Rate:
+        """``POST /v2/users/{id}/cost_rates``, then re-read the user's current rate."""
+        rate = await self.client.create_cost_rate(user_id, amount, start_date)
+        await self._refresh_users([user_id])
+        return rate

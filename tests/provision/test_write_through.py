@@ -1,0 +1,86 @@
+"""Write-through (issue 4 item 4): a write lands in the store from Harvest's answer, at once, and
+the next sync does not announce it again."""
+
+from __future__ import annotations
+
+from harvest_clients import client_for, connection_for, engine
+from thresher.harvest import UserCreate
+from thresher.provision import WriteThrough
+from thresher.sandbox import Sandbox, SandboxConfig
+from thresher.store import Store
+
+
+def _sandbox() -> Sandbox:
+    return Sandbox(SandboxConfig(users=20, seed=9, rate_limit=None))
+
+
+async def test_each_write_is_visible_at_once_and_never_announced_twice(store: Store) -> None:
+    sandbox = _sandbox()
+    async with client_for(sandbox) as client:
+        conn = connection_for(store, sandbox)
+        sync = engine(store, client, conn)
+        await sync.run()
+        writes = WriteThrough(client, store, conn)
+
+        user = await writes.create_user(
+            UserCreate(first_name="Grace", last_name="Hopper", email="grace@example.com")
+        )
+        stored = store.find_user_by_email(conn.id, "GRACE@example.com")
+        assert stored is not None
+        assert stored.harvest_id == user.id
+        await writes.update_user(user.id, {"last_name": "Murray Hopper"})
+        await writes.archive_user(user.id)
+        stored = store.get_user(conn.id, user.id)
+        assert stored is not None
+        assert stored.last_name == "Murray Hopper"
+        assert not stored.is_active
+
+        kinds = [e.kind for e in store.list_events(conn.id, harvest_id=user.id)]
+        assert kinds == ["created", "updated", "archived"]
+        assert {e.source for e in store.list_events(conn.id, harvest_id=user.id)} == {"write"}
+
+        report = await sync.run(full=True)
+        assert report.changes == 0  # the sync reads the same values: nothing new to announce
+        assert len(store.list_events(conn.id, harvest_id=user.id)) == 3
+
+
+async def test_teammates_and_roles_update_the_users_they_affect(store: Store) -> None:
+    sandbox = _sandbox()
+    async with client_for(sandbox) as client:
+        conn = connection_for(store, sandbox)
+        sync = engine(store, client, conn)
+        await sync.run()
+        writes = WriteThrough(client, store, conn)
+        members = [u for u in store.list_users(conn.id, active=True) if u.access_roles == ["member"]]
+        manager = await writes.create_user(
+            UserCreate(first_name="Mia", last_name="Lead", email="mia@example.com", access_roles=["manager"])
+        )
+        await writes.set_teammates(manager.id, [members[0].harvest_id, members[1].harvest_id])
+        stored = store.get_user(conn.id, manager.id)
+        assert stored is not None
+        assert "people_manager" in stored.access_roles  # derived by Harvest, read back
+        assert sorted(store.get_teammates(conn.id, manager.id)) == sorted(
+            [members[0].harvest_id, members[1].harvest_id]
+        )
+
+        role = await writes.create_role("Guild", [members[2].harvest_id])
+        member = store.get_user(conn.id, members[2].harvest_id)
+        assert member is not None
+        assert "Guild" in member.roles
+        await writes.update_role(role.id, name="Guild of Makers")
+        member = store.get_user(conn.id, members[2].harvest_id)
+        assert member is not None
+        assert "Guild of Makers" in member.roles
+        await writes.delete_role(role.id)
+        member = store.get_user(conn.id, members[2].harvest_id)
+        assert member is not None
+        assert "Guild of Makers" not in member.roles
+
+        await writes.set_teammates(manager.id, [])
+        stored = store.get_user(conn.id, manager.id)
+        assert stored is not None
+        assert "people_manager" not in stored.access_roles
+
+        report = await sync.run(full=True)
+        assert report.changes == 0
+        assert sum(report.role_events.values()) == 0
