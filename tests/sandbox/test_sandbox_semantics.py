@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -269,3 +272,18 @@ async def test_implicit_grant_and_oauth_errors(sandbox: Sandbox, sandbox_client:
         "/api/v2/oauth2/token", data={"grant_type": "authorization_code", "code": stale}, auth=basic
     )
     assert expired.json()["error"] == "invalid_grant"
+
+
+async def test_date_header_follows_the_sandbox_clock(
+    sandbox: Sandbox, sandbox_client: httpx.AsyncClient
+) -> None:
+    # Harvest's Date and updated_at come from one clock; a skewed sandbox must skew both, and
+    # the sync's windows (which read Date) depend on it.
+    sandbox.set_clock_offset(-90)
+    me = (await sandbox_client.get("/v2/users/me")).json()
+    response = await sandbox_client.patch(f"/v2/users/{me['id']}", json={"weekly_capacity": 7200})
+    assert len(response.headers.get_list("date")) == 1
+    server_date = email.utils.parsedate_to_datetime(response.headers["date"])
+    assert abs(server_date.timestamp() - (time.time() - 90)) < 3
+    updated_at = dt.datetime.fromisoformat(response.json()["updated_at"].replace("Z", "+00:00"))
+    assert abs((updated_at - server_date).total_seconds()) < 3

@@ -15,6 +15,7 @@ another thread sees consistent data.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import base64
 import contextlib
 import dataclasses
@@ -632,6 +633,14 @@ class _Gate:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Harvest's answers carry a Date from the same clock as its updated_at values;
+                # clients that keep windows on the server's clock (thresher's sync) rely on it,
+                # so it follows the sandbox clock, offset included (the server's own is off).
+                message = dict(message)
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"date", email.utils.formatdate(sandbox.clock.now(), usegmt=True).encode()),
+                ]
             await send(message)
 
         try:
