@@ -97,7 +97,8 @@ def run_sandbox(
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
         sandbox.app, host=host, port=bound_port, log_config=None, log_level=log_level,
-        access_log=False, date_header=False, lifespan="on", http="h11", loop="asyncio", timeout_graceful_shutdown=5,
+        access_log=False, date_header=False, lifespan="on", http="h11", loop="asyncio",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
