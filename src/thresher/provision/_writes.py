@@ -22,7 +22,11 @@ from thresher.harvest import (
     Rate,
     Role,
     Teammate,
+    UnprocessableError,
     User,
+    UserAssignment,
+    UserAssignmentCreate,
+    UserAssignmentUpdate,
     UserCreate,
     UserUpdate,
 )
@@ -33,7 +37,6 @@ __all__ = ["WriteThrough"]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
 
 
 class WriteThrough:
@@ -196,3 +199,36 @@ class WriteThrough:
         rate = await self.client.create_cost_rate(user_id, amount, start_date)
         await self._refresh_users([user_id])
         return rate
+
+    # -- project assignments (not mirrored: the store keeps no assignments) ----------------
+
+    async def assign_project(self, user_id: int, project_id: int) -> UserAssignment:
+        """``POST /v2/projects/{pid}/user_assignments``, or re-activate an archived assignment
+        (assigning an already-assigned user is undocumented [U], so it is never attempted)."""
+        async for existing in self.client.list_user_assignments(user_id=user_id):
+            if existing.project.id == project_id:
+                if existing.is_active:
+                    return existing
+                return await self.client.update_project_user_assignment(
+                    project_id, existing.id, UserAssignmentUpdate(is_active=True)
+                )
+        return await self.client.create_project_user_assignment(
+            project_id, UserAssignmentCreate(user_id=user_id)
+        )
+
+    async def unassign_project(self, user_id: int, project_id: int) -> str:
+        """``DELETE .../user_assignments/{id}``; when Harvest refuses (the assignment has time,
+        §7.4) the assignment is archived instead. Returns ``deleted``, ``archived`` or ``none``."""
+        async for existing in self.client.list_user_assignments(user_id=user_id):
+            if existing.project.id != project_id:
+                continue
+            try:
+                await self.client.delete_project_user_assignment(project_id, existing.id)
+            except UnprocessableError:
+                if existing.is_active:
+                    await self.client.update_project_user_assignment(
+                        project_id, existing.id, UserAssignmentUpdate(is_active=False)
+                    )
+                return "archived"
+            return "deleted"
+        return "none"

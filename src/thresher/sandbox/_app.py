@@ -15,10 +15,10 @@ another thread sees consistent data.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import base64
 import contextlib
 import dataclasses
+import email.utils
 import hashlib
 import hmac
 import os

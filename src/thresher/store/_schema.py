@@ -43,6 +43,10 @@ __all__ = [
     "ConnectionRow",
     "RoleMemberRow",
     "RoleRow",
+    "ScimGroupRow",
+    "ScimTokenCountRow",
+    "ScimTokenRow",
+    "ScimUserRow",
     "SyncStateRow",
     "TeammateRow",
     "UserRow",
@@ -253,6 +257,67 @@ class ChangeEventRow(Base):
         # Ids only ever grow, even after the newest rows are deleted with their connection.
         {"sqlite_autoincrement": True},
     )
+
+
+class ScimUserRow(Base):
+    """What a SCIM identity provider sent for a user that Harvest has no field for."""
+
+    __tablename__ = "scim_users"
+
+    connection_id: Mapped[int] = _connection_fk()
+    harvest_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    external_id: Mapped[str | None]
+    employee_number: Mapped[str | None]
+    department: Mapped[str | None]
+    #: The ``emails`` the identity provider sent (Harvest keeps one address: the userName).
+    emails: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON_TYPE)
+    #: Set when a SCIM DELETE archived the user instead (Harvest refused, or by configuration):
+    #: the bridge answers 404 for it from then on, as RFC 7644 §3.6 asks.
+    hidden_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index(None, "connection_id", "external_id"),)
+
+
+class ScimGroupRow(Base):
+    """The identity provider's ``externalId`` of a group (a Harvest role)."""
+
+    __tablename__ = "scim_groups"
+
+    connection_id: Mapped[int] = _connection_fk()
+    role_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    external_id: Mapped[str | None]
+
+    __table_args__ = (Index(None, "connection_id", "external_id"),)
+
+
+class ScimTokenRow(Base):
+    """A bearer token of the SCIM bridge: only a salted digest of its secret is kept."""
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: The public part of the token, used to find its row before comparing digests.
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    salt: Mapped[str]
+    digest: Mapped[str]
+    allowed_cidrs: Mapped[list[str]]
+    read_only: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class ScimTokenCountRow(Base):
+    """How many requests a token made, by HTTP status."""
+
+    __tablename__ = "scim_token_counts"
+
+    token_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("scim_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int]
 
 
 def table_of(model: type[Base]) -> Table:

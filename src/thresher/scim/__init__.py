@@ -1,0 +1,40 @@
+"""SCIM 2.0 bridge: a service provider for Okta, Entra ID, OneLogin and JumpCloud over Harvest.
+
+Lookups are answered from the roster mirror, writes go to Harvest through the write-through layer,
+and what Harvest has no field for (externalId, enterprise attributes, the IdP's emails) is kept in
+thresher (migration r0002). See ``ScimBridge`` for the app, ``TokenStore`` for its bearer tokens.
+"""
+
+from ._app import BridgeRequest, ScimBridge
+from ._local import LocalRecords, UserExtras
+from ._models import (
+    HARVEST_USER_SCHEMA,
+    TOLERANT_POLICY,
+    EnterpriseUser,
+    HarvestUser,
+    ScimGroup,
+    ScimUser,
+    build_provider,
+)
+from ._storage import DeleteMode, HarvestStorage, normalize_access_roles
+from ._tokens import ScimToken, TokenError, TokenStore
+
+__all__ = [
+    "HARVEST_USER_SCHEMA",
+    "TOLERANT_POLICY",
+    "BridgeRequest",
+    "DeleteMode",
+    "EnterpriseUser",
+    "HarvestStorage",
+    "HarvestUser",
+    "LocalRecords",
+    "ScimBridge",
+    "ScimGroup",
+    "ScimToken",
+    "ScimUser",
+    "TokenError",
+    "TokenStore",
+    "UserExtras",
+    "build_provider",
+    "normalize_access_roles",
+]

@@ -1,0 +1,102 @@
+"""scim2-server's protocol service, with the bridge's one addition: values Harvest always has.
+
+The User schema marks ``timezone``, ``active`` and the Harvest extension required, because Harvest
+always holds a value for them (they can be replaced, never removed). Identity providers leave them
+out all the time, so before validation a creation gets Harvest's defaults and a replacement (PUT)
+keeps the current values, as if the identity provider had sent them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from typing import Any
+
+from scim2_models import Resource, ResourceType
+from scim2_server.service import ScimService
+
+from ._models import ACCOUNT_TIMEZONE, HARVEST_DEFAULTS, HARVEST_USER_SCHEMA
+
+__all__ = ["BridgeService", "last_read"]
+
+#: The resource the storage read last in this request: a PUT reads the current state first.
+last_read: contextvars.ContextVar[Resource[Any] | None] = contextvars.ContextVar(
+    "thresher_scim_last_read", default=None
+)
+
+
+def _key(body: dict[str, Any], name: str) -> str | None:
+    # RFC 7643 §2.1: attribute names are case-insensitive.
+    return next((k for k in body if k.lower() == name.lower()), None)
+
+
+def _fill(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    body = dict(body)
+    for name, value in defaults.items():
+        if value is None:
+            continue
+        key = _key(body, name)
+        if key is None or body[key] is None:
+            body[key or name] = value
+    urn = _key(body, HARVEST_USER_SCHEMA)
+    extension = body.get(urn) if urn else None
+    if urn is None or not isinstance(extension, dict):
+        extension = {}
+    body[urn or HARVEST_USER_SCHEMA] = _fill_extension(extension, defaults[HARVEST_USER_SCHEMA])
+    schemas = body.get("schemas")
+    if isinstance(schemas, list) and HARVEST_USER_SCHEMA not in schemas:
+        body["schemas"] = [*schemas, HARVEST_USER_SCHEMA]
+    return body
+
+
+def _fill_extension(extension: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    extension = dict(extension)
+    for name, value in defaults.items():
+        key = _key(extension, name)
+        if value is not None and (key is None or extension[key] is None):
+            extension[key or name] = value
+    return extension
+
+
+class BridgeService(ScimService):
+    """The protocol service, filling the always-present Harvest values a request leaves out."""
+
+    def _prepared(self, resource_type: ResourceType, body: bytes, defaults: dict[str, Any]) -> bytes:
+        if resource_type.name != "User":
+            return body
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            return body  # the service refuses it with invalidSyntax
+        if not isinstance(decoded, dict):
+            return body
+        return json.dumps(_fill(decoded, defaults)).encode()
+
+    def read_creation(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> Resource[Any]:
+        defaults = {
+            "active": True,
+            "timezone": ACCOUNT_TIMEZONE,
+            HARVEST_USER_SCHEMA: HARVEST_DEFAULTS,
+        }
+        return super().read_creation(
+            resource_type, self._prepared(resource_type, body, defaults), content_type
+        )
+
+    def read_replacement(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> Resource[Any]:
+        current = last_read.get()
+        dumped = current.model_dump(mode="json") if current is not None else {}
+        defaults = {
+            "active": dumped.get("active", True),
+            "timezone": dumped.get("timezone") or ACCOUNT_TIMEZONE,
+            HARVEST_USER_SCHEMA: {
+                name: (dumped.get(HARVEST_USER_SCHEMA) or HARVEST_DEFAULTS).get(name)
+                for name in HARVEST_DEFAULTS
+            },
+        }
+        return super().read_replacement(
+            resource_type, self._prepared(resource_type, body, defaults), content_type
+        )
