@@ -13,6 +13,7 @@ import pytest
 
 from thresher.harvest import (
     AsyncHarvest,
+    ConfigurationError,
     HarvestSettings,
     LimiterRegistry,
     RateLimiter,
@@ -243,3 +244,32 @@ async def test_cancelled_waiter_does_not_block_the_line() -> None:
 def test_parse_retry_after_both_forms(value: str | None, expected: float | None) -> None:
     now = dt.datetime(2015, 10, 21, 7, 27, 30, tzinfo=dt.UTC)
     assert parse_retry_after(value, now=now) == expected
+
+
+@pytest.mark.parametrize(("cap", "expected_peak"), [(None, 8), (3, 3)])
+async def test_no_more_than_max_in_flight_requests_are_on_the_wire(
+    cap: int | None, expected_peak: int
+) -> None:
+    # Requests queued on the wire burn the account's budget while they wait (the limiter counts
+    # them from their turn); beyond the cap they wait uncounted, before their turn.
+    on_wire, peak = 0, 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal on_wire, peak
+        on_wire += 1
+        peak = max(peak, on_wire)
+        await anyio.sleep(0.01)
+        on_wire -= 1
+        return json_response(200, user_json(1))
+
+    options = {} if cap is None else {"max_in_flight": cap}
+    async with make_client(handler, rate_limit=1000, rate_window=1.0, **options) as harvest, \
+            anyio.create_task_group() as tg:
+        for _ in range(30):
+            tg.start_soon(harvest.me)
+    assert peak == expected_peak
+
+
+def test_max_in_flight_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_in_flight"):
+        HarvestSettings(user_agent=UA, max_in_flight=0)

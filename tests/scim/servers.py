@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
-
 from harvest_clients import FAST_RETRY, UA
+from thresher._serving import serve_in_thread
 from thresher.harvest import AsyncHarvest, HarvestSettings, LimiterRegistry
 from thresher.provision import WriteThrough
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
@@ -71,32 +67,5 @@ def serve_bridge(
         bridge = ScimBridge(
             WriteThrough(client, store, connection), tokens, close_client=True, **bridge_options
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(
-                bridge.app,
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                http="h11",
-                loop="asyncio",
-            )
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 15
-            while not server.started:
-                assert thread.is_alive(), "the bridge did not start"
-                assert time.monotonic() < deadline, "the bridge did not start within 15 s"
-                time.sleep(0.005)
+        with serve_in_thread(bridge.app, name="thresher-scim") as port:
             yield RunningBridge(f"http://127.0.0.1:{port}/scim/v2", secret, running, bridge)
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()

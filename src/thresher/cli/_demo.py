@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import shlex
 import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import typer
 
+from thresher._serving import serve_in_thread
 from thresher.harvest import AsyncHarvest, HarvestSettings, UserCreate
-from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
-from thresher.store import Store
+from thresher.provision import WriteThrough
+from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
+from thresher.scim import ScimBridge, TokenStore
+from thresher.store import Connection, Store
 from thresher.sync import RosterSync, SyncOptions
 
 from ._app import app
@@ -20,26 +29,26 @@ from ._sync import event_dict
 from ._users import roster_table, user_dict
 
 DEMO_USER_AGENT = "thresher-demo (https://github.com/thresher/thresher)"
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+#: The person the demo's identity provider provisions through the bridge.
+SCIM_EMAIL = "grace.hopper@example.com"
+
+
+def _settings(running: RunningSandbox) -> HarvestSettings:
+    return HarvestSettings(
+        access_token=running.sandbox.credentials.admin_token,
+        account_id=running.sandbox.credentials.account_id,
+        user_agent=DEMO_USER_AGENT,
+        base_url=running.api_url,
+        id_url=running.id_url,
+    )
 
 
 async def _run_demo(
-    sandbox: Sandbox, api_url: str, id_url: str, store: Store, *, quiet: bool
+    running: RunningSandbox, store: Store, connection: Connection, say: Callable[[str], None], *, quiet: bool
 ) -> dict[str, object]:
-    creds = sandbox.credentials
-    settings = HarvestSettings(
-        access_token=creds.admin_token,
-        account_id=creds.account_id,
-        user_agent=DEMO_USER_AGENT,
-        base_url=api_url,
-        id_url=id_url,
-    )
-    connection = store.add_connection("demo", account_id=creds.account_id, base_url=api_url, id_url=id_url)
-
-    def say(text: str) -> None:
-        if not quiet:
-            out.print(text)
-
-    async with AsyncHarvest(settings) as client:
+    async with AsyncHarvest(_settings(running)) as client:
         engine = RosterSync(store, client, connection, SyncOptions(overlap=dt.timedelta(seconds=5)))
         first = await engine.run()
         say(
@@ -80,13 +89,85 @@ async def _run_demo(
         for e in events:
             fields = ", ".join(sorted(e.changes)) if e.kind == "updated" else ""
             say(f"   #{e.id} {e.kind:<9} user {e.harvest_id} {fields}")
-        say(f"4. Store: {store.count_users(connection.id)} users mirrored; try 'thresher users list --help'.")
+        say(f"[bold]4. Store[/]: {store.count_users(connection.id)} users mirrored.")
     return {
         "first_sync": first.as_dict(),
         "second_sync": second.as_dict(),
         "roster": [user_dict(u) for u in store.list_users(connection.id, include_deleted=True)],
         "events": [event_dict(e) for e in events],
     }
+
+
+@contextlib.contextmanager
+def _serve_bridge(
+    running: RunningSandbox, store: Store, connection: Connection, *, port: int, keep_fresh: bool
+) -> Iterator[tuple[str, str]]:
+    """The SCIM bridge over the demo's connection on 127.0.0.1; yields its base URL and a token."""
+    _, token = TokenStore(store).create("demo")
+    client = AsyncHarvest(_settings(running))
+    bridge = ScimBridge(
+        WriteThrough(client, store, connection),
+        TokenStore(store),
+        # While serving, incremental syncs carry changes made in the sandbox to the lookups.
+        sync=RosterSync(store, client, connection, SyncOptions()) if keep_fresh else None,
+        sync_interval=5.0,
+        close_client=True,
+    )
+    with serve_in_thread(bridge.app, "127.0.0.1", port, name="thresher-scim") as bound:
+        yield f"http://127.0.0.1:{bound}/scim/v2", token
+
+
+async def _scim_steps(
+    scim_url: str, token: str, sandbox: Sandbox, say: Callable[[str], None]
+) -> dict[str, object]:
+    """What an identity provider does on assignment and unassignment, over real HTTP."""
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": "Okta SCIM Client 1.0.0"}
+    async with httpx.AsyncClient(base_url=scim_url, headers=headers, timeout=30) as http:
+        query: dict[str, str | int] = {"filter": f'userName eq "{SCIM_EMAIL}"', "startIndex": 1, "count": 100}
+        found = (await http.get("/Users", params=query)).raise_for_status().json()
+        created = (
+            await http.post(
+                "/Users",
+                json={
+                    "schemas": [SCIM_USER],
+                    "userName": SCIM_EMAIL,
+                    "name": {"givenName": "Grace", "familyName": "Hopper"},
+                    "emails": [{"primary": True, "value": SCIM_EMAIL, "type": "work"}],
+                    "externalId": "00u1grace",
+                    "timezone": "America/New_York",
+                    "active": True,
+                },
+            )
+        ).raise_for_status().json()
+        uid = int(created["id"])
+        invitations = [i for i in sandbox.state.outbox if i.user_id == uid]
+        say(
+            f"[bold]5. SCIM bridge[/] at {scim_url}: an identity provider looked up {SCIM_EMAIL} "
+            f"({found['totalResults']} found, answered from the mirror), created it (201, Harvest id "
+            f"{uid}, {len(invitations)} invitation in the outbox, timezone "
+            f"{sandbox.state.users[uid].timezone!r} in Harvest)."
+        )
+        deactivate = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]}
+        (await http.patch(f"/Users/{uid}", json=deactivate)).raise_for_status()
+        archived = not sandbox.state.users[uid].is_active
+        say(
+            "   Then unassigned it: PATCH active=false; in Harvest the user is now "
+            + ("archived, their time kept." if archived else "STILL ACTIVE (unexpected).")
+        )
+    return {
+        "scim_url": scim_url,
+        "created": created,
+        "invitations": len(invitations),
+        "archived_in_harvest": archived,
+    }
+
+
+def _curl(scim_url: str, token: str) -> str:
+    query = urllib.parse.quote(f'userName eq "{SCIM_EMAIL}"')
+    return (
+        f"curl -s -H {shlex.quote('Authorization: Bearer ' + token)} "
+        f"{shlex.quote(f'{scim_url}/Users?filter={query}')}"
+    )
 
 
 @app.command()
@@ -96,32 +177,76 @@ def demo(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Store URL; default: a new SQLite file in a temporary folder."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the roster and change log as JSON."),
+    serve: bool = typer.Option(
+        False, "--serve", help="Keep the sandbox and the SCIM bridge running afterwards, until Ctrl-C."
+    ),
+    scim_port: int = typer.Option(
+        0, "--scim-port", min=0, max=65535, help="Port of the demo's SCIM bridge (0: a free one)."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the roster, change log and SCIM result as JSON."
+    ),
 ) -> None:
     """Run thresher end to end against an embedded sandbox (no real Harvest, no email).
 
     Starts a local Harvest on 127.0.0.1, mirrors its roster into SQLite, makes changes in
-    Harvest and shows the change log the next sync records.
+    Harvest and shows the change log the next sync records, then serves the SCIM 2.0 bridge and
+    provisions and deprovisions a person through it the way an identity provider would. Prints a
+    bridge token and a curl command to try; --serve keeps everything running for that.
 
-    Example: thresher demo --users 50
+    Example: thresher demo --users 50 --serve
     """
+    def say(text: str) -> None:
+        if not json_out:
+            out.print(text)
+
     sandbox = Sandbox(SandboxConfig(users=users, seed=seed))
     with tempfile.TemporaryDirectory(prefix="thresher-demo-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'demo.db'}"
         store = Store.open(url)
-        with run_sandbox(sandbox) as running:
-            if not json_out:
-                out.print(
+        try:
+            with run_sandbox(sandbox) as running:
+                say(
                     f"Sandbox (a local Harvest) at [bold]{running.api_url}[/], account "
                     f"{sandbox.credentials.account_id}; store {url}"
                 )
-            result = asyncio.run(
-                _run_demo(sandbox, running.api_url, running.id_url, store, quiet=json_out)
-            )
-        store.close()
-    if json_out:
-        print_json(result)
-    else:
+                creds = sandbox.credentials
+                connection = store.add_connection(
+                    "demo", account_id=creds.account_id, base_url=running.api_url, id_url=running.id_url
+                )
+                result = asyncio.run(_run_demo(running, store, connection, say, quiet=json_out))
+                with _serve_bridge(running, store, connection, port=scim_port, keep_fresh=serve) as (
+                    scim_url,
+                    token,
+                ):
+                    result["scim"] = asyncio.run(_scim_steps(scim_url, token, sandbox, say))
+                    result["scim_token"] = token
+                    curl = _curl(scim_url, token)
+                    if json_out:
+                        print_json(result)
+                    else:
+                        out.print("[bold]Try the bridge[/] (demo token, valid while the demo runs):")
+                        out.print(curl, markup=False, highlight=False, soft_wrap=True)
+                    if serve:
+                        _wait_for_ctrl_c(running, scim_url)
+        finally:
+            store.close()
+    if not json_out and not serve:
         err_console.print(
-            "Next: 'thresher sandbox serve' runs this sandbox for your own integration tests."
+            "Next: 'thresher demo --serve' keeps the sandbox and bridge up to try that command; "
+            "'thresher sandbox serve' runs the sandbox for your own integration tests."
         )
+
+
+def _wait_for_ctrl_c(running: RunningSandbox, scim_url: str) -> None:
+    creds = running.sandbox.credentials
+    err_console.print(
+        f"Serving until Ctrl-C: SCIM bridge {scim_url}; Harvest sandbox with "
+        f"HARVEST_BASE_URL={running.api_url} HARVEST_ID_URL={running.id_url} "
+        f"HARVEST_ACCOUNT_ID={creds.account_id} (admin token: 'thresher sandbox serve' prints one)."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        err_console.print("Stopped.")

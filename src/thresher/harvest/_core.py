@@ -58,13 +58,13 @@ def _describe(exc: httpx.TransportError) -> str:
 
 
 def _pool_limits(settings: HarvestSettings) -> httpx.Limits:
-    """Keep as many idle connections as the rate limit lets us use at once.
+    """Keep as many idle connections as the client may use at once.
 
-    httpx keeps 20 idle connections by default; a client sending a full window of 100 requests
-    then reopens 80 connections each window, and the handshakes (hundreds of ms per burst) come
-    straight off the throughput a rate-limited client can reach (bench/ratelimit.py).
+    A connection closed after a burst must be reopened for the next one, and the handshakes come
+    straight off the throughput a rate-limited client can reach (bench/ratelimit.py); the
+    transport never has more than ``max_in_flight`` requests on the wire, so that many suffice.
     """
-    size = min(settings.rate_limit, 200)
+    size = min(settings.max_in_flight, settings.rate_limit, 200)
     return httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0)
 
 
@@ -103,6 +103,7 @@ class Core:
             transport or httpx.AsyncHTTPTransport(limits=_pool_limits(settings)),
             self._limiter_for,
             on_request,
+            max_in_flight=settings.max_in_flight,
         )
         self._http = httpx.AsyncClient(
             transport=self._instrumented,

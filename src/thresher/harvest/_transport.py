@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import anyio
 import httpx
 
 from ._ratelimit import RateLimiter, parse_retry_after
@@ -58,15 +59,25 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         limiter_for: Callable[[httpx.URL], RateLimiter | None],
         on_request: RequestHook | None = None,
+        *,
+        max_in_flight: int = 8,
     ) -> None:
         self._inner = inner
         self._limiter_for = limiter_for
         self._on_request = on_request
+        self._max_in_flight = max_in_flight
+        # Made on first use, inside the event loop that uses the client.
+        self._in_flight: anyio.Semaphore | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limiter = self._limiter_for(request.url)
         attempt = int(request.extensions.get(ATTEMPT, 1))
+        if self._in_flight is None:
+            self._in_flight = anyio.Semaphore(self._max_in_flight)
         async with contextlib.AsyncExitStack() as stack:
+            # The cap first, then the limiter: time spent waiting for a free place on the wire
+            # is not counted against the account's budget (HarvestSettings.max_in_flight).
+            await stack.enter_async_context(self._in_flight)
             waited = await stack.enter_async_context(limiter.slot()) if limiter else 0.0
             started = time.perf_counter()
             try:
