@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -273,10 +273,17 @@ class HarvestStorage(AsyncScimStorage):
         return {u.harvest_id: u for u in users if u.harvest_id not in hidden}
 
     def _users_as_resources(
-        self, users: Sequence[StoredUser], *, derived: bool = True, skip_hidden: bool = False
+        self,
+        users: Sequence[StoredUser],
+        *,
+        derived: bool = True,
+        skip_hidden: bool = False,
+        extras: Mapping[int, UserExtras] | None = None,
     ) -> list[Resource[Any]]:
-        """``skip_hidden``: leave out the users a SCIM DELETE archived and hid."""
-        extras = self.local.user_extras([u.harvest_id for u in users] if len(users) < 500 else None)
+        """``skip_hidden``: leave out the users a SCIM DELETE archived and hid. ``extras``: the
+        users' SCIM-only data when the caller read it already."""
+        if extras is None:
+            extras = self.local.user_extras([u.harvest_id for u in users] if len(users) < 500 else None)
         if skip_hidden:
             users = [u for u in users if extras.get(u.harvest_id, UserExtras()).hidden_at is None]
         role_ids = self.local.role_ids_by_name() if any(u.roles for u in users) else {}
@@ -342,34 +349,33 @@ class HarvestStorage(AsyncScimStorage):
     def _search_users(self, scim_filter: ScimFilter[Any] | None) -> list[Resource[Any]]:
         candidates = _candidates(scim_filter.ast, user=True) if scim_filter is not None else None
         if candidates is None:
-            users = self.store.list_users(self.connection_id)
+            resources = self._users_as_resources(self.store.list_users(self.connection_id), skip_hidden=True)
         else:
-            found: dict[int, StoredUser] = {}
+            found: dict[int, tuple[StoredUser, UserExtras]] = {}
             for kind, value in candidates:
                 found.update(self._users_for(kind, value))
-            users = [found[i] for i in sorted(found)]
-        resources = self._users_as_resources(users, skip_hidden=True)
+            users = [found[i][0] for i in sorted(found)]
+            extras = {i: pair[1] for i, pair in found.items()}
+            resources = self._users_as_resources(users, skip_hidden=True, extras=extras)
         if scim_filter is None:
             return resources
         return [r for r in resources if scim_filter.match(r)]
 
-    def _users_for(self, kind: str, value: str) -> dict[int, StoredUser]:
-        """Every live user an indexed comparison can match (hidden ones included)."""
-        ids: set[int] = set()
-        users: list[StoredUser] = []
+    def _users_for(self, kind: str, value: str) -> dict[int, tuple[StoredUser, UserExtras]]:
+        """Every live user an indexed comparison can match (hidden ones included), with their
+        SCIM-only data."""
         if kind == "id":
-            ids = {int(value)} if value.isdigit() and len(value) <= 18 else set()
-        elif kind == "externalId":
-            ids = set(self.local.user_ids_by_external_id(value))
-        else:
-            ids = set(self.local.user_ids_by_email(value))
-            if kind == "email":
-                ids |= set(self.local.user_ids_with_email_text(value))
-        for user_id in sorted(ids):
-            user = self.store.get_user(self.connection_id, user_id)
-            if user is not None:
-                users.append(user)
-        return {u.harvest_id: u for u in users}
+            if not (value.isdigit() and len(value) <= 18):
+                return {}
+            return self.local.users_with_extras(harvest_ids=[int(value)])
+        if kind == "externalId":
+            return self.local.users_with_extras(external_id=value)
+        found = self.local.users_with_extras(email=value)
+        if kind == "email":
+            others = set(self.local.user_ids_with_email_text(value)) - set(found)
+            if others:
+                found.update(self.local.users_with_extras(harvest_ids=others))
+        return found
 
     def _search_groups(self, scim_filter: ScimFilter[Any] | None) -> list[Resource[Any]]:
         roles = list(self._roles().by_id.values())
