@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.engine import Connection as SAConnection
 
 from thresher.store import Store, StoredUser
@@ -51,6 +51,35 @@ _USER_FIELDS = ("external_id", "employee_number", "department", "emails", "hidde
 _STORED_USER_COLUMNS = [_MIRROR.c[f.name] for f in dataclasses.fields(StoredUser)]
 
 
+def _users_with_extras(condition: ColumnElement[bool]) -> Select[Any]:
+    joined = _MIRROR.outerjoin(
+        _USERS,
+        (_USERS.c.connection_id == _MIRROR.c.connection_id)
+        & (_USERS.c.harvest_id == _MIRROR.c.harvest_id),
+    )
+    return (
+        select(*_STORED_USER_COLUMNS, *(_USERS.c[f] for f in _USER_FIELDS))
+        .select_from(joined)
+        .where(
+            _MIRROR.c.connection_id == bindparam("connection_id"),
+            _MIRROR.c.deleted_at.is_(None),
+            condition,
+        )
+    )
+
+
+# The bridge's hot lookups, built once: constructing a 40-column statement and its cache key
+# costs three times as much as running it (0.43 ms against 0.12 ms for a miss on SQLite).
+# Unordered on purpose: with ORDER BY harvest_id, SQLite walks the primary key of every user
+# instead of the email index.
+_BY_EMAIL = _users_with_extras(_MIRROR.c.email_lower == bindparam("email"))
+_BY_EXTERNAL_ID = _users_with_extras(_USERS.c.external_id == bindparam("external_id"))
+_BY_IDS = _users_with_extras(_MIRROR.c.harvest_id.in_(bindparam("ids", expanding=True)))
+_ROLE_IDS = select(_ROLES.c.name, _ROLES.c.harvest_id).where(
+    _ROLES.c.connection_id == bindparam("connection_id"), _ROLES.c.deleted_at.is_(None)
+)
+
+
 class LocalRecords:
     """SCIM-only data of one connection."""
 
@@ -81,32 +110,23 @@ class LocalRecords:
         external_id: str | None = None,
         harvest_ids: Iterable[int] | None = None,
     ) -> dict[int, tuple[StoredUser, UserExtras]]:
-        """Live mirror users matching every given condition (``email``: exact, any case), each
-        with its SCIM-only data, in one query: the lookups identity providers make before every
-        create are answered with one round trip instead of three."""
-        joined = _MIRROR.outerjoin(
-            _USERS,
-            (_USERS.c.connection_id == _MIRROR.c.connection_id)
-            & (_USERS.c.harvest_id == _MIRROR.c.harvest_id),
-        )
-        query = (
-            select(*_STORED_USER_COLUMNS, *(_USERS.c[f] for f in _USER_FIELDS))
-            .select_from(joined)
-            .where(_MIRROR.c.connection_id == self.connection_id, _MIRROR.c.deleted_at.is_(None))
-        )
+        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``
+        or ``harvest_ids``, each with its SCIM-only data, in one query: the lookups identity
+        providers make before every create cost one round trip instead of three."""
+        params: dict[str, Any] = {"connection_id": self.connection_id}
         if email is not None:
-            # Unordered: with ORDER BY, SQLite walks the primary key instead of the email index.
-            query = query.where(_MIRROR.c.email_lower == email.strip().lower())
-        if external_id is not None:
-            query = query.where(_USERS.c.external_id == external_id)
-        if harvest_ids is not None:
-            ids = list(harvest_ids)
-            if not ids:
+            query, params["email"] = _BY_EMAIL, email.strip().lower()
+        elif external_id is not None:
+            query, params["external_id"] = _BY_EXTERNAL_ID, external_id
+        elif harvest_ids is not None:
+            query, params["ids"] = _BY_IDS, list(harvest_ids)
+            if not params["ids"]:
                 return {}
-            query = query.where(_MIRROR.c.harvest_id.in_(ids))
+        else:
+            raise ValueError("give email, external_id or harvest_ids")
         n = len(_STORED_USER_COLUMNS)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, params).all()
         found: dict[int, tuple[StoredUser, UserExtras]] = {}
         for row in rows:
             user = StoredUser(*row[:n])
@@ -152,11 +172,9 @@ class LocalRecords:
 
     def role_ids_by_name(self) -> dict[str, int]:
         """Live roles' ids by name, without their members (a user's groups need only these)."""
-        query = select(_ROLES.c.name, _ROLES.c.harvest_id).where(
-            _ROLES.c.connection_id == self.connection_id, _ROLES.c.deleted_at.is_(None)
-        )
         with self.store.engine.connect() as conn:
-            return {name: role_id for name, role_id in conn.execute(query)}
+            rows = conn.execute(_ROLE_IDS, {"connection_id": self.connection_id})
+            return {name: role_id for name, role_id in rows}
 
     def group_external_ids(self) -> dict[int, str | None]:
         query = select(_GROUPS.c.role_id, _GROUPS.c.external_id).where(

@@ -293,8 +293,14 @@ class HarvestStorage(AsyncScimStorage):
         ]
 
     def _user(self, user_id: int, *, derived: bool = True) -> Resource[Any]:
-        user = self.store.get_user(self.connection_id, user_id)
-        found = [] if user is None else self._users_as_resources([user], derived=derived, skip_hidden=True)
+        pair = self.local.users_with_extras(harvest_ids=[user_id]).get(user_id)
+        found = (
+            []
+            if pair is None
+            else self._users_as_resources(
+                [pair[0]], derived=derived, skip_hidden=True, extras={user_id: pair[1]}
+            )
+        )
         if not found:
             raise NotFoundException(detail=f"User {user_id} not found")
         return found[0]
