@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import time
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -262,7 +263,7 @@ async def test_no_more_than_max_in_flight_requests_are_on_the_wire(
         on_wire -= 1
         return json_response(200, user_json(1))
 
-    options = {} if cap is None else {"max_in_flight": cap}
+    options: dict[str, Any] = {} if cap is None else {"max_in_flight": cap}
     async with make_client(handler, rate_limit=1000, rate_window=1.0, **options) as harvest, \
             anyio.create_task_group() as tg:
         for _ in range(30):
