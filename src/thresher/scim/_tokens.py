@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +43,20 @@ def _now() -> dt.datetime:
 
 def _digest(salt: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _token(row: Any, counts: dict[int, int] | None = None) -> ScimToken:
+    return ScimToken(
+        id=row.id,
+        name=row.name,
+        key=row.key,
+        allowed_cidrs=list(row.allowed_cidrs),
+        read_only=row.read_only,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        counts=counts or {},
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,20 +159,7 @@ class TokenStore:
             query = select(_TOKENS).order_by(_TOKENS.c.id)
             if not include_revoked:
                 query = query.where(_TOKENS.c.revoked_at.is_(None))
-            return [
-                ScimToken(
-                    id=row.id,
-                    name=row.name,
-                    key=row.key,
-                    allowed_cidrs=list(row.allowed_cidrs),
-                    read_only=row.read_only,
-                    created_at=row.created_at,
-                    last_used_at=row.last_used_at,
-                    revoked_at=row.revoked_at,
-                    counts=counts.get(row.id, {}),
-                )
-                for row in conn.execute(query)
-            ]
+            return [_token(row, counts.get(row.id, {})) for row in conn.execute(query)]
 
     def revoke(self, name: str) -> ScimToken:
         with write_connection(self.store) as conn:
@@ -203,16 +205,7 @@ class TokenStore:
             return None
         if not hmac.compare_digest(_digest(row.salt, secret), row.digest) or row.revoked_at:
             return None
-        return ScimToken(
-            id=row.id,
-            name=row.name,
-            key=row.key,
-            allowed_cidrs=list(row.allowed_cidrs),
-            read_only=row.read_only,
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            revoked_at=row.revoked_at,
-        )
+        return _token(row)
 
     def count(self, token_id: int, status: int) -> None:
         """Count one answered request (kept in memory until :meth:`flush`)."""
