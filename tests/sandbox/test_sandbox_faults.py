@@ -12,13 +12,15 @@ from conftest import LiveSandbox, harvest_headers
 from thresher.sandbox import FaultConfig, Sandbox, SandboxConfig, SandboxConfigError
 from thresher.sandbox._app import DroppedConnection
 
-SPEC = "500:0.05,502:0.02,503:0.02,drop:0.01,delay:0.1@200ms,429burst:0.01x5,seed=7"
+SPEC = "500:0.05,502:0.02,503:0.02,drop:0.01,lost:0.02,delay:0.1@200ms,429burst:0.01x5,seed=7"
 
 
 def test_spec_round_trip() -> None:
     parsed = FaultConfig.parse(SPEC)
     assert parsed.statuses == ((500, 0.05), (502, 0.02), (503, 0.02))
-    assert (parsed.drop, parsed.burst_429, parsed.burst_length, parsed.seed) == (0.01, 0.01, 5, 7)
+    assert (parsed.drop, parsed.lost, parsed.burst_429, parsed.burst_length, parsed.seed) == (
+        0.01, 0.02, 0.01, 5, 7
+    )
     assert (parsed.delay, parsed.delay_seconds) == (0.1, 0.2)
     assert FaultConfig.parse(str(parsed)) == parsed
     assert not FaultConfig.parse("").active
@@ -32,6 +34,7 @@ def test_spec_round_trip() -> None:
         "404:0.1",
         "500:0.7,503:0.7",
         "drop:2",
+        "drop:0.6,lost:0.6",
         "delay:0.1",
         "teapot:0.1",
         "500",
@@ -70,6 +73,24 @@ async def _outcomes(sandbox: Sandbox, count: int) -> list[str]:
 
 def _config(spec: str) -> SandboxConfig:
     return SandboxConfig(users=5, rate_limit=None, faults=spec)
+
+
+async def test_lost_processes_the_request_and_drops_its_answer() -> None:
+    # The create happened (and its invitation went out), but the client only saw a dropped
+    # connection: the case in which re-sending a create duplicates the person.
+    sandbox = Sandbox(_config("lost:1"))
+    creds = sandbox.credentials
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox.app),
+        base_url="http://t",
+        headers=harvest_headers(creds.admin_token, creds.account_id),
+    ) as client:
+        body = {"first_name": "Lise", "last_name": "Meitner", "email": "lise@example.com"}
+        with pytest.raises(DroppedConnection):
+            await client.post("/v2/users", json=body)
+    assert [u.email for u in sandbox.state.users.values()].count("lise@example.com") == 1
+    assert [i.to for i in sandbox.state.outbox] == ["lise@example.com"]
+    assert [(r.method, r.status, r.fault) for r in sandbox.state.request_log] == [("POST", 0, "lost")]
 
 
 async def test_same_spec_same_sequence_other_seed_other_sequence() -> None:

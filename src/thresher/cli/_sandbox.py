@@ -23,8 +23,9 @@ sandbox_app = typer.Typer(
 
 _FAULTS_HELP = (
     "Injected faults, comma-separated, seeded: NNN:P (answer status NNN, 500..599, with "
-    "probability P), drop:P (close the connection mid-response), 429burst:PxN (N consecutive "
-    "429s), delay:P@200ms, seed=N. Change at run time with PUT /sandbox/faults."
+    "probability P), drop:P (close the connection mid-response), lost:P (process the request, "
+    "then drop the answer), 429burst:PxN (N consecutive 429s), delay:P@200ms, seed=N. Change at "
+    "run time with PUT /sandbox/faults."
 )
 
 

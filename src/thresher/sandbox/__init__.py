@@ -26,14 +26,16 @@ a comma-separated spec, for example ``"500:0.05,502:0.02,503:0.02,drop:0.01,dela
 429burst:0.01x5,seed=7"``:
 
 * ``NNN:P`` answers that share of requests with status NNN (500..599);
-* ``drop:P`` closes the connection after the status line, before the body;
+* ``drop:P`` closes the connection after the status line, before the body (unprocessed);
+* ``lost:P`` processes the request, then drops the connection the same way (the answer is lost);
 * ``429burst:PxN`` starts N consecutive 429s (with ``Retry-After``) with probability P;
 * ``delay:P@DURATION`` delays that share of requests (``200ms``, ``1.5s``);
 * ``seed=N`` seeds the sequence (default: the sandbox's seed).
 
-Status, drop and burst probabilities are exclusive (sum <= 1); the delay is independent. Every
-API or identity request draws two numbers from the seeded generator in arrival order, so request
-*n* meets the same fault on every run with the same spec; setting a spec restarts its sequence.
+Status, drop, lost and burst probabilities are exclusive (sum <= 1); the delay is independent.
+Every API or identity request draws two numbers from the seeded generator in arrival order, so
+request *n* meets the same fault on every run with the same spec; setting a spec restarts its
+sequence.
 Control-plane requests never draw.
 
 Rate limit (``rate_limit="100/15s"``, ``rate_limit_scope``, ``rate_limit_window``, ``time_scale``):

@@ -649,13 +649,19 @@ class _Gate:
             delay = sandbox.config.latency_ms / 1000.0 + decision.delay
             if delay:
                 await asyncio.sleep(delay)
-            if decision.action == "drop":
+            if decision.action in ("drop", "lost"):
+                if decision.action == "lost":
+                    # Processed in full (the change is made), but the answer never leaves.
+                    async def discard(message: Message) -> None:
+                        return None
+
+                    await self.app(scope, receive, discard)
                 status = 0
                 await send({
                     "type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", JSON.encode()), (b"content-length", b"2048")],
                 })
-                raise DroppedConnection("sandbox fault: connection dropped")
+                raise DroppedConnection(f"sandbox fault: connection dropped ({decision.action})")
             if decision.action is not None:
                 await _fault_response(decision)(scope, receive, capture)
             elif path != _AUTHORIZE_PATH and not _has_user_agent(scope):

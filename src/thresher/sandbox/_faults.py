@@ -5,14 +5,18 @@ Spec syntax (``--faults``, ``SandboxConfig.faults``, ``PUT /sandbox/faults``), c
 =====================  ========================================================================
 ``500:0.05``           answer 5 % of requests with that status (any 500..599; 500 is JSON
                        ``{"status":500,"error":"Internal Server Error"}``, others an HTML page)
-``drop:0.01``          close the connection after the status line, before the body
+``drop:0.01``          close the connection after the status line, before the body (the
+                       request is not processed)
+``lost:0.01``          process the request, then close the connection the same way: the
+                       change is made and the client never hears of it (the case a create
+                       must not be blindly re-sent in)
 ``429burst:0.01x5``    start a burst of 5 consecutive 429s (with ``Retry-After``) with 1 %
                        probability; ``x N`` defaults to 1
 ``delay:0.1@200ms``    delay 10 % of requests by 200 ms (independent of the faults above)
 ``seed=7``             seed of the fault sequence (default: the sandbox's ``seed``)
 =====================  ========================================================================
 
-The status, drop and burst probabilities are exclusive and must add up to at most 1. ``""``,
+The status, drop, lost and burst probabilities are exclusive and must add up to at most 1. ``""``,
 ``none`` or ``off`` mean no faults.
 
 Determinism: every API or identity request (never a control-plane one) draws exactly two numbers
@@ -41,6 +45,7 @@ class FaultConfig:
     #: (status, probability) pairs, status in 500..599.
     statuses: tuple[tuple[int, float], ...] = ()
     drop: float = 0.0
+    lost: float = 0.0
     burst_429: float = 0.0
     burst_length: int = 1
     delay: float = 0.0
@@ -49,12 +54,12 @@ class FaultConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        probabilities = [p for _, p in self.statuses] + [self.drop, self.burst_429, self.delay]
+        probabilities = [p for _, p in self.statuses] + [self.drop, self.lost, self.burst_429, self.delay]
         if any(not 0.0 <= p <= 1.0 for p in probabilities):
             raise SandboxConfigError("fault probabilities must be between 0 and 1")
-        if sum(p for _, p in self.statuses) + self.drop + self.burst_429 > 1.0 + 1e-9:
+        if sum(p for _, p in self.statuses) + self.drop + self.lost + self.burst_429 > 1.0 + 1e-9:
             raise SandboxConfigError(
-                "status, drop and 429burst probabilities add up to more than 1",
+                "status, drop, lost and 429burst probabilities add up to more than 1",
                 hint="They are exclusive: one request meets at most one of them.",
             )
         if any(not 500 <= s <= 599 for s, _ in self.statuses):
@@ -64,7 +69,10 @@ class FaultConfig:
 
     @property
     def active(self) -> bool:
-        return bool(self.statuses or self.drop or self.burst_429 or (self.delay and self.delay_seconds))
+        return bool(
+            self.statuses or self.drop or self.lost or self.burst_429
+            or (self.delay and self.delay_seconds)
+        )
 
     @classmethod
     def parse(cls, spec: str) -> FaultConfig:
@@ -85,8 +93,8 @@ class FaultConfig:
                 name, sep, value = item.partition(":")
                 if not sep:
                     raise ValueError(item)
-                if name == "drop":
-                    fields["drop"] = float(value)
+                if name in ("drop", "lost"):
+                    fields[name] = float(value)
                 elif name == "429burst":
                     probability, _, length = value.partition("x")
                     fields["burst_429"] = float(probability)
@@ -106,8 +114,8 @@ class FaultConfig:
                     raise
                 raise SandboxConfigError(
                     f"faults spec item {raw.strip()!r} is not understood",
-                    hint='Example: "500:0.05,502:0.02,503:0.02,drop:0.01,delay:0.1@200ms,'
-                    '429burst:0.01x5,seed=7".',
+                    hint='Example: "500:0.05,502:0.02,503:0.02,drop:0.01,lost:0.01,'
+                    'delay:0.1@200ms,429burst:0.01x5,seed=7".',
                 ) from None
         return cls(statuses=tuple(sorted(statuses.items())), **fields)  # type: ignore[arg-type]
 
@@ -121,6 +129,8 @@ class FaultConfig:
         items = [f"{status}:{p:g}" for status, p in self.statuses]
         if self.drop:
             items.append(f"drop:{self.drop:g}")
+        if self.lost:
+            items.append(f"lost:{self.lost:g}")
         if self.delay:
             items.append(f"delay:{self.delay:g}@{self.delay_seconds * 1000:g}ms")
         if self.burst_429:
@@ -134,7 +144,7 @@ class FaultConfig:
 class FaultDecision:
     """What one request meets: an ``action`` (or None) and a delay in seconds."""
 
-    action: Literal["status", "drop", "429"] | None
+    action: Literal["status", "drop", "lost", "429"] | None
     status: int = 0
     delay: float = 0.0
 
@@ -167,6 +177,8 @@ class FaultInjector:
             self._table.append((edge, FaultDecision("status", status)))
         edge += config.drop
         self._table.append((edge, FaultDecision("drop")))
+        edge += config.lost
+        self._table.append((edge, FaultDecision("lost")))
         edge += config.burst_429
         self._table.append((edge, FaultDecision("429")))
 
