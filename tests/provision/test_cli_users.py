@@ -22,6 +22,9 @@ def test_create_update_archive_restore_delete_a_user(cli: Cli) -> None:
     # The mirror answers at once (write-through), without a sync.
     shown = cli.json("users", "show", "ada@example.com")
     assert shown["last_name"] == "King"
+    text = cli("users", "show", "ada@example.com").stdout
+    assert "weekly_capacity: 115200 s (32 h a week)" in text
+    assert "timezone: London (Europe/London)" in text
 
     assert "Archived" in cli("users", "archive", "ada@example.com").stdout
     refused = cli("users", "update", "ada@example.com", "--first-name", "Augusta", ok=False)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.harvest import UnprocessableError, User, UserCreate, UserUpdate
+from thresher.harvest import (
+    UnknownTimezoneError,
+    UnprocessableError,
+    User,
+    UserCreate,
+    UserUpdate,
+    harvest_to_iana,
+)
 from thresher.provision import ProvisionError, WriteThrough, find_user
 from thresher.store import StoredUser
 
@@ -99,7 +109,17 @@ def show_user(
         print_json(user_dict(user))
         return
     for key, value in user_dict(user).items():
-        out.print(f"[bold]{key}[/]: {value}")
+        out.print(f"[bold]{key}[/]: {_readable(key, value)}", markup=True, highlight=False)
+
+
+def _readable(key: str, value: object) -> str:
+    """The human view adds what Harvest's own units hide: hours, and the IANA zone."""
+    if key == "weekly_capacity" and isinstance(value, int):
+        return f"{value} s ({value / 3600:g} h a week)"
+    if key == "timezone" and isinstance(value, str) and value:
+        with contextlib.suppress(UnknownTimezoneError, KeyError):
+            return f"{value} ({harvest_to_iana(value)})"
+    return escape(str(value))
 
 
 # -- writes (Harvest first, then the mirror: thresher.provision.WriteThrough) -----------------
