@@ -53,14 +53,18 @@ def test_bad_spec_in_config_fails_at_construction() -> None:
         SandboxConfig(faults="500:2")
 
 
-async def _outcomes(sandbox: Sandbox, count: int) -> list[str]:
+def _admin_client(sandbox: Sandbox) -> httpx.AsyncClient:
     creds = sandbox.credentials
-    outcomes = []
-    async with httpx.AsyncClient(
+    return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=sandbox.app),
         base_url="http://t",
         headers=harvest_headers(creds.admin_token, creds.account_id),
-    ) as client:
+    )
+
+
+async def _outcomes(sandbox: Sandbox, count: int) -> list[str]:
+    outcomes = []
+    async with _admin_client(sandbox) as client:
         for _ in range(count):
             try:
                 response = await client.get("/v2/users/me")
@@ -79,12 +83,7 @@ async def test_lost_processes_the_request_and_drops_its_answer() -> None:
     # The create happened (and its invitation went out), but the client only saw a dropped
     # connection: the case in which re-sending a create duplicates the person.
     sandbox = Sandbox(_config("lost:1"))
-    creds = sandbox.credentials
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox.app),
-        base_url="http://t",
-        headers=harvest_headers(creds.admin_token, creds.account_id),
-    ) as client:
+    async with _admin_client(sandbox) as client:
         body = {"first_name": "Lise", "last_name": "Meitner", "email": "lise@example.com"}
         with pytest.raises(DroppedConnection):
             await client.post("/v2/users", json=body)
@@ -148,12 +147,7 @@ async def test_delay_and_latency() -> None:
 
 async def test_status_fault_bodies() -> None:
     sandbox = Sandbox(_config("500:1"))
-    creds = sandbox.credentials
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox.app),
-        base_url="http://t",
-        headers=harvest_headers(creds.admin_token, creds.account_id),
-    ) as client:
+    async with _admin_client(sandbox) as client:
         response = await client.get("/v2/users/me")
         assert response.json() == {"status": 500, "error": "Internal Server Error"}
         sandbox.set_faults("503:1")
