@@ -60,3 +60,19 @@ def external_sandbox(*args: str, timeout: float = 120.0) -> Iterator[dict[str, A
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def client_for(creds: dict[str, Any], **options: Any) -> Any:
+    """An ``AsyncHarvest`` on the external sandbox as its administrator, with its own limiter
+    registry (so one benchmark's budget never leaks into another's); ``options`` override."""
+    from thresher.harvest import AsyncHarvest, LimiterRegistry
+
+    settings: dict[str, Any] = {
+        "access_token": creds["admin_token"],
+        "account_id": creds["account_id"],
+        "user_agent": "thresher-bench (bench@example.com)",
+        "base_url": creds["api_url"],
+        "id_url": creds["id_url"],
+        "limiter_registry": LimiterRegistry(),
+    }
+    return AsyncHarvest(**{**settings, **options})

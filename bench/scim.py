@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from _external import external_sandbox
-from thresher.harvest import AsyncHarvest, LimiterRegistry, RequestRecord
+from _external import client_for, external_sandbox
+from thresher.harvest import RequestRecord
 from thresher.provision import WriteThrough
 from thresher.scim import ScimBridge, TokenStore
 from thresher.store import Store
@@ -58,16 +58,7 @@ def _percentile(samples: list[float], q: float) -> float:
 
 async def measure(creds: dict[str, Any], db: Path, users: int, push: int) -> dict[str, Any]:
     requests: list[RequestRecord] = []
-    async with AsyncHarvest(
-        access_token=creds["admin_token"],
-        account_id=creds["account_id"],
-        user_agent="thresher-bench (bench@example.com)",
-        base_url=creds["api_url"],
-        id_url=creds["id_url"],
-        rate_limit=1_000_000,
-        limiter_registry=LimiterRegistry(),
-        on_request=requests.append,
-    ) as client:
+    async with client_for(creds, rate_limit=1_000_000, on_request=requests.append) as client:
         with Store.open(f"sqlite:///{db}") as store:
             conn = store.add_connection("bench", account_id=creds["account_id"], base_url=creds["api_url"])
             await RosterSync(store, client, conn, SyncOptions(teammates="off")).run(full=True)

@@ -25,23 +25,15 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from _external import external_sandbox
-from thresher.harvest import AsyncHarvest, LimiterRegistry, RequestRecord
+from _external import client_for, external_sandbox
+from thresher.harvest import RequestRecord
 from thresher.store import Store
 from thresher.sync import RosterSync, SyncOptions
 
 
 async def measure(creds: dict[str, Any], users: int, db: Path, *, teammates: bool) -> dict[str, Any]:
     requests: list[RequestRecord] = []
-    async with AsyncHarvest(
-        access_token=creds["admin_token"],
-        account_id=creds["account_id"],
-        user_agent="thresher-bench (bench@example.com)",
-        base_url=creds["api_url"],
-        id_url=creds["id_url"],
-        limiter_registry=LimiterRegistry(),
-        on_request=requests.append,
-    ) as client:
+    async with client_for(creds, on_request=requests.append) as client:
         with Store.open(f"sqlite:///{db}") as store:
             conn = store.add_connection("bench", account_id=creds["account_id"], base_url=creds["api_url"])
             options = SyncOptions(teammates="off")
@@ -94,13 +86,7 @@ def upsert_time(creds: dict[str, Any], db: Path) -> float:
     """10,000 users fetched once, then timed into an empty SQLite store."""
 
     async def fetch() -> list[Any]:
-        async with AsyncHarvest(
-            access_token=creds["admin_token"],
-            account_id=creds["account_id"],
-            user_agent="thresher-bench (bench@example.com)",
-            base_url=creds["api_url"],
-            limiter_registry=LimiterRegistry(),
-        ) as client:
+        async with client_for(creds) as client:
             return [u async for u in client.list_users()]
 
     users = asyncio.run(fetch())
