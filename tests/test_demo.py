@@ -10,9 +10,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from thresher.store import Store
 
 
 def _demo(*args: str) -> subprocess.Popen[str]:
@@ -79,3 +82,16 @@ def test_demo_serve_keeps_the_bridge_up_for_the_printed_curl_until_ctrl_c() -> N
         assert proc.wait(timeout=30) == 0
         assert proc.stderr is not None
         assert "Stopped." in proc.stderr.read()
+
+
+def test_demo_runs_again_into_the_same_store(tmp_path: Path) -> None:
+    # A store given with --database-url keeps the earlier demo's connection and token; the next
+    # run takes fresh names instead of failing on them.
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    for _ in range(2):
+        with _demo("--json", "--database-url", url) as proc:
+            result = _read_json(proc)
+            assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+        assert result["scim"]["invitations"] == 1
+    with Store.open(url) as store:
+        assert sorted(c.name for c in store.list_connections()) == ["demo", "demo-2"]

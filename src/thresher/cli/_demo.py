@@ -103,11 +103,14 @@ def _serve_bridge(
     running: RunningSandbox, store: Store, connection: Connection, *, port: int, keep_fresh: bool
 ) -> Iterator[tuple[str, str]]:
     """The SCIM bridge over the demo's connection on 127.0.0.1; yields its base URL and a token."""
-    _, token = TokenStore(store).create("demo")
+    tokens = TokenStore(store)
+    _, token = tokens.create(
+        _unused(connection.name, {t.name for t in tokens.list_tokens(include_revoked=True)})
+    )
     client = AsyncHarvest(_settings(running))
     bridge = ScimBridge(
         WriteThrough(client, store, connection),
-        TokenStore(store),
+        tokens,
         # While serving, incremental syncs carry changes made in the sandbox to the lookups.
         sync=RosterSync(store, client, connection, SyncOptions()) if keep_fresh else None,
         sync_interval=5.0,
@@ -162,6 +165,12 @@ async def _scim_steps(
     }
 
 
+def _unused(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... when an earlier demo left its connection and token
+    in a store the user gave with --database-url (each run's sandbox is a new account)."""
+    return next(n for n in (name, *(f"{name}-{i}" for i in range(2, 10_000))) if n not in taken)
+
+
 def _curl(scim_url: str, token: str) -> str:
     query = urllib.parse.quote(f'userName eq "{SCIM_EMAIL}"')
     return (
@@ -212,7 +221,9 @@ def demo(
                 )
                 creds = sandbox.credentials
                 connection = store.add_connection(
-                    "demo", account_id=creds.account_id, base_url=running.api_url, id_url=running.id_url
+                    _unused("demo", {c.name for c in store.list_connections()}),
+                    account_id=creds.account_id, base_url=running.api_url,
+                    id_url=running.id_url,
                 )
                 result = asyncio.run(_run_demo(running, store, connection, say, quiet=json_out))
                 with _serve_bridge(running, store, connection, port=scim_port, keep_fresh=serve) as (
