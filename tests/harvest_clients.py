@@ -8,7 +8,7 @@ import httpx
 
 from thresher.harvest import AsyncHarvest, HarvestSettings, LimiterRegistry, RetryPolicy
 from thresher.sandbox import Sandbox
-from thresher.store import Connection, Store
+from thresher.store import Store, StoredConnection
 from thresher.sync import RosterSync, SyncOptions
 
 UA = "thresher-tests (tests@example.com)"
@@ -38,7 +38,7 @@ def client_for(sandbox: Sandbox, *, retry: RetryPolicy = FAST_RETRY) -> AsyncHar
     )
 
 
-def connection_for(store: Store, sandbox: Sandbox, name: str = "sandbox") -> Connection:
+def connection_for(store: Store, sandbox: Sandbox, name: str = "sandbox") -> StoredConnection:
     return store.add_connection(
         name,
         account_id=sandbox.credentials.account_id,
@@ -48,7 +48,7 @@ def connection_for(store: Store, sandbox: Sandbox, name: str = "sandbox") -> Con
 
 
 def engine(
-    store: Store, client: AsyncHarvest, connection: Connection, **options: object
+    store: Store, client: AsyncHarvest, connection: StoredConnection, **options: object
 ) -> RosterSync:
     defaults: dict[str, object] = {"overlap": dt.timedelta(seconds=60)}
     defaults.update(options)

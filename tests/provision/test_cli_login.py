@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from thresher.provision import Credentials, SecretBox, default_key_path
+from thresher.connections import Credentials, SecretBox, default_key_path
 from thresher.sandbox import SandboxConfig
 
 from .conftest import UA, Cli

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import LiveSandbox, harvest_headers
 from thresher.sandbox import FaultConfig, Sandbox, SandboxConfig, SandboxConfigError
-from thresher.sandbox._app import DroppedConnection
+from thresher.sandbox._app import DroppedConnectionError
 
 SPEC = "500:0.05,502:0.02,503:0.02,drop:0.01,lost:0.02,delay:0.1@200ms,429burst:0.01x5,seed=7"
 
@@ -68,7 +68,7 @@ async def _outcomes(sandbox: Sandbox, count: int) -> list[str]:
         for _ in range(count):
             try:
                 response = await client.get("/v2/users/me")
-            except DroppedConnection:
+            except DroppedConnectionError:
                 outcomes.append("drop")
             else:
                 outcomes.append(str(response.status_code))
@@ -85,7 +85,7 @@ async def test_lost_processes_the_request_and_drops_its_answer() -> None:
     sandbox = Sandbox(_config("lost:1"))
     async with _admin_client(sandbox) as client:
         body = {"first_name": "Lise", "last_name": "Meitner", "email": "lise@example.com"}
-        with pytest.raises(DroppedConnection):
+        with pytest.raises(DroppedConnectionError):
             await client.post("/v2/users", json=body)
     assert [u.email for u in sandbox.state.users.values()].count("lise@example.com") == 1
     assert [i.to for i in sandbox.state.outbox] == ["lise@example.com"]

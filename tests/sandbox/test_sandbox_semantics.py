@@ -14,7 +14,7 @@ import pytest
 
 from conftest import harvest_headers
 from thresher.sandbox import Sandbox, SandboxConfig
-from thresher.sandbox._app import DroppedConnection
+from thresher.sandbox._app import DroppedConnectionError
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ async def test_drop_in_process_raises_the_httpx_error(
     sandbox.set_faults("drop:1")
     with pytest.raises(httpx.RemoteProtocolError) as raised:
         await sandbox_client.get("/v2/users/me")
-    assert isinstance(raised.value, DroppedConnection)
+    assert isinstance(raised.value, DroppedConnectionError)
 
 
 async def test_implicit_grant_and_oauth_errors(sandbox: Sandbox, sandbox_client: httpx.AsyncClient) -> None:

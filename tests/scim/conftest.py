@@ -14,7 +14,7 @@ from thresher.harvest import AsyncHarvest, LimiterRegistry
 from thresher.provision import WriteThrough
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.scim import DeleteMode, ScimBridge, TokenStore
-from thresher.store import Connection, Store
+from thresher.store import Store, StoredConnection
 
 SCIM = "application/scim+json"
 BASE = "http://bridge.test/scim/v2"
@@ -36,7 +36,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 class Harness:
     sandbox: Sandbox
     store: Store
-    connection: Connection
+    connection: StoredConnection
     harvest: AsyncHarvest
     transport: CountingTransport
     bridge: ScimBridge

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from thresher.store import Connection, Store
+from thresher.store import Store, StoredConnection
 
 
 @pytest.fixture
-def conn(store: Store) -> Connection:
+def conn(store: Store) -> StoredConnection:
     """One connection in ``store``."""
     return store.add_connection("acme", 1001, label="Acme Inc.")

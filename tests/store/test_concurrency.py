@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 
-from thresher.store import ChangeEvent, Connection, Store
+from thresher.store import ChangeEvent, Store, StoredConnection
 
 from .factories import at, changed, make_user
 
 
 def test_the_same_change_applied_concurrently_is_recorded_once(
-    store: Store, conn: Connection, database_url: str
+    store: Store, conn: StoredConnection, database_url: str
 ) -> None:
     user = make_user(1)
     with store.transaction() as tx:

@@ -6,10 +6,10 @@ import pytest
 
 from thresher.store import (
     DEFAULT_BASE_URL,
-    Connection,
-    DuplicateConnection,
+    DuplicateConnectionError,
     Store,
-    UnknownConnection,
+    StoredConnection,
+    UnknownConnectionError,
 )
 
 from .factories import at, changed, make_user
@@ -17,7 +17,7 @@ from .factories import at, changed, make_user
 
 def test_add_get_list_remove(store: Store) -> None:
     acme = store.add_connection("acme", 1001, label="Acme", credentials_ref="vault:acme")
-    assert isinstance(acme, Connection)
+    assert isinstance(acme, StoredConnection)
     assert (acme.name, acme.account_id, acme.label, acme.base_url) == ("acme", 1001, "Acme", DEFAULT_BASE_URL)
     assert acme.created_at.utcoffset() is not None
     assert store.get_connection("acme") == acme
@@ -29,7 +29,7 @@ def test_add_get_list_remove(store: Store) -> None:
     assert acme.as_dict()["has_credentials"] is True
     store.remove_connection("acme")
     assert store.list_connections() == [beta]
-    with pytest.raises(UnknownConnection) as info:
+    with pytest.raises(UnknownConnectionError) as info:
         store.remove_connection("acme")
     assert info.value.hint is not None
     assert "thresher connections list" in info.value.hint
@@ -37,24 +37,24 @@ def test_add_get_list_remove(store: Store) -> None:
 
 def test_names_are_unique(store: Store) -> None:
     store.add_connection("acme", 1)
-    with pytest.raises(DuplicateConnection):
+    with pytest.raises(DuplicateConnectionError):
         store.add_connection("acme", 2)
 
 
 def test_the_default_connection(store: Store) -> None:
-    with pytest.raises(UnknownConnection, match="no connection"):
+    with pytest.raises(UnknownConnectionError, match="no connection"):
         store.get_connection()
     only = store.add_connection("only", 1)
     assert store.get_connection() == only
     store.add_connection("second", 2)
-    with pytest.raises(UnknownConnection, match="none is the default"):
+    with pytest.raises(UnknownConnectionError, match="none is the default"):
         store.get_connection()
     third = store.add_connection("third", 3, is_default=True)
     assert store.get_connection() == third
     assert store.set_default_connection("second").is_default
     assert store.get_connection().name == "second"
     assert [c.name for c in store.list_connections() if c.is_default] == ["second"]
-    with pytest.raises(UnknownConnection):
+    with pytest.raises(UnknownConnectionError):
         store.set_default_connection("nope")
 
 
@@ -64,7 +64,7 @@ def test_update_connection_changes_only_what_is_given(store: Store) -> None:
     assert (updated.label, updated.credentials_ref) == ("Acme", "enc:v1:abc")
     updated = store.update_connection("acme", label=None, account_id=7)
     assert (updated.label, updated.account_id, updated.credentials_ref) == (None, 7, "enc:v1:abc")
-    with pytest.raises(UnknownConnection):
+    with pytest.raises(UnknownConnectionError):
         store.update_connection("nope", label="x")
 
 

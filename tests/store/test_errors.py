@@ -8,11 +8,11 @@ import pytest
 
 from thresher._errors import ThresherError
 from thresher.store import (
-    DatabaseUnavailable,
+    DatabaseUnavailableError,
     MigrationError,
     Store,
     StoreError,
-    UnknownConnection,
+    UnknownConnectionError,
     default_database_url,
 )
 from thresher.store._database import redact
@@ -52,14 +52,14 @@ def test_the_default_file_and_its_folder_are_created(tmp_path: Path, monkeypatch
     ],
 )
 def test_unusable_urls(url: str, message: str) -> None:
-    with pytest.raises(DatabaseUnavailable, match=message) as info:
+    with pytest.raises(DatabaseUnavailableError, match=message) as info:
         Store.open(url)
     assert info.value.hint is not None
     assert "THRESHER_DATABASE_URL" in info.value.hint
 
 
 def test_an_unreachable_server() -> None:
-    with pytest.raises(DatabaseUnavailable, match="cannot use the database") as info:
+    with pytest.raises(DatabaseUnavailableError, match="cannot use the database") as info:
         Store.open("postgresql://thresher:secret@127.0.0.1:1/thresher?connect_timeout=2")
     assert "secret" not in str(info.value)
     assert info.value.hint is not None
@@ -71,7 +71,7 @@ def test_passwords_are_redacted() -> None:
 
 
 def test_every_error_is_a_thresher_error_with_a_hint() -> None:
-    for cls in (DatabaseUnavailable, MigrationError, UnknownConnection):
+    for cls in (DatabaseUnavailableError, MigrationError, UnknownConnectionError):
         assert issubclass(cls, StoreError)
         assert issubclass(cls, ThresherError)
         assert cls("x").hint

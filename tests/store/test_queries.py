@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
-from thresher.store import Connection, InvalidArgument, Store, StoredUser
+from thresher.store import InvalidArgumentError, Store, StoredConnection, StoredUser
 
 from .factories import at, changed, make_user
 
 
 @pytest.fixture
-def roster(store: Store, conn: Connection) -> Connection:
+def roster(store: Store, conn: StoredConnection) -> StoredConnection:
     users = [
         make_user(1, first_name="Ada", last_name="Lovelace", email="Ada@Example.com",
                   access_roles=["administrator"], roles=["Engineering"]),
@@ -35,7 +35,7 @@ def ids(users: list[StoredUser]) -> list[int]:
     return [u.harvest_id for u in users]
 
 
-def test_filters(store: Store, roster: Connection) -> None:
+def test_filters(store: Store, roster: StoredConnection) -> None:
     cid = roster.id
     assert ids(store.list_users(cid)) == [1, 2, 3, 4]
     assert ids(store.list_users(cid, include_deleted=True)) == [1, 2, 3, 4, 5]
@@ -61,7 +61,7 @@ def test_filters(store: Store, roster: Connection) -> None:
     assert store.count_users(cid, active=False) == 1
 
 
-def test_snapshot_is_live_users_as_json_safe_fields(store: Store, roster: Connection) -> None:
+def test_snapshot_is_live_users_as_json_safe_fields(store: Store, roster: StoredConnection) -> None:
     snapshot = store.snapshot_users(roster.id)
     assert sorted(snapshot) == [1, 2, 3, 4]
     assert snapshot[2]["roles"] == ["Engineering", "Navy"]
@@ -69,7 +69,7 @@ def test_snapshot_is_live_users_as_json_safe_fields(store: Store, roster: Connec
     assert "updated_at" not in snapshot[2]
 
 
-def test_events_since_an_id_or_a_time_and_by_kind(store: Store, roster: Connection) -> None:
+def test_events_since_an_id_or_a_time_and_by_kind(store: Store, roster: StoredConnection) -> None:
     cid = roster.id
     everything = store.list_events(cid)
     assert [e.kind for e in everything] == ["created"] * 5 + ["deleted"]
@@ -89,15 +89,15 @@ def test_events_since_an_id_or_a_time_and_by_kind(store: Store, roster: Connecti
     assert [e.kind for e in store.list_events(cid, harvest_id=1, resource="user")] == ["created", "archived"]
     assert [e.kind for e in store.list_events(cid, source="write")] == ["deleted"]
     assert store.list_events(None, kind="archived")[0].connection_id == cid
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(InvalidArgumentError) as info:
         store.list_events(cid, kind="renamed")
     assert info.value.hint is not None
     assert "roles_changed" in info.value.hint
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         store.list_events(cid, since=dt.datetime(2024, 1, 1))
 
 
-def test_event_as_dict_is_json_safe(store: Store, roster: Connection) -> None:
+def test_event_as_dict_is_json_safe(store: Store, roster: StoredConnection) -> None:
     import json
 
     event = store.list_events(roster.id)[0]

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from thresher.harvest._models import Role
-from thresher.store import ChangeEvent, Connection, Store
+from thresher.store import ChangeEvent, Store, StoredConnection
 
 from .factories import at, make_role
 
 
 def apply_roles(
-    store: Store, conn: Connection, roles: list[Role], *, seconds: float = 0, complete: bool = True
+    store: Store, conn: StoredConnection, roles: list[Role], *, seconds: float = 0, complete: bool = True
 ) -> list[ChangeEvent]:
     with store.transaction() as tx:
         return tx.apply_roles(conn.id, roles, observed_at=at(seconds), source="sync", complete=complete)
 
 
-def set_teammates(store: Store, conn: Connection, manager: int, ids: list[int]) -> list[ChangeEvent]:
+def set_teammates(store: Store, conn: StoredConnection, manager: int, ids: list[int]) -> list[ChangeEvent]:
     with store.transaction() as tx:
         return tx.set_teammates(conn.id, manager, ids, observed_at=at(0), source="write")
 
 
-def test_roles_are_created_with_members(store: Store, conn: Connection) -> None:
+def test_roles_are_created_with_members(store: Store, conn: StoredConnection) -> None:
     events = apply_roles(store, conn, [make_role(10, "Design", [3, 1, 1]), make_role(11, "Sales")])
     assert [(e.resource, e.kind, e.harvest_id) for e in events] == [
         ("role", "created", 10),
@@ -36,7 +36,7 @@ def test_roles_are_created_with_members(store: Store, conn: Connection) -> None:
     assert roles[0].as_dict()["user_ids"] == [1, 3]
 
 
-def test_role_changes_and_identical_lists(store: Store, conn: Connection) -> None:
+def test_role_changes_and_identical_lists(store: Store, conn: StoredConnection) -> None:
     apply_roles(store, conn, [make_role(10, "Design", [1, 3])])
     # The full list again, members in another order: nothing changed.
     assert apply_roles(store, conn, [make_role(10, "Design", [3, 1])], seconds=60) == []
@@ -51,7 +51,7 @@ def test_role_changes_and_identical_lists(store: Store, conn: Connection) -> Non
     assert store.list_roles(conn.id)[0].user_ids == [3, 4]
 
 
-def test_a_complete_list_tombstones_missing_roles(store: Store, conn: Connection) -> None:
+def test_a_complete_list_tombstones_missing_roles(store: Store, conn: StoredConnection) -> None:
     apply_roles(store, conn, [make_role(10, "Design", [1]), make_role(11, "Sales", [2])])
     # A write-through of one role does not imply the others are gone.
     assert apply_roles(store, conn, [make_role(10, "Design", [1])], complete=False) == []
@@ -70,7 +70,7 @@ def test_a_complete_list_tombstones_missing_roles(store: Store, conn: Connection
     assert [r.user_ids for r in store.list_roles(conn.id)] == [[1], [5]]
 
 
-def test_teammates_changes_are_recorded_on_the_manager(store: Store, conn: Connection) -> None:
+def test_teammates_changes_are_recorded_on_the_manager(store: Store, conn: StoredConnection) -> None:
     [event] = set_teammates(store, conn, 100, [3, 2, 2])
     assert (event.resource, event.kind, event.harvest_id, event.source) == (
         "user",

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from thresher.store import Connection, InvalidArgument, Store
+from thresher.store import InvalidArgumentError, Store, StoredConnection
 
 from .factories import at, make_role, make_user
 
@@ -16,7 +16,7 @@ class Crash(Exception):
 
 
 def test_an_exception_leaves_neither_rows_nor_events_nor_sync_state(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     def write_everything_then_crash() -> None:
         with store.transaction() as tx:
@@ -40,7 +40,7 @@ def test_an_exception_leaves_neither_rows_nor_events_nor_sync_state(
     assert store.get_sync_state(conn.id, "users").resume_url is None
 
 
-def test_a_page_and_its_resume_point_commit_together(store: Store, conn: Connection) -> None:
+def test_a_page_and_its_resume_point_commit_together(store: Store, conn: StoredConnection) -> None:
     with store.transaction() as tx:
         tx.apply_users(conn.id, [make_user(1)], observed_at=at(0))
         state = tx.get_sync_state(conn.id, "users")
@@ -52,14 +52,14 @@ def test_a_page_and_its_resume_point_commit_together(store: Store, conn: Connect
     assert store.get_sync_state(conn.id, "users").resume_url == "https://example/page2"
 
 
-def test_a_finished_transaction_cannot_be_used(store: Store, conn: Connection) -> None:
+def test_a_finished_transaction_cannot_be_used(store: Store, conn: StoredConnection) -> None:
     with store.transaction() as tx:
         pass
-    with pytest.raises(InvalidArgument, match="ended"):
+    with pytest.raises(InvalidArgumentError, match="ended"):
         tx.apply_users(conn.id, [make_user(1)], observed_at=at(0))
 
 
-def test_sequential_transactions_number_events_in_order(store: Store, conn: Connection) -> None:
+def test_sequential_transactions_number_events_in_order(store: Store, conn: StoredConnection) -> None:
     ids = []
     for i in range(1, 4):
         with store.transaction() as tx:

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from thresher.store import Connection, Store
+from thresher.store import Store, StoredConnection
 from thresher.store._types import canonical_decimal, utc
 
 from .factories import make_user
 
 
-def test_datetimes_round_trip_as_aware_utc(store: Store, conn: Connection) -> None:
+def test_datetimes_round_trip_as_aware_utc(store: Store, conn: StoredConnection) -> None:
     india = dt.timezone(dt.timedelta(hours=5, minutes=30))
     created = dt.datetime(2021, 6, 1, 12, 0, 0, 654321, tzinfo=india)
     observed = dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
@@ -41,7 +41,7 @@ def test_datetimes_round_trip_as_aware_utc(store: Store, conn: Connection) -> No
     "amount",
     ["0.1", "0.30", "12345678901234.123456789", "99999999999999999999.99", "-3.5", "1E+3"],
 )
-def test_decimals_are_exact(store: Store, conn: Connection, amount: str) -> None:
+def test_decimals_are_exact(store: Store, conn: StoredConnection, amount: str) -> None:
     with store.transaction() as tx:
         tx.apply_users(conn.id, [make_user(1, cost_rate=amount)], observed_at=dt.datetime.now(dt.UTC))
     user = store.get_user(conn.id, 1)

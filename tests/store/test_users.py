@@ -11,11 +11,11 @@ from thresher.harvest._models import User
 from thresher.store import (
     USER_FIELDS,
     ChangeEvent,
-    Connection,
-    InvalidArgument,
+    InvalidArgumentError,
     Store,
+    StoredConnection,
     SyncState,
-    UnknownConnection,
+    UnknownConnectionError,
     user_snapshot,
 )
 
@@ -24,7 +24,7 @@ from .factories import at, changed, make_user
 
 def apply(
     store: Store,
-    conn: Connection,
+    conn: StoredConnection,
     users: list[User],
     *,
     seconds: float = 0,
@@ -41,7 +41,7 @@ def kinds(events: list[ChangeEvent]) -> list[str]:
     return [e.kind for e in events]
 
 
-def test_a_new_user_is_created_with_every_field_after(store: Store, conn: Connection) -> None:
+def test_a_new_user_is_created_with_every_field_after(store: Store, conn: StoredConnection) -> None:
     user = make_user(1, roles=["Design"], default_hourly_rate="120.50")
     [event] = apply(store, conn, [user])
     assert event.kind == "created"
@@ -59,7 +59,7 @@ def test_a_new_user_is_created_with_every_field_after(store: Store, conn: Connec
     assert store.list_events(conn.id) == [event]
 
 
-def test_stored_user_has_every_harvest_field_and_bookkeeping(store: Store, conn: Connection) -> None:
+def test_stored_user_has_every_harvest_field_and_bookkeeping(store: Store, conn: StoredConnection) -> None:
     user = make_user(7, email="Ada@Example.COM", is_contractor=True, telephone="555-0100")
     apply(store, conn, [user], seconds=5, run_id="run-1")
     stored = store.get_user(conn.id, 7)
@@ -75,7 +75,7 @@ def test_stored_user_has_every_harvest_field_and_bookkeeping(store: Store, conn:
     assert stored.as_dict()["default_hourly_rate"] == "100"
 
 
-def test_identical_reapply_records_nothing_and_marks_seen(store: Store, conn: Connection) -> None:
+def test_identical_reapply_records_nothing_and_marks_seen(store: Store, conn: StoredConnection) -> None:
     users = [make_user(i) for i in range(1, 6)]
     assert len(apply(store, conn, users)) == 5
     # An overlapping incremental window re-reads the same rows: no duplicate events.
@@ -91,7 +91,7 @@ def test_identical_reapply_records_nothing_and_marks_seen(store: Store, conn: Co
 
 
 def test_one_changed_field_is_one_updated_event_with_only_that_field(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     user = make_user(1)
     apply(store, conn, [user])
@@ -101,7 +101,7 @@ def test_one_changed_field_is_one_updated_event_with_only_that_field(
     assert event.observed_at == at(10)
 
 
-def test_archive_and_restore_are_their_own_events(store: Store, conn: Connection) -> None:
+def test_archive_and_restore_are_their_own_events(store: Store, conn: StoredConnection) -> None:
     user = make_user(1)
     apply(store, conn, [user])
     archived = changed(user, is_active=False)
@@ -113,7 +113,7 @@ def test_archive_and_restore_are_their_own_events(store: Store, conn: Connection
     ]
 
 
-def test_roles_list_change_is_roles_changed(store: Store, conn: Connection) -> None:
+def test_roles_list_change_is_roles_changed(store: Store, conn: StoredConnection) -> None:
     user = make_user(1, roles=["Design"])
     apply(store, conn, [user])
     [event] = apply(store, conn, [changed(user, roles=["Design", "Sales"])])
@@ -122,7 +122,7 @@ def test_roles_list_change_is_roles_changed(store: Store, conn: Connection) -> N
 
 
 def test_one_change_can_emit_several_events_each_with_its_fields(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     user = make_user(1, is_active=False, roles=[])
     apply(store, conn, [user])
@@ -143,7 +143,7 @@ def test_one_change_can_emit_several_events_each_with_its_fields(
     assert kinds(events) == ["updated", "roles_changed", "archived"]
 
 
-def test_updated_at_alone_is_stored_without_an_event(store: Store, conn: Connection) -> None:
+def test_updated_at_alone_is_stored_without_an_event(store: Store, conn: StoredConnection) -> None:
     user = make_user(1)
     apply(store, conn, [user])
     bumped = changed(user)
@@ -154,7 +154,7 @@ def test_updated_at_alone_is_stored_without_an_event(store: Store, conn: Connect
     assert stored.updated_at == bumped.updated_at
 
 
-def test_equal_decimals_in_another_scale_are_no_change(store: Store, conn: Connection) -> None:
+def test_equal_decimals_in_another_scale_are_no_change(store: Store, conn: StoredConnection) -> None:
     apply(store, conn, [make_user(1, default_hourly_rate="100.0", cost_rate="0")])
     assert apply(store, conn, [make_user(1, default_hourly_rate="100.00", cost_rate="0.000")]) == []
     [event] = apply(store, conn, [make_user(1, default_hourly_rate="100.01", cost_rate=None)])
@@ -165,7 +165,7 @@ def test_equal_decimals_in_another_scale_are_no_change(store: Store, conn: Conne
 
 
 def test_write_then_identical_sync_announces_the_change_once(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     user = make_user(1)
     apply(store, conn, [user])
@@ -178,7 +178,7 @@ def test_write_then_identical_sync_announces_the_change_once(
 
 
 def test_a_user_repeated_in_one_batch_is_diffed_against_its_previous_occurrence(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     user = make_user(1)
     events = apply(store, conn, [user, changed(user, first_name="B"), changed(user, first_name="B")])
@@ -190,7 +190,7 @@ def test_a_user_repeated_in_one_batch_is_diffed_against_its_previous_occurrence(
 
 
 def test_reconciliation_tombstones_users_the_full_run_did_not_list(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     users = [make_user(i) for i in range(1, 5)]
     apply(store, conn, users, run_id="full-1")
@@ -218,7 +218,7 @@ def test_reconciliation_tombstones_users_the_full_run_did_not_list(
 
 
 def test_write_through_during_a_full_run_counts_as_seen_by_it(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     apply(store, conn, [make_user(1), make_user(2)], run_id="full-1")
     with store.transaction() as tx:
@@ -233,7 +233,7 @@ def test_write_through_during_a_full_run_counts_as_seen_by_it(
     assert sorted(store.snapshot_users(conn.id)) == [1, 3]
 
 
-def test_a_tombstoned_user_that_reappears_is_created_again(store: Store, conn: Connection) -> None:
+def test_a_tombstoned_user_that_reappears_is_created_again(store: Store, conn: StoredConnection) -> None:
     user = make_user(1)
     apply(store, conn, [user], run_id="full-1")
     with store.transaction() as tx:
@@ -250,7 +250,7 @@ def test_a_tombstoned_user_that_reappears_is_created_again(store: Store, conn: C
     assert apply(store, conn, [back], seconds=30) == []
 
 
-def test_mark_user_deleted_is_a_write_through_tombstone(store: Store, conn: Connection) -> None:
+def test_mark_user_deleted_is_a_write_through_tombstone(store: Store, conn: StoredConnection) -> None:
     user = make_user(1)
     apply(store, conn, [user])
     with store.transaction() as tx:
@@ -265,7 +265,7 @@ def test_mark_user_deleted_is_a_write_through_tombstone(store: Store, conn: Conn
         assert tx.tombstone_missing_users(conn.id, "full-9", observed_at=at(10)) == []
 
 
-def test_find_by_email_is_exact_and_case_insensitive(store: Store, conn: Connection) -> None:
+def test_find_by_email_is_exact_and_case_insensitive(store: Store, conn: StoredConnection) -> None:
     apply(store, conn, [make_user(1, email="Ada.Lovelace@Example.com"), make_user(2)])
     found = store.find_user_by_email(conn.id, "ada.lovelace@EXAMPLE.COM")
     assert found is not None
@@ -275,7 +275,7 @@ def test_find_by_email_is_exact_and_case_insensitive(store: Store, conn: Connect
 
 
 def test_find_by_email_prefers_the_live_user_over_a_tombstone(
-    store: Store, conn: Connection
+    store: Store, conn: StoredConnection
 ) -> None:
     apply(store, conn, [make_user(1, email="reused@example.com")])
     with store.transaction() as tx:
@@ -291,14 +291,14 @@ def test_find_by_email_prefers_the_live_user_over_a_tombstone(
         assert found.harvest_id == 2
 
 
-def test_bad_arguments_are_refused(store: Store, conn: Connection) -> None:
+def test_bad_arguments_are_refused(store: Store, conn: StoredConnection) -> None:
     naive = dt.datetime(2024, 1, 1)
     with store.transaction() as tx:
-        with pytest.raises(InvalidArgument, match="timezone-aware"):
+        with pytest.raises(InvalidArgumentError, match="timezone-aware"):
             tx.apply_users(conn.id, [make_user(1)], observed_at=naive)
-        with pytest.raises(InvalidArgument, match="source"):
+        with pytest.raises(InvalidArgumentError, match="source"):
             tx.apply_users(conn.id, [make_user(1)], observed_at=at(0), source="magic")  # type: ignore[arg-type]
-        with pytest.raises(UnknownConnection) as info:
+        with pytest.raises(UnknownConnectionError) as info:
             tx.apply_users(conn.id + 100, [make_user(1)], observed_at=at(0))
         assert info.value.hint is not None
         assert "thresher connections list" in info.value.hint
@@ -306,7 +306,7 @@ def test_bad_arguments_are_refused(store: Store, conn: Connection) -> None:
     assert store.list_events() == []
 
 
-def test_sync_state_round_trips_typed(store: Store, conn: Connection) -> None:
+def test_sync_state_round_trips_typed(store: Store, conn: StoredConnection) -> None:
     with store.transaction() as tx:
         state = tx.get_sync_state(conn.id, "users")
         assert state == SyncState(connection_id=conn.id, resource="users")
@@ -334,5 +334,5 @@ def test_sync_state_round_trips_typed(store: Store, conn: Connection) -> None:
     with store.transaction() as tx:
         tx.save_sync_state(dataclasses.replace(loaded, run_id=None, resume_url=None, run_kind=None))
     assert store.get_sync_state(conn.id, "users").run_id is None
-    with store.transaction() as tx, pytest.raises(InvalidArgument):
+    with store.transaction() as tx, pytest.raises(InvalidArgumentError):
         tx.save_sync_state(dataclasses.replace(loaded, run_kind="partial"))  # type: ignore[arg-type]

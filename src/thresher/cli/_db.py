@@ -12,7 +12,12 @@ from thresher.store import Store
 
 from ._console import out, print_json
 
-__all__ = ["db_app"]
+__all__ = ["db_app", "open_store"]
+
+
+def open_store(database_url: str | None) -> Store:
+    """The store at ``--database-url``, else ``THRESHER_DATABASE_URL``, else the default file."""
+    return Store.open(database_url)
 
 db_app = typer.Typer(
     help="The roster store's database: apply and inspect schema migrations.",

@@ -20,7 +20,7 @@ from thresher.harvest import AsyncHarvest, HarvestSettings, UserCreate
 from thresher.provision import WriteThrough
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
 from thresher.scim import ScimBridge, TokenStore
-from thresher.store import Connection, Store
+from thresher.store import Store, StoredConnection
 from thresher.sync import RosterSync, SyncOptions
 
 from ._app import app
@@ -46,7 +46,12 @@ def _settings(running: RunningSandbox) -> HarvestSettings:
 
 
 async def _run_demo(
-    running: RunningSandbox, store: Store, connection: Connection, say: Callable[[str], None], *, quiet: bool
+    running: RunningSandbox,
+    store: Store,
+    connection: StoredConnection,
+    say: Callable[[str], None],
+    *,
+    quiet: bool,
 ) -> dict[str, object]:
     async with AsyncHarvest(_settings(running)) as client:
         engine = RosterSync(store, client, connection, SyncOptions(overlap=dt.timedelta(seconds=5)))
@@ -100,7 +105,7 @@ async def _run_demo(
 
 @contextlib.contextmanager
 def _serve_bridge(
-    running: RunningSandbox, store: Store, connection: Connection, *, port: int, keep_fresh: bool
+    running: RunningSandbox, store: Store, connection: StoredConnection, *, port: int, keep_fresh: bool
 ) -> Iterator[tuple[str, str]]:
     """The SCIM bridge over the demo's connection on 127.0.0.1; yields its base URL and a token."""
     tokens = TokenStore(store)

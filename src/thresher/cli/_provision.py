@@ -20,26 +20,32 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from thresher._errors import ThresherError
+from thresher.connections import (
+    ENV_CONNECTION,
+    Credentials,
+    ResolvedConnection,
+    SecretBox,
+    oauth_login,
+    open_client,
+    resolve,
+)
 from thresher.harvest import AsyncHarvest, HarvestSettings, OAuthApp, User
 from thresher.provision import (
-    Credentials,
     Plan,
     ProvisionError,
-    SecretBox,
     WriteThrough,
     apply_plan,
     find_user,
     load_roster,
     make_plan,
-    oauth_login,
     offboard,
 )
 from thresher.store import Store
 from thresher.sync import RosterSync, SyncOptions
 
 from ._app import app
-from ._connect import ENV_CONNECTION, Resolved, open_client, open_store, resolve
 from ._console import err_console, out, print_json
+from ._db import open_store
 from ._sync import CONNECTION, DATABASE_URL
 
 connections_app = typer.Typer(help="Manage saved Harvest connections.", no_args_is_help=True)
@@ -58,7 +64,7 @@ DEFAULT_REDIRECT = "http://127.0.0.1:8910/oauth/callback"
 def run_writes(
     connection: str | None,
     database_url: str | None,
-    body: Callable[[WriteThrough, Resolved], Awaitable[T]],
+    body: Callable[[WriteThrough, ResolvedConnection], Awaitable[T]],
 ) -> T:
     """Open the store and a client for the connection and run ``body`` with a WriteThrough."""
     store = open_store(database_url)
@@ -71,7 +77,7 @@ def run_writes(
     return asyncio.run(go())
 
 
-async def own_user_id(writes: WriteThrough, resolved: Resolved) -> int:
+async def own_user_id(writes: WriteThrough, resolved: ResolvedConnection) -> int:
     """The token owner's id: saved at login, else ``GET /v2/users/me``."""
     if resolved.own_user_id is not None:
         return resolved.own_user_id
@@ -322,7 +328,7 @@ def offboard_command(
     Example: thresher offboard ada@example.com --remove-from-teams --remove-from-roles
     """
 
-    async def body(writes: WriteThrough, resolved: Resolved) -> dict[str, object]:
+    async def body(writes: WriteThrough, resolved: ResolvedConnection) -> dict[str, object]:
         user = await find_user(writes, who)
         me = await own_user_id(writes, resolved)
         result = await offboard(
@@ -375,7 +381,7 @@ def _change_teammates(
     manager_who: str, people: list[str], mode: str, connection: str | None,
     database_url: str | None, json_out: bool,
 ) -> None:
-    async def body(writes: WriteThrough, _: Resolved) -> tuple[User, list[dict[str, Any]]]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
         manager = await find_user(writes, manager_who)
         current = {t.id for t in await writes.client.list_teammates(manager.id)}
         ids = {(await find_user(writes, p)).id for p in people}
@@ -410,7 +416,7 @@ def teammates_show(
     Example: thresher teammates show lead@example.com
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> tuple[User, list[dict[str, Any]]]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
         user = await find_user(writes, manager)
         return user, _teammate_rows(await writes.client.list_teammates(user.id))
 
@@ -508,7 +514,7 @@ def roles_create(
     Example: thresher roles create Designers --member ada@example.com
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
         ids = [(await find_user(writes, m)).id for m in members]
         return await writes.create_role(name, ids)
 
@@ -526,7 +532,7 @@ def roles_rename(
     Example: thresher roles rename Designers "Product Designers"
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
         role_id, _members = await _role_id(writes, old)
         return await writes.update_role(role_id, name=new)
 
@@ -543,7 +549,7 @@ def roles_delete(
     Example: thresher roles delete Designers
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> None:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> None:
         role_id, _members = await _role_id(writes, name)
         await writes.delete_role(role_id)
 
@@ -555,7 +561,7 @@ def _change_members(
     name: str, people: list[str], add: bool, connection: str | None, database_url: str | None,
     json_out: bool,
 ) -> None:
-    async def body(writes: WriteThrough, _: Resolved) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
         role_id, current = await _role_id(writes, name)
         ids = {(await find_user(writes, p)).id for p in people}
         wanted = set(current) | ids if add else set(current) - ids
@@ -623,7 +629,7 @@ def rates_set(
         raise ThresherError("give --billable, --cost or both", hint="e.g. --billable 150")
     start_date = start.date() if start else None
 
-    async def body(writes: WriteThrough, _: Resolved) -> dict[str, Any]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
         result: dict[str, Any] = {"user_id": user.id, "email": user.email}
         if billable_amount is not None:
@@ -662,7 +668,7 @@ def assign(
     Example: thresher assign ada@example.com --project 14307913
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> dict[str, Any]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
         assignment = await writes.assign_project(user.id, project)
         return {"email": user.email, **assignment.model_dump(mode="json")}
@@ -685,7 +691,7 @@ def unassign(
     Example: thresher unassign ada@example.com --project 14307913
     """
 
-    async def body(writes: WriteThrough, _: Resolved) -> dict[str, Any]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
         return {"email": user.email, "project_id": project,
                 "outcome": await writes.unassign_project(user.id, project)}
@@ -765,7 +771,7 @@ def plan_command(
 
 
 async def _apply(
-    store: Store, resolved: Resolved, file: Path, *, prune: bool, yes: bool, json_out: bool,
+    store: Store, resolved: ResolvedConnection, file: Path, *, prune: bool, yes: bool, json_out: bool,
 ) -> tuple[Plan, dict[str, int]]:
     conn = resolved.connection
     async with open_client(store, resolved) as client:

@@ -6,12 +6,13 @@ import typer
 from rich.table import Table
 
 from thresher._errors import ThresherError
+from thresher.connections import open_client, resolve
 from thresher.provision import WriteThrough
 from thresher.scim import DeleteMode, ScimBridge, TokenError, TokenStore
 from thresher.sync import RosterSync, SyncOptions
 
-from ._connect import open_client, open_store, resolve
 from ._console import err_console, out, print_json
+from ._db import open_store
 
 scim_app = typer.Typer(help="Serve the SCIM 2.0 bridge and manage its tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens identity providers use on the bridge.", no_args_is_help=True)

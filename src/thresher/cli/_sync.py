@@ -18,13 +18,13 @@ from rich.progress import (
 from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.harvest import AsyncHarvest
+from thresher.connections import open_client, resolve
 from thresher.store import ChangeEvent, Store
 from thresher.sync import RosterSync, SyncOptions, SyncReport
 
 from ._app import app
-from ._connect import open_store, resolve_connection
 from ._console import err_console, out, print_json
+from ._db import open_store
 
 DATABASE_URL = typer.Option(
     None, "--database-url", envvar="THRESHER_DATABASE_URL", help="Store URL (SQLite or PostgreSQL)."
@@ -35,9 +35,9 @@ CONNECTION = typer.Option(None, "--connection", "-c", help="Connection name (def
 async def sync_once(
     store: Store, connection_name: str | None, *, full: bool, options: SyncOptions, show_progress: bool
 ) -> SyncReport:
-    connection, settings = resolve_connection(store, connection_name)
-    async with AsyncHarvest(settings) as client:
-        engine = RosterSync(store, client, connection, options)
+    resolved = resolve(store, connection_name)
+    async with open_client(store, resolved) as client:
+        engine = RosterSync(store, client, resolved.connection, options)
         if not show_progress:
             return await engine.run(full=full)
         with Progress(

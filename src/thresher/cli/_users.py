@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from thresher._errors import ThresherError
+from thresher.connections import ResolvedConnection, resolve
 from thresher.harvest import (
     UnknownTimezoneError,
     UnprocessableError,
@@ -21,8 +22,8 @@ from thresher.harvest import (
 from thresher.provision import ProvisionError, WriteThrough, find_user
 from thresher.store import StoredUser
 
-from ._connect import Resolved, open_store, resolve_connection
 from ._console import out, print_json
+from ._db import open_store
 from ._provision import describe, own_user_id, run_writes, user_json
 from ._sync import CONNECTION, DATABASE_URL
 
@@ -65,7 +66,7 @@ def list_users(
     Example: thresher users list --access-role manager --active
     """
     store = open_store(database_url)
-    conn, _ = resolve_connection(store, connection)
+    conn = resolve(store, connection).connection
     users = store.list_users(
         conn.id,
         email=email,
@@ -94,7 +95,7 @@ def show_user(
     Example: thresher users show ada@example.com
     """
     store = open_store(database_url)
-    conn, _ = resolve_connection(store, connection)
+    conn = resolve(store, connection).connection
     user = (
         store.get_user(conn.id, int(who), include_deleted=True)
         if who.isdigit()
@@ -181,7 +182,7 @@ def create_user(
     except ValidationError as exc:
         raise _input_error(exc) from None
 
-    async def run(writes: WriteThrough, _: Resolved) -> User:
+    async def run(writes: WriteThrough, _: ResolvedConnection) -> User:
         existing = writes.store.find_user_by_email(writes.connection.id, email)
         if existing is not None:
             raise ProvisionError(
@@ -227,7 +228,7 @@ def update_user(
     except ValidationError as exc:
         raise _input_error(exc) from None
 
-    async def run(writes: WriteThrough, _: Resolved) -> User:
+    async def run(writes: WriteThrough, _: ResolvedConnection) -> User:
         user = await find_user(writes, who)
         frozen = [k for k in ("email", "first_name", "last_name") if k in given]
         if not user.is_active and frozen:
@@ -242,7 +243,7 @@ def update_user(
 
 
 def _lifecycle(who: str, action: str, connection: str | None, database_url: str | None) -> User:
-    async def run(writes: WriteThrough, resolved: Resolved) -> User:
+    async def run(writes: WriteThrough, resolved: ResolvedConnection) -> User:
         user = await find_user(writes, who)
         if action != "restore" and user.id == await own_user_id(writes, resolved):
             raise ProvisionError(

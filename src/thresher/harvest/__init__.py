@@ -23,6 +23,7 @@ from ._access_roles import (
     validate_access_roles,
 )
 from ._auth import OAuth2Auth, OAuth2Token, OAuthApp, PersonalAccessToken
+from ._blocking import Harvest
 from ._client import AsyncHarvest
 from ._errors import (
     AmbiguousCreateError,
@@ -76,7 +77,6 @@ from ._requests import (
 )
 from ._retry import RetryPolicy
 from ._settings import DEFAULT_BASE_URL, DEFAULT_ID_URL, HarvestSettings
-from ._sync import Harvest
 from ._timezones import (
     HARVEST_TIMEZONES,
     UnknownTimezoneError,

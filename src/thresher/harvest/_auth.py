@@ -230,6 +230,11 @@ class OAuth2Auth(httpx.Auth):
     """OAuth2 bearer auth that refreshes ``refresh_margin`` seconds before expiry and once on a
     401, handing each new token to ``on_refresh`` (persist it: the refresh token may rotate).
 
+    ``latest``, when given, returns the newest token saved elsewhere (another process sharing
+    the credentials may have refreshed it). It is asked before every refresh, and a newer token
+    it returns is used instead of refreshing, so a long-running process is never stranded by a
+    refresh it did not make.
+
     One instance serves one client (and so one event loop; the sync facade's loop counts as one);
     give each client its own instance built from the latest ``token``.
     """
@@ -242,11 +247,13 @@ class OAuth2Auth(httpx.Auth):
         app: OAuthApp,
         *,
         on_refresh: Callable[[OAuth2Token], None] | None = None,
+        latest: Callable[[], OAuth2Token | None] | None = None,
         refresh_margin: float = 300.0,
     ) -> None:
         self._token = token
         self._app = app
         self._on_refresh = on_refresh
+        self._latest = latest
         self._margin = refresh_margin
         self._generation = 0
         self._thread_lock = threading.Lock()
@@ -266,6 +273,24 @@ class OAuth2Auth(httpx.Auth):
 
     def _stale(self) -> bool:
         return self._token.refresh_token is not None and self._token.expires_within(self._margin)
+
+    def _adopt_latest(self, failed_access_token: str | None = None) -> bool:
+        """Take a newer token saved by someone else instead of refreshing; True when taken."""
+        if self._latest is None:
+            return False
+        try:
+            stored = self._latest()
+        except Exception:
+            _log.exception("reading the stored OAuth2 token failed; refreshing instead")
+            return False
+        if stored is None or stored.access_token in (self._token.access_token, failed_access_token):
+            return False
+        if stored.refresh_token is not None and stored.expires_within(self._margin):
+            return False
+        self._token = stored
+        self._generation += 1
+        _log.info("using the OAuth2 access token refreshed elsewhere (expires %s)", stored.expires_at)
+        return True
 
     def _authorize(self, request: httpx.Request) -> None:
         request.headers["Authorization"] = f"Bearer {self._token.access_token}"
@@ -294,16 +319,17 @@ class OAuth2Auth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         if self._stale():
             with self._thread_lock:
-                if self._stale():
+                if self._stale() and not self._adopt_latest():
                     response = yield self._refresh_request()
                     response.read()
                     self._store(response)
         seen = self._generation
+        used = self._token.access_token
         self._authorize(request)
         response = yield request
         if response.status_code == 401 and self._token.refresh_token is not None:
             with self._thread_lock:
-                if self._generation == seen:
+                if self._generation == seen and not self._adopt_latest(used):
                     refreshed = yield self._refresh_request()
                     refreshed.read()
                     self._store(refreshed)
@@ -318,16 +344,18 @@ class OAuth2Auth(httpx.Auth):
         lock = self._async_lock
         if self._stale():
             async with lock:
-                if self._stale():  # another task may have refreshed while this one waited
+                # Another task may have refreshed while this one waited, or another process.
+                if self._stale() and not self._adopt_latest():
                     response = yield self._refresh_request()
                     await response.aread()
                     self._store(response)
         seen = self._generation
+        used = self._token.access_token
         self._authorize(request)
         response = yield request
         if response.status_code == 401 and self._token.refresh_token is not None:
             async with lock:
-                if self._generation == seen:
+                if self._generation == seen and not self._adopt_latest(used):
                     refreshed = yield self._refresh_request()
                     await refreshed.aread()
                     self._store(refreshed)

@@ -9,14 +9,14 @@ from thresher.harvest import UnprocessableError, User
 
 from ._writes import WriteThrough
 
-__all__ = ["OffboardResult", "ProvisionError", "UnknownUser", "find_user", "offboard"]
+__all__ = ["OffboardResult", "ProvisionError", "UnknownUserError", "find_user", "offboard"]
 
 
 class ProvisionError(ThresherError):
     """A provisioning request that cannot be carried out as asked."""
 
 
-class UnknownUser(ProvisionError):
+class UnknownUserError(ProvisionError):
     """No user has this email or id."""
 
 
@@ -35,7 +35,7 @@ async def find_user(writes: WriteThrough, who: str) -> User:
         return await writes.client.get_user(stored.harvest_id)
     found = await writes.client.find_user_by_email(who)
     if found is None:
-        raise UnknownUser(
+        raise UnknownUserError(
             f"no Harvest user has the email {who!r}",
             hint="Check the spelling; 'thresher users list --email ...' searches the mirror.",
         )

@@ -30,7 +30,7 @@ from thresher.harvest import (
     UserCreate,
     UserUpdate,
 )
-from thresher.store import ChangeEvent, Connection, Store
+from thresher.store import ChangeEvent, Store, StoredConnection
 
 __all__ = ["WriteThrough"]
 
@@ -50,7 +50,7 @@ class WriteThrough:
         self,
         client: AsyncHarvest,
         store: Store,
-        connection: Connection,
+        connection: StoredConnection,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:

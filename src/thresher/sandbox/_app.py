@@ -69,7 +69,7 @@ from ._render import warm_user_json
 from ._seed import derive_account_ids, generate
 from ._state import SandboxState
 
-__all__ = ["DroppedConnection", "Sandbox", "SandboxCredentials", "SandboxSnapshot"]
+__all__ = ["DroppedConnectionError", "Sandbox", "SandboxCredentials", "SandboxSnapshot"]
 
 _INFO = "thresher.sandbox"
 _MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -145,7 +145,7 @@ def _credentials(config: SandboxConfig) -> SandboxCredentials:
     )
 
 
-class DroppedConnection(httpx.RemoteProtocolError):
+class DroppedConnectionError(httpx.RemoteProtocolError):
     """Raised after the status line so the server closes the connection (fault ``drop``).
 
     Over real HTTP the client sees the connection close mid-response; under
@@ -661,7 +661,7 @@ class _Gate:
                     "type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", JSON.encode()), (b"content-length", b"2048")],
                 })
-                raise DroppedConnection(f"sandbox fault: connection dropped ({decision.action})")
+                raise DroppedConnectionError(f"sandbox fault: connection dropped ({decision.action})")
             if decision.action is not None:
                 await _fault_response(decision)(scope, receive, capture)
             elif path != _AUTHORIZE_PATH and not _has_user_agent(scope):

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 
 from .._serving import serve_in_thread
-from ._app import DroppedConnection, Sandbox
+from ._app import DroppedConnectionError, Sandbox
 from ._errors import SandboxServerError
 
 __all__ = ["RunningSandbox", "run_sandbox"]
@@ -56,7 +56,7 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        return not isinstance(exc, DroppedConnectionError)
 
 
 @contextlib.contextmanager

@@ -73,7 +73,7 @@ from ._local import LocalRecords, UserExtras
 from ._models import ACCOUNT_TIMEZONE, ENTERPRISE_USER_SCHEMA, HARVEST_USER_SCHEMA
 from ._service import last_read
 
-__all__ = ["DeleteMode", "HarvestStorage", "UpstreamException"]
+__all__ = ["DeleteMode", "HarvestStorage", "UpstreamError"]
 
 _PEOPLE_MANAGER = "people_manager"
 
@@ -88,14 +88,14 @@ class DeleteMode(enum.StrEnum):
     """Delete the user; when Harvest refuses (the user has time or expenses), archive instead."""
 
 
-class UpstreamException(SCIMException):
+class UpstreamError(SCIMException):
     """Harvest could not be reached or refused thresher's own credentials."""
 
     status = 502
     _default_detail = "Harvest did not accept the request"
 
 
-class UnavailableException(SCIMException):
+class UnavailableError(SCIMException):
     """Harvest is rate limiting or failing: the identity provider should retry later."""
 
     status = 503
@@ -114,12 +114,12 @@ def _scim_error(exc: HarvestError, what: str) -> SCIMException:
     if isinstance(exc, InputError) and not isinstance(exc, ConfigurationError):
         return InvalidValueException(detail=f"Harvest refused {what}: {message}")
     if isinstance(exc, PermissionDeniedError):
-        return UpstreamException(
+        return UpstreamError(
             detail="thresher's Harvest token lacks the administrator role needed for this"
         )
     if isinstance(exc, RetryableError):
-        return UnavailableException(detail=f"Harvest is unavailable ({type(exc).__name__}); retry later")
-    return UpstreamException(detail=f"Harvest refused {what}: {message}")
+        return UnavailableError(detail=f"Harvest is unavailable ({type(exc).__name__}); retry later")
+    return UpstreamError(detail=f"Harvest refused {what}: {message}")
 
 
 def _parse_id(resource_id: str | None, what: str) -> int:

@@ -14,32 +14,32 @@ shipped in this package; ``Store.open`` applies pending ones.
 
 from ._database import default_database_url
 from ._errors import (
-    DatabaseBusy,
+    DatabaseBusyError,
     DatabaseError,
-    DatabaseUnavailable,
-    DuplicateConnection,
-    InvalidArgument,
+    DatabaseUnavailableError,
+    DuplicateConnectionError,
+    InvalidArgumentError,
     MigrationError,
     ReplayError,
     StoreError,
-    UnknownConnection,
+    UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
 from ._migrate import Revisions
 from ._records import (
     ChangeEvent,
-    Connection,
     EventKind,
     EventResource,
     EventSource,
     RunKind,
+    StoredConnection,
     StoredRole,
     StoredUser,
     SyncState,
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
-from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, USERS_RESOURCE, Store, Transaction
+from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, USERS_RESOURCE, Store, StoreTransaction
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -49,26 +49,26 @@ __all__ = [
     "USERS_RESOURCE",
     "USER_FIELDS",
     "ChangeEvent",
-    "Connection",
-    "DatabaseBusy",
+    "DatabaseBusyError",
     "DatabaseError",
-    "DatabaseUnavailable",
-    "DuplicateConnection",
+    "DatabaseUnavailableError",
+    "DuplicateConnectionError",
     "EventKind",
     "EventResource",
     "EventSource",
-    "InvalidArgument",
+    "InvalidArgumentError",
     "MigrationError",
     "ReplayError",
     "Revisions",
     "RunKind",
     "Store",
     "StoreError",
+    "StoreTransaction",
+    "StoredConnection",
     "StoredRole",
     "StoredUser",
     "SyncState",
-    "Transaction",
-    "UnknownConnection",
+    "UnknownConnectionError",
     "default_database_url",
     "replay",
     "user_snapshot",

@@ -15,9 +15,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from ._errors import (
-    DatabaseBusy,
+    DatabaseBusyError,
     DatabaseError,
-    DatabaseUnavailable,
+    DatabaseUnavailableError,
     MigrationError,
     StoreError,
 )
@@ -78,12 +78,12 @@ def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
-        raise DatabaseUnavailable(f"{url!r} is not a database URL") from None
+        raise DatabaseUnavailableError(f"{url!r} is not a database URL") from None
     if parsed.drivername in ("postgresql", "postgres"):
         # Only psycopg 3 is installed; SQLAlchemy's default PostgreSQL driver is psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise DatabaseUnavailable(
+        raise DatabaseUnavailableError(
             f"unsupported database {parsed.get_backend_name()!r} in {redact(parsed)}; "
             "thresher supports SQLite and PostgreSQL"
         )
@@ -103,7 +103,7 @@ def create_store_engine(url: str) -> Engine:
         if Path(database).expanduser().absolute() == _default_path():
             folder.mkdir(parents=True, exist_ok=True)
         elif not folder.is_dir():
-            raise DatabaseUnavailable(f"the folder of the SQLite database {database} does not exist")
+            raise DatabaseUnavailableError(f"the folder of the SQLite database {database} does not exist")
     engine = create_engine(
         parsed,
         connect_args={"timeout": 30.0},
@@ -158,12 +158,12 @@ def db_errors(url: str) -> Iterator[None]:
         message = _first_line(orig)
         sqlstate = getattr(orig, "sqlstate", None)
         if sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in message:
-            raise DatabaseBusy(f"the database at {redact(url)} is busy: {message}") from exc
+            raise DatabaseBusyError(f"the database at {redact(url)} is busy: {message}") from exc
         if sqlstate == _UNDEFINED_TABLE or message.startswith("no such table"):
             raise MigrationError(
                 f"the database at {redact(url)} has no thresher schema ({message})",
                 hint="Create it with 'thresher db upgrade'.",
             ) from exc
         if isinstance(exc, sa_exc.OperationalError) and (sqlstate is None or sqlstate.startswith("08")):
-            raise DatabaseUnavailable(f"cannot use the database at {redact(url)}: {message}") from exc
+            raise DatabaseUnavailableError(f"cannot use the database at {redact(url)}: {message}") from exc
         raise DatabaseError(f"the database at {redact(url)} refused a statement: {message}") from exc

@@ -1,8 +1,9 @@
 """Every exception of the roster store, grouped by what the caller should do.
 
-- Fix the input: :class:`UnknownConnection`, :class:`DuplicateConnection`, :class:`InvalidArgument`.
-- Fix the configuration: :class:`DatabaseUnavailable`.
-- Retry: :class:`DatabaseBusy`.
+- Fix the input: :class:`UnknownConnectionError`, :class:`DuplicateConnectionError`,
+  :class:`InvalidArgumentError`.
+- Fix the configuration: :class:`DatabaseUnavailableError`.
+- Retry: :class:`DatabaseBusyError`.
 - Give up (or upgrade thresher): :class:`MigrationError`, :class:`DatabaseError`, :class:`ReplayError`.
 """
 
@@ -11,15 +12,15 @@ from __future__ import annotations
 from thresher._errors import ThresherError
 
 __all__ = [
-    "DatabaseBusy",
+    "DatabaseBusyError",
     "DatabaseError",
-    "DatabaseUnavailable",
-    "DuplicateConnection",
-    "InvalidArgument",
+    "DatabaseUnavailableError",
+    "DuplicateConnectionError",
+    "InvalidArgumentError",
     "MigrationError",
     "ReplayError",
     "StoreError",
-    "UnknownConnection",
+    "UnknownConnectionError",
 ]
 
 _URL_HINT = (
@@ -32,29 +33,29 @@ class StoreError(ThresherError):
     """Base class of every roster-store error."""
 
 
-class UnknownConnection(StoreError):
+class UnknownConnectionError(StoreError):
     """No connection has the given name or id."""
 
     hint = "List the configured connections with 'thresher connections list'."
 
 
-class DuplicateConnection(StoreError):
+class DuplicateConnectionError(StoreError):
     """A connection with that name already exists."""
 
     hint = "Pick another name, or remove the existing connection first."
 
 
-class InvalidArgument(StoreError):
+class InvalidArgumentError(StoreError):
     """An argument the store cannot use (an unknown event kind, a naive datetime, say)."""
 
 
-class DatabaseUnavailable(StoreError):
+class DatabaseUnavailableError(StoreError):
     """The database cannot be reached or opened (wrong URL, server down, missing folder)."""
 
     hint = _URL_HINT
 
 
-class DatabaseBusy(StoreError):
+class DatabaseBusyError(StoreError):
     """Another process held a lock for too long, or a concurrent write conflicted; retrying helps."""
 
     hint = "Another thresher process is writing to the same store; run the command again."

@@ -12,11 +12,11 @@ from ._types import canonical_decimal
 
 __all__ = [
     "ChangeEvent",
-    "Connection",
     "EventKind",
     "EventResource",
     "EventSource",
     "RunKind",
+    "StoredConnection",
     "StoredRole",
     "StoredUser",
     "SyncState",
@@ -35,7 +35,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Connection:
+class StoredConnection:
     """A Harvest account the store mirrors."""
 
     id: int
@@ -171,7 +171,7 @@ class StoredRole:
 class SyncState:
     """Where the sync of one resource of one connection stands.
 
-    Saved in the same transaction as the page it describes (``Transaction.save_sync_state``), so
+    Saved in the same transaction as the page it describes (``StoreTransaction.save_sync_state``), so
     after a crash ``resume_url`` points just past the last page whose rows were committed. Use
     ``dataclasses.replace`` to derive the next state.
     """

@@ -48,14 +48,14 @@ from thresher.harvest._models import Role, User
 from . import _migrate
 from ._bulk import Known, bulk_for, chunks
 from ._database import WRITE, create_store_engine, db_errors, default_database_url, redact
-from ._errors import DuplicateConnection, InvalidArgument, UnknownConnection
+from ._errors import DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
 from ._fields import ROLE_FIELDS, USER_FIELDS, field_changes, role_fields, user_columns, user_fields
 from ._records import (
     ChangeEvent,
-    Connection,
     EventKind,
     EventResource,
     EventSource,
+    StoredConnection,
     StoredRole,
     StoredUser,
     SyncState,
@@ -75,7 +75,7 @@ from ._schema import (
 )
 from ._types import utc
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_ID_URL", "USERS_RESOURCE", "Store", "Transaction"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_ID_URL", "USERS_RESOURCE", "Store", "StoreTransaction"]
 
 #: Harvest's public endpoints (design.md contracts), the defaults of a new connection.
 DEFAULT_BASE_URL = "https://api.harvestapp.com/v2"
@@ -94,7 +94,7 @@ _EVENTS = table_of(ChangeEventRow)
 _USER_RECORD_COLUMNS = [_USERS.c[f.name] for f in dataclasses.fields(StoredUser)]
 _USER_DIFF_COLUMNS = [_USERS.c.harvest_id, _USERS.c.deleted_at, *(_USERS.c[f] for f in USER_FIELDS)]
 _EVENT_COLUMNS = [_EVENTS.c[f.name] for f in dataclasses.fields(ChangeEvent)]
-_CONNECTION_COLUMNS = [_CONNECTIONS.c[f.name] for f in dataclasses.fields(Connection)]
+_CONNECTION_COLUMNS = [_CONNECTIONS.c[f.name] for f in dataclasses.fields(StoredConnection)]
 _SYNC_FIELDS = [f.name for f in dataclasses.fields(SyncState)]
 
 T = TypeVar("T")
@@ -115,14 +115,14 @@ def _aware(value: dt.datetime, what: str) -> dt.datetime:
     try:
         return utc(value, what)
     except ValueError as exc:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             str(exc), hint="Pass timezone-aware datetimes, e.g. datetime.now(UTC)."
         ) from None
 
 
 def _source(value: str) -> EventSource:
     if value not in EVENT_SOURCES:
-        raise InvalidArgument(f"unknown event source {value!r}", hint="Use 'sync' or 'write'.")
+        raise InvalidArgumentError(f"unknown event source {value!r}", hint="Use 'sync' or 'write'.")
     return cast(EventSource, value)
 
 
@@ -149,13 +149,13 @@ def _event(row: Any) -> ChangeEvent:
     return dataclasses.replace(event, changes=changes)
 
 
-def _connection(row: Any) -> Connection:
-    return Connection(*row)
+def _connection(row: Any) -> StoredConnection:
+    return StoredConnection(*row)
 
 
 class _Reads:
     """Queries shared by :class:`Store` (each in its own short transaction) and
-    :class:`Transaction` (inside the caller's transaction, so it sees its uncommitted writes)."""
+    :class:`StoreTransaction` (inside the caller's transaction, so it sees its uncommitted writes)."""
 
     def _read(self, fn: Callable[[SAConnection], T]) -> T:
         raise NotImplementedError
@@ -165,27 +165,27 @@ class _Reads:
 
     # -- connections ------------------------------------------------------------------------
 
-    def list_connections(self) -> list[Connection]:
-        def run(conn: SAConnection) -> list[Connection]:
+    def list_connections(self) -> list[StoredConnection]:
+        def run(conn: SAConnection) -> list[StoredConnection]:
             rows = conn.execute(select(*_CONNECTION_COLUMNS).order_by(_CONNECTIONS.c.name))
             return [_connection(r) for r in rows]
 
         return self._read(run)
 
-    def get_connection_or_none(self, name: str) -> Connection | None:
-        def run(conn: SAConnection) -> Connection | None:
+    def get_connection_or_none(self, name: str) -> StoredConnection | None:
+        def run(conn: SAConnection) -> StoredConnection | None:
             query = select(*_CONNECTION_COLUMNS).where(_CONNECTIONS.c.name == name)
             row = conn.execute(query).first()
             return None if row is None else _connection(row)
 
         return self._read(run)
 
-    def get_connection(self, name: str | None = None) -> Connection:
+    def get_connection(self, name: str | None = None) -> StoredConnection:
         """The connection called ``name``; with None, the default one (or the only one)."""
         if name is not None:
             found = self.get_connection_or_none(name)
             if found is None:
-                raise UnknownConnection(f"no connection named {name!r}")
+                raise UnknownConnectionError(f"no connection named {name!r}")
             return found
         connections = self.list_connections()
         for candidate in connections:
@@ -194,21 +194,21 @@ class _Reads:
         if len(connections) == 1:
             return connections[0]
         if not connections:
-            raise UnknownConnection(
+            raise UnknownConnectionError(
                 "no connection is configured",
                 hint="Add one with 'thresher login', or set the HARVEST_* environment variables.",
             )
-        raise UnknownConnection(
+        raise UnknownConnectionError(
             f"{len(connections)} connections are configured and none is the default",
             hint="Pass --connection NAME; 'thresher connections list' shows the names.",
         )
 
-    def get_connection_by_id(self, connection_id: int) -> Connection:
-        def run(conn: SAConnection) -> Connection:
+    def get_connection_by_id(self, connection_id: int) -> StoredConnection:
+        def run(conn: SAConnection) -> StoredConnection:
             query = select(*_CONNECTION_COLUMNS).where(_CONNECTIONS.c.id == connection_id)
             row = conn.execute(query).first()
             if row is None:
-                raise UnknownConnection(f"no connection with id {connection_id}")
+                raise UnknownConnectionError(f"no connection with id {connection_id}")
             return _connection(row)
 
         return self._read(run)
@@ -394,10 +394,10 @@ class _Reads:
         elif isinstance(since, int) and not isinstance(since, bool):
             query = query.where(_EVENTS.c.id > since)
         elif since is not None:
-            raise InvalidArgument(f"since must be a datetime or an event id, not {since!r}")
+            raise InvalidArgumentError(f"since must be a datetime or an event id, not {since!r}")
         if kind is not None:
             if kind not in EVENT_KINDS:
-                raise InvalidArgument(
+                raise InvalidArgumentError(
                     f"unknown event kind {kind!r}", hint=f"Use one of: {', '.join(EVENT_KINDS)}."
                 )
             query = query.where(_EVENTS.c.kind == kind)
@@ -567,16 +567,16 @@ class Store(_Reads):
         id_url: str = DEFAULT_ID_URL,
         credentials_ref: str | None = None,
         is_default: bool = False,
-    ) -> Connection:
+    ) -> StoredConnection:
         """Record a connection; ``is_default`` takes the default from any other."""
         name = name.strip()
         if not name:
-            raise InvalidArgument("a connection needs a name")
+            raise InvalidArgumentError("a connection needs a name")
         try:
             with self._write() as conn:
                 taken = conn.execute(select(_CONNECTIONS.c.id).where(_CONNECTIONS.c.name == name))
                 if taken.first() is not None:
-                    raise DuplicateConnection(f"a connection named {name!r} already exists")
+                    raise DuplicateConnectionError(f"a connection named {name!r} already exists")
                 if is_default:
                     conn.execute(update(_CONNECTIONS).values(is_default=False))
                 conn.execute(
@@ -592,7 +592,7 @@ class Store(_Reads):
                     )
                 )
         except sa_exc.IntegrityError as exc:  # pragma: no cover - a concurrent add of the same name
-            raise DuplicateConnection(f"a connection named {name!r} already exists") from exc
+            raise DuplicateConnectionError(f"a connection named {name!r} already exists") from exc
         return self.get_connection(name)
 
     def update_connection(
@@ -604,7 +604,7 @@ class Store(_Reads):
         base_url: str | _Unset = UNSET,
         id_url: str | _Unset = UNSET,
         credentials_ref: str | _Unset | None = UNSET,
-    ) -> Connection:
+    ) -> StoredConnection:
         """Change the given fields of a connection (the others stay)."""
         given = {
             "account_id": account_id,
@@ -617,16 +617,16 @@ class Store(_Reads):
         with self._write() as conn:
             found = conn.execute(select(_CONNECTIONS.c.id).where(_CONNECTIONS.c.name == name)).first()
             if found is None:
-                raise UnknownConnection(f"no connection named {name!r}")
+                raise UnknownConnectionError(f"no connection named {name!r}")
             if values:
                 conn.execute(update(_CONNECTIONS).where(_CONNECTIONS.c.id == found.id).values(**values))
         return self.get_connection(name)
 
-    def set_default_connection(self, name: str) -> Connection:
+    def set_default_connection(self, name: str) -> StoredConnection:
         with self._write() as conn:
             found = conn.execute(select(_CONNECTIONS.c.id).where(_CONNECTIONS.c.name == name)).first()
             if found is None:
-                raise UnknownConnection(f"no connection named {name!r}")
+                raise UnknownConnectionError(f"no connection named {name!r}")
             conn.execute(update(_CONNECTIONS).values(is_default=False))
             conn.execute(
                 update(_CONNECTIONS).where(_CONNECTIONS.c.name == name).values(is_default=True)
@@ -638,26 +638,26 @@ class Store(_Reads):
         with self._write() as conn:
             result = conn.execute(delete(_CONNECTIONS).where(_CONNECTIONS.c.name == name))
             if result.rowcount == 0:
-                raise UnknownConnection(f"no connection named {name!r}")
+                raise UnknownConnectionError(f"no connection named {name!r}")
 
     # -- writes -----------------------------------------------------------------------------
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """One database transaction: everything done through the yielded :class:`Transaction`
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """One database transaction: everything done through the yielded :class:`StoreTransaction`
         commits when the block ends, or rolls back if it raises."""
         return self._transaction()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
+    def _transaction(self) -> Iterator[StoreTransaction]:
         with self._write() as conn:
-            tx = Transaction(conn, self._url)
+            tx = StoreTransaction(conn, self._url)
             try:
                 yield tx
             finally:
                 tx._closed = True
 
 
-class Transaction(_Reads):
+class StoreTransaction(_Reads):
     """Writes (and reads) inside one open transaction; see :meth:`Store.transaction`."""
 
     def __init__(self, conn: SAConnection, url: str) -> None:
@@ -675,7 +675,7 @@ class Transaction(_Reads):
 
     def _open(self) -> SAConnection:
         if self._closed:
-            raise InvalidArgument("this transaction has ended; open a new one with store.transaction()")
+            raise InvalidArgumentError("this transaction has ended; open a new one with store.transaction()")
         return self._conn
 
     def _lock(self, connection_id: int) -> SAConnection:
@@ -684,7 +684,7 @@ class Transaction(_Reads):
         if connection_id not in self._locked:
             query = select(_CONNECTIONS.c.id).where(_CONNECTIONS.c.id == connection_id)
             if conn.execute(query.with_for_update()).first() is None:
-                raise UnknownConnection(f"no connection with id {connection_id}")
+                raise UnknownConnectionError(f"no connection with id {connection_id}")
             self._locked.add(connection_id)
         return conn
 
@@ -973,7 +973,9 @@ class Transaction(_Reads):
     def save_sync_state(self, state: SyncState) -> None:
         """Save ``state``; it commits with whatever else this transaction wrote."""
         if state.run_kind is not None and state.run_kind not in RUN_KINDS:
-            raise InvalidArgument(f"unknown run kind {state.run_kind!r}", hint="Use 'full' or 'incremental'.")
+            raise InvalidArgumentError(
+                f"unknown run kind {state.run_kind!r}", hint="Use 'full' or 'incremental'."
+            )
         row: dict[str, Any] = {f: getattr(state, f) for f in _SYNC_FIELDS}
         for f in ("high_water_mark", "run_started_at", "last_full_sync_at", "last_reconciled_at"):
             if row[f] is not None:

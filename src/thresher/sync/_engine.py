@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from thresher.harvest import AsyncHarvest, User
-from thresher.store import ChangeEvent, Connection, Store, SyncState
+from thresher.store import ChangeEvent, Store, StoredConnection, SyncState
 
 from ._errors import SyncError
 
@@ -112,7 +112,7 @@ class RosterSync:
         self,
         store: Store,
         client: AsyncHarvest,
-        connection: Connection,
+        connection: StoredConnection,
         options: SyncOptions | None = None,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,

@@ -2,7 +2,7 @@
 
 Each method is one line handing the async method's coroutine to a private event loop in a daemon
 thread and waiting for it; async iterators become iterators that pull one item at a time, so a
-listing stays lazy. No behaviour lives here: ``tests/harvest/test_sync.py`` checks that every
+listing stays lazy. No behaviour lives here: ``tests/harvest/test_blocking.py`` checks that every
 public ``AsyncHarvest`` method has a same-named, same-signature twin.
 
 The loop runs in a daemon thread of its own (not a thread-pool worker) so that a facade nobody

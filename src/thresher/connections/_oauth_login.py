@@ -13,16 +13,13 @@ import threading
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from thresher._errors import ThresherError
 from thresher.harvest import OAuth2Token, OAuthApp
 
-__all__ = ["OAuthLoginError", "oauth_login"]
+from ._errors import OAuthLoginError
+
+__all__ = ["oauth_login"]
 
 _LOOPBACK = {"127.0.0.1", "localhost"}
-
-
-class OAuthLoginError(ThresherError):
-    """The browser step of the OAuth login did not yield an authorization code."""
 
 
 class _Listener(http.server.HTTPServer):

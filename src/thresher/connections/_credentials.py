@@ -20,13 +20,13 @@ from typing import Any, Literal
 import platformdirs
 from cryptography.fernet import Fernet, InvalidToken
 
-from thresher._errors import ThresherError
 from thresher.harvest import OAuth2Token
+
+from ._errors import CredentialsKeyError
 
 __all__ = [
     "BLOB_PREFIX",
     "Credentials",
-    "CredentialsKeyError",
     "SecretBox",
     "default_key_path",
 ]
@@ -34,10 +34,6 @@ __all__ = [
 #: Marks an encrypted blob (and its format version) in ``credentials_ref``.
 BLOB_PREFIX = "fernet:v1:"
 KEY_ENV = "THRESHER_SECRET_KEY"
-
-
-class CredentialsKeyError(ThresherError):
-    """The stored credentials cannot be decrypted with the key at hand."""
 
 
 def default_key_path() -> Path:

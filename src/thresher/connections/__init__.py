@@ -1,0 +1,36 @@
+"""Connections: the one way from a connection name (or ``HARVEST_*``) to a ready client.
+
+Every command, the sync, the SCIM bridge and embedders obtain their Harvest client here::
+
+    from thresher.connections import open_client
+    from thresher.store import Store
+
+    store = Store.open()                     # THRESHER_DATABASE_URL, else the default file
+    async with open_client(store, "acme") as harvest:   # None: HARVEST_* env, else the default
+        me = await harvest.get_me()
+
+Saved connections (``thresher login``) keep their credentials encrypted with Fernet
+(``SecretBox``: the key from ``THRESHER_SECRET_KEY`` or a 0600 key file). OAuth connections
+refresh expired tokens, save the new ones at once, and take a token another process saved.
+"""
+
+from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
+from ._errors import ConnectionsError, CredentialsKeyError, NoConnectionError, OAuthLoginError
+from ._oauth_login import oauth_login
+from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
+
+__all__ = [
+    "BLOB_PREFIX",
+    "ENV_CONNECTION",
+    "ConnectionsError",
+    "Credentials",
+    "CredentialsKeyError",
+    "NoConnectionError",
+    "OAuthLoginError",
+    "ResolvedConnection",
+    "SecretBox",
+    "default_key_path",
+    "oauth_login",
+    "open_client",
+    "resolve",
+]

@@ -1,0 +1,31 @@
+"""Every exception of ``thresher.connections``, grouped by what the caller should do.
+
+All derive from ``ThresherError`` so the CLI prints them as one sentence plus a hint.
+"""
+
+from __future__ import annotations
+
+from thresher._errors import ThresherError
+
+__all__ = [
+    "ConnectionsError",
+    "CredentialsKeyError",
+    "NoConnectionError",
+    "OAuthLoginError",
+]
+
+
+class ConnectionsError(ThresherError):
+    """Base class of this part's errors."""
+
+
+class NoConnectionError(ConnectionsError):
+    """No connection matches what was asked for: log in, or set the ``HARVEST_*`` variables."""
+
+
+class CredentialsKeyError(ConnectionsError):
+    """The stored credentials cannot be decrypted with the key at hand."""
+
+
+class OAuthLoginError(ConnectionsError):
+    """The browser step of the OAuth login did not yield an authorization code."""

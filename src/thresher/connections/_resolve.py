@@ -1,0 +1,176 @@
+"""From a connection name (or the ``HARVEST_*`` environment) to a ready client.
+
+Order (docs/architecture.md, "Configuration"): flags, then environment, then stored connections.
+With the ``HARVEST_*`` variables set they form the default connection, so scripts, CI and
+containers need no ``thresher login``; a name picks a saved one (``thresher login``) instead.
+Saved connections carry their credentials encrypted (``SecretBox``); an OAuth client refreshes
+its token when it expires, saves the new one sealed at once, and takes a token another process
+saved instead of refreshing again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import httpx
+
+from thresher.harvest import (
+    AsyncHarvest,
+    HarvestSettings,
+    LimiterRegistry,
+    OAuth2Auth,
+    OAuth2Token,
+    OAuthApp,
+    RequestRecord,
+    RetryPolicy,
+)
+from thresher.store import Store, StoredConnection
+
+from ._credentials import Credentials, SecretBox
+from ._errors import NoConnectionError
+
+__all__ = [
+    "ENV_CONNECTION",
+    "ResolvedConnection",
+    "open_client",
+    "resolve",
+]
+
+#: Name under which the connection formed by the HARVEST_* variables is recorded in the store.
+ENV_CONNECTION = "env"
+
+
+def _env_settings() -> HarvestSettings | None:
+    if not (os.environ.get("HARVEST_ACCESS_TOKEN") and os.environ.get("HARVEST_ACCOUNT_ID")):
+        return None
+    return HarvestSettings.from_env()
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedConnection:
+    """A connection, the settings to reach it and, for a saved one, its decrypted credentials."""
+
+    connection: StoredConnection
+    settings: HarvestSettings
+    credentials: Credentials | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    @property
+    def own_user_id(self) -> int | None:
+        """The token owner's user id when known without a request (saved at login)."""
+        return self.credentials.user_id if self.credentials else None
+
+
+def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
+    assert settings.account_id is not None
+    connection = store.get_connection_or_none(ENV_CONNECTION)
+    if connection is None or connection.account_id != settings.account_id:
+        if connection is not None:
+            store.remove_connection(ENV_CONNECTION)
+        connection = store.add_connection(
+            ENV_CONNECTION,
+            account_id=settings.account_id,
+            base_url=settings.base_url,
+            id_url=settings.id_url,
+            label="from HARVEST_* environment variables",
+        )
+    return ResolvedConnection(connection, settings)
+
+
+def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnection:
+    if connection.credentials_ref is None:
+        raise NoConnectionError(
+            f"the connection {connection.name!r} has no saved credentials",
+            hint=f"Run 'thresher login --name {connection.name}' or set the HARVEST_* variables.",
+        )
+    credentials = SecretBox.from_env().open(connection.credentials_ref)
+    settings = HarvestSettings(
+        access_token=credentials.access_token,
+        account_id=connection.account_id,
+        base_url=connection.base_url,
+        id_url=connection.id_url,
+        user_agent=os.environ.get("HARVEST_USER_AGENT") or credentials.user_agent,
+    )
+    return ResolvedConnection(connection, settings, credentials)
+
+
+def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
+    """The connection to act on: ``name``, else the ``HARVEST_*`` environment, else the saved
+    default. Raises ``NoConnectionError`` (with the fix in its hint) when there is none."""
+    settings = _env_settings()
+    if settings is not None and settings.account_id is not None and name in (None, ENV_CONNECTION):
+        return _from_env(store, settings)
+    if name == ENV_CONNECTION or (name is None and not store.list_connections()):
+        raise NoConnectionError(
+            "no Harvest connection is configured" + (f" named {name!r}" if name else ""),
+            hint=(
+                "Run 'thresher login', or set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and "
+                "HARVEST_USER_AGENT, or try the embedded sandbox with 'thresher demo'."
+            ),
+        )
+    connection = store.get_connection(name)
+    if connection.name == ENV_CONNECTION:
+        raise NoConnectionError(
+            "the 'env' connection needs the HARVEST_* environment variables",
+            hint="Set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and HARVEST_USER_AGENT.",
+        )
+    return _from_store(store, connection)
+
+
+def _oauth_auth(store: Store, resolved: ResolvedConnection, creds: Credentials) -> OAuth2Auth:
+    assert creds.client_id is not None
+    assert creds.client_secret is not None
+    app = OAuthApp(
+        creds.client_id, creds.client_secret, resolved.settings.id_url, resolved.settings.user_agent
+    )
+    name = resolved.connection.name
+
+    def stored() -> Credentials | None:
+        connection = store.get_connection_or_none(name)
+        if connection is None or connection.credentials_ref is None:
+            return None
+        return SecretBox.from_env().open(connection.credentials_ref)
+
+    def save(token: OAuth2Token) -> None:
+        latest = stored() or creds
+        store.update_connection(name, credentials_ref=SecretBox.from_env().seal(latest.with_token(token)))
+
+    def latest() -> OAuth2Token | None:
+        found = stored()
+        return found.oauth_token if found is not None and found.kind == "oauth" else None
+
+    return OAuth2Auth(creds.oauth_token, app, on_refresh=save, latest=latest)
+
+
+def open_client(
+    store: Store,
+    connection: str | ResolvedConnection | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limiter_registry: LimiterRegistry | None = None,
+    retry: RetryPolicy | None = None,
+    on_request: Callable[[RequestRecord], None] | None = None,
+) -> AsyncHarvest:
+    """A client for ``connection`` (a name, a ``resolve()`` result, or ``None`` for the default).
+
+    The one way every command, the sync, the SCIM bridge and embedders reach Harvest: OAuth
+    connections refresh an expired token, save the new one sealed, and pick up a token another
+    process saved. ``transport`` is the test seam (``httpx.ASGITransport`` over the sandbox)."""
+    resolved = connection if isinstance(connection, ResolvedConnection) else resolve(store, connection)
+    creds = resolved.credentials
+    auth: httpx.Auth | None = None
+    if creds is not None and creds.kind == "oauth" and creds.client_id and creds.client_secret:
+        auth = _oauth_auth(store, resolved, creds)
+    return AsyncHarvest(
+        resolved.settings,
+        transport=transport,
+        limiter_registry=limiter_registry,
+        retry=retry,
+        auth=auth,
+        on_request=on_request,
+    )
