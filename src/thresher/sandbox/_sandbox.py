@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 
 from ._app import build_app
 from ._clock import SandboxClock, format_date, format_ts
+from ._collector import collector_paused
 from ._config import SandboxConfig
 from ._errors import SandboxConfigError, SandboxStateError
 from ._faults import FaultConfig, FaultDecision, FaultInjector
@@ -178,8 +179,9 @@ class Sandbox:
     def restore(self, snapshot: SandboxSnapshot) -> None:
         with self.lock:
             log = self.state.request_log
-            self.state = SandboxState.from_dict(orjson.loads(snapshot.data), self.clock,
-                                                log_size=self.config.request_log_size)
+            with collector_paused():  # the parsed rows are as many objects as the state
+                data = orjson.loads(snapshot.data)
+                self.state = SandboxState.from_dict(data, self.clock, log_size=self.config.request_log_size)
             warm_user_json(self.state)
             self.state.request_log = log
             self.mark_changed()
@@ -336,8 +338,9 @@ class Sandbox:
 
     def _read_state(self, path: Path) -> SandboxState:
         try:
-            data = orjson.loads(path.read_bytes())
-            state = SandboxState.from_dict(data, self.clock, log_size=self.config.request_log_size)
+            with collector_paused():  # the parsed rows are as many objects as the state
+                data = orjson.loads(path.read_bytes())
+                state = SandboxState.from_dict(data, self.clock, log_size=self.config.request_log_size)
             warm_user_json(state)
             return state
         except OSError as exc:
