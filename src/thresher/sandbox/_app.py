@@ -52,7 +52,7 @@ from ._roles import RolesApi
 from ._teammates import TeammatesApi
 from ._users import UsersApi
 
-__all__ = ["ServedSandbox", "build_app", "too_many_requests"]
+__all__ = ["ServedSandbox", "build_app"]
 
 _INFO = "thresher.sandbox"
 _MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -137,10 +137,10 @@ class _Api:
         return user, token
 
     def limit(self, token: AccessToken) -> None:
-        limiter = self.sandbox.limiter
+        sandbox = self.sandbox
+        limiter = sandbox.limiter
         if limiter is None:
             return
-        sandbox = self.sandbox
         key = token.token if sandbox.config.rate_limit_scope == "token" else str(sandbox.state.account_id)
         wait = limiter.hit(key)
         if wait is not None:
@@ -158,8 +158,7 @@ class _Api:
                 self.limit(token)
                 if raw:
                     body = parse_body(request.headers.get("content-type", ""), raw)
-                origin = f"{request.url.scheme}://{request.url.netloc}"
-                response = handler(Call(request, request.query_params, body, actor, token, origin))
+                response = handler(Call(request, request.query_params, body, actor, token))
                 if request.method in _MUTATING and response.status_code < 400:
                     self.sandbox.mark_changed()
         except ApiError as exc:
