@@ -10,7 +10,7 @@ import pytest
 
 from conftest import LiveSandbox, harvest_headers
 from thresher.sandbox import FaultConfig, Sandbox, SandboxConfig, SandboxConfigError
-from thresher.sandbox._app import DroppedConnectionError
+from thresher.sandbox._errors import DroppedConnectionError
 
 SPEC = "500:0.05,502:0.02,503:0.02,drop:0.01,lost:0.02,delay:0.1@200ms,429burst:0.01x5,seed=7"
 

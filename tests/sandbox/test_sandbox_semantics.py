@@ -14,7 +14,7 @@ import pytest
 
 from conftest import harvest_headers
 from thresher.sandbox import Sandbox, SandboxConfig
-from thresher.sandbox._app import DroppedConnectionError
+from thresher.sandbox._errors import DroppedConnectionError
 
 
 @pytest.fixture

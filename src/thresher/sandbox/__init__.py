@@ -44,10 +44,11 @@ in the preceding ``window`` seconds (half-open, so a client pacing exactly at th
 refused); refused requests do not count; 429 always carries ``Retry-After`` in whole seconds.
 """
 
-from ._app import Sandbox, SandboxCredentials, SandboxSnapshot
 from ._config import SandboxConfig
 from ._errors import SandboxConfigError, SandboxError, SandboxServerError, SandboxStateError
 from ._faults import FaultConfig
+from ._host import SandboxCredentials, SandboxSnapshot
+from ._sandbox import Sandbox
 from ._server import RunningSandbox, run_sandbox
 from ._state import SandboxState
 

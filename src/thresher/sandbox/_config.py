@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ..harvest._timezones import is_harvest_timezone
+from ._duration import parse_duration
 from ._errors import SandboxConfigError
+from ._faults import FaultConfig
 
-if TYPE_CHECKING:
-    from ._faults import FaultConfig
-
-__all__ = ["RateLimitScope", "RateLimitWindow", "SandboxConfig", "parse_duration"]
+__all__ = ["RateLimitScope", "RateLimitWindow", "SandboxConfig"]
 
 RateLimitScope = Literal["account", "token"]
 RateLimitWindow = Literal["sliding", "fixed"]
@@ -27,24 +25,6 @@ RateLimitWindow = Literal["sliding", "fixed"]
 HARVEST_TOKEN_TTL = 1_209_600
 #: §3: per_page is 1..2000 and defaults to the maximum.
 MAX_PER_PAGE = 2000
-
-_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$")
-
-
-def parse_duration(text: str, *, default_unit: str = "s") -> float:
-    """Seconds from ``"15s"``, ``"1.5s"``, ``"200ms"``, ``"15min"``, ``"1h"`` (a bare number uses
-    ``default_unit``)."""
-    match = _DURATION.match(text.lower())
-    if not match or (match.group(2) or default_unit) not in _UNITS:
-        raise SandboxConfigError(
-            f"{text!r} is not a duration",
-            hint="Write a number and a unit: 200ms, 1.5s, 15s, 15min or 1h.",
-        )
-    value = float(match.group(1)) * _UNITS[match.group(2) or default_unit]
-    if not math.isfinite(value) or value <= 0:
-        raise SandboxConfigError(f"{text!r} is not a positive duration")
-    return value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -152,8 +132,6 @@ class SandboxConfig:
         if self.request_log_size < 0:
             raise SandboxConfigError("request_log_size must be >= 0")
         self.parse_rate_limit(self.rate_limit)  # fail at construction, not at the first request
-        from ._faults import FaultConfig  # noqa: PLC0415 -- _faults imports this module
-
         FaultConfig.coerce(self.faults)
 
     @staticmethod

@@ -31,9 +31,11 @@ without it the answer is 401. Control requests are not faulted, rate limited or 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import orjson
 from starlette.requests import Request
@@ -41,15 +43,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ._clock import format_ts
+from ._config import SandboxConfig
 from ._errors import SandboxError
+from ._faults import FaultConfig
+from ._host import SandboxHost, SandboxSnapshot
 from ._http import JSON, ApiError, Form, json_response, not_found, parse_body, unprocessable
+from ._records import Expense, Project, TimeEntry
 from ._render import project_assignment_dict
 from ._state import SandboxState
 
-if TYPE_CHECKING:
-    from ._app import Sandbox
-
-__all__ = ["RUNTIME_SETTINGS", "control_routes"]
+__all__ = ["RUNTIME_SETTINGS", "ControlledSandbox", "control_routes"]
 
 #: Settings ``PUT /sandbox/settings`` may change (the others shape the seeded data or credentials).
 RUNTIME_SETTINGS = (
@@ -62,7 +65,47 @@ RUNTIME_SETTINGS = (
 _Endpoint = Callable[[Request, dict[str, Any]], Response]
 
 
-def control_routes(sandbox: Sandbox) -> list[Route]:
+class ControlledSandbox(SandboxHost, Protocol):
+    """The knobs the control plane turns; ``Sandbox`` documents each of them."""
+
+    @property
+    def snapshots(self) -> dict[str, SandboxSnapshot]: ...
+
+    @property
+    def faults(self) -> FaultConfig: ...
+
+    def reset(self, *, users: int | None = None, seed: int | None = None) -> None: ...
+
+    def snapshot(self) -> SandboxSnapshot: ...
+
+    def restore(self, snapshot: SandboxSnapshot) -> None: ...
+
+    def save(self) -> Path: ...
+
+    def set_faults(self, faults: str | None) -> FaultConfig: ...
+
+    def set_clock_offset(self, seconds: float) -> None: ...
+
+    def configure(self, **changes: Any) -> SandboxConfig: ...
+
+    def create_project(
+        self, name: str, *, client_name: str | None = None, code: str | None = None
+    ) -> tuple[Project, list[int]]: ...
+
+    def add_time_entry(
+        self, user_id: int, project_id: int | None = None, *, hours: float = 1.0
+    ) -> TimeEntry: ...
+
+    def add_expense(
+        self, user_id: int, project_id: int | None = None, *, total_cost: float = 10.0
+    ) -> Expense: ...
+
+    def issue_token(self, user_id: int) -> str: ...
+
+    def revoke_personal_tokens(self) -> int: ...
+
+
+def control_routes(sandbox: ControlledSandbox) -> list[Route]:
     plane = _ControlPlane(sandbox)
     table: list[tuple[str, str, _Endpoint]] = [
         ("/sandbox", "GET", plane.index),
@@ -95,15 +138,13 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
 
 
 class _ControlPlane:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: ControlledSandbox) -> None:
         self.sandbox = sandbox
         self.listing: list[str] = []
 
     def guard(self, endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
-        sandbox = self.sandbox
-
         async def guarded(request: Request) -> Response:
-            if not sandbox.control_allowed(request):
+            if not self._allowed(request):
                 return json_response(
                     {"message": "The sandbox control plane needs Authorization: Bearer <control token>"},
                     401, {"WWW-Authenticate": 'Bearer realm="thresher sandbox control plane"'},
@@ -118,6 +159,14 @@ class _ControlPlane:
 
         guarded.__doc__ = endpoint.__doc__
         return guarded
+
+    def _allowed(self, request: Request) -> bool:
+        """``Authorization: Bearer <control token>``, compared in constant time."""
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), self.sandbox.credentials.control_token.encode()
+        )
 
     @property
     def state(self) -> SandboxState:
@@ -186,8 +235,6 @@ class _ControlPlane:
 
     def import_state(self, request: Request, body: dict[str, Any]) -> Response:
         """``PUT /sandbox/state`` with a document from ``GET /sandbox/state``."""
-        from ._app import SandboxSnapshot  # noqa: PLC0415 -- _app imports this module
-
         try:
             self.sandbox.restore(SandboxSnapshot(orjson.dumps(body)))
         except (KeyError, TypeError, ValueError) as exc:

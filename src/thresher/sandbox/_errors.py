@@ -6,13 +6,24 @@
 
 All derive from ``SandboxError`` and, through it, from ``thresher.ThresherError`` so the CLI prints
 them as one sentence plus a hint.
+
+``DroppedConnectionError`` stands apart: no mistake of the caller's but the ``drop`` and ``lost``
+faults themselves, so it derives from the exception httpx raises for a real dropped connection.
 """
 
 from __future__ import annotations
 
+import httpx
+
 from .._errors import ThresherError
 
-__all__ = ["SandboxConfigError", "SandboxError", "SandboxServerError", "SandboxStateError"]
+__all__ = [
+    "DroppedConnectionError",
+    "SandboxConfigError",
+    "SandboxError",
+    "SandboxServerError",
+    "SandboxStateError",
+]
 
 
 class SandboxError(ThresherError):
@@ -31,3 +42,11 @@ class SandboxStateError(SandboxError):
 
 class SandboxServerError(SandboxError):
     """The HTTP server could not be started or stopped."""
+
+
+class DroppedConnectionError(httpx.RemoteProtocolError):
+    """Raised after the status line so the server closes the connection (fault ``drop``).
+
+    Over real HTTP the client sees the connection close mid-response; under
+    ``httpx.ASGITransport`` this exception reaches the caller itself, which is why it is the
+    exception httpx raises for a real drop."""

@@ -32,7 +32,7 @@ import random
 import threading
 from typing import Literal
 
-from ._config import parse_duration
+from ._duration import parse_duration
 from ._errors import SandboxConfigError
 
 __all__ = ["FaultConfig", "FaultDecision", "FaultInjector"]

@@ -123,8 +123,12 @@ class Call:
     body: dict[str, Any]
     actor: User
     token: AccessToken
-    #: ``scheme://host`` the client used, for absolute ``links`` and ``Location``.
-    origin: str
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host`` the client used, for absolute ``links`` and ``Location``."""
+        url = self.request.url
+        return f"{url.scheme}://{url.netloc}"
 
     def path_id(self, name: str) -> int:
         """An integer path parameter; anything else is an unknown record (404 JSON)."""

@@ -20,18 +20,16 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ._host import SandboxHost
 from ._http import ApiError, invalid_token, json_response, parse_body
 from ._records import AccessToken, AuthorizationCode, RefreshToken, User
-
-if TYPE_CHECKING:
-    from ._app import Sandbox
 
 __all__ = ["identity_routes"]
 
@@ -51,7 +49,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> ApiError:
                                   {"Cache-Control": "no-store"}))
 
 
-def identity_routes(sandbox: Sandbox) -> list[Route]:
+def identity_routes(sandbox: SandboxHost) -> list[Route]:
     service = _Identity(sandbox)
     return [
         Route("/api/v2/accounts", service.accounts, methods=["GET"]),
@@ -64,7 +62,7 @@ def identity_routes(sandbox: Sandbox) -> list[Route]:
 
 
 class _Identity:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxHost) -> None:
         self.sandbox = sandbox
 
     def _bearer_user(self, request: Request) -> tuple[User, AccessToken]:

@@ -15,8 +15,9 @@ import orjson
 
 from ..harvest._access_roles import PEOPLE_MANAGER
 from ._clock import format_ts
+from ._collector import collector_paused
 from ._records import Project, Rate, Role, User, UserAssignment
-from ._state import SandboxState, no_gc
+from ._state import SandboxState
 
 __all__ = [
     "company_dict",
@@ -68,7 +69,7 @@ def user_bytes(state: SandboxState, user: User) -> bytes:
 def warm_user_json(state: SandboxState) -> None:
     """Serialise every user now (about 10 µs each), so that even the first listing of a large
     account joins cached JSON instead of rendering 2,000 users per page."""
-    with no_gc():
+    with collector_paused():
         for uid in state.user_ids:
             user_bytes(state, state.users[uid])
 

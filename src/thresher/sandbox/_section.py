@@ -3,15 +3,11 @@ and §7 (administrators do everything; managers act on their teammates; members 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._clock import parse_ts
+from ._host import SandboxHost
 from ._http import ApiError, Call, Form, Handler, forbidden, not_found, unprocessable
 from ._records import User
 from ._state import SandboxState
-
-if TYPE_CHECKING:
-    from ._app import Sandbox
 
 __all__ = ["ApiSection", "RouteSpec", "is_admin", "is_manager"]
 
@@ -29,7 +25,7 @@ def is_manager(user: User) -> bool:
 class ApiSection:
     """Base of the handler classes; one subclass per section of the fact sheet."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxHost) -> None:
         self.sandbox = sandbox
 
     def routes(self) -> list[RouteSpec]:

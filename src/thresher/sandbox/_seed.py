@@ -23,6 +23,7 @@ from collections import deque
 from ..harvest._access_roles import MANAGER_ADDONS
 from ..harvest._timezones import HARVEST_TIMEZONES
 from ._clock import SandboxClock, format_date, parse_ts
+from ._collector import collector_paused
 from ._config import SandboxConfig
 from ._records import (
     AccessToken,
@@ -36,7 +37,7 @@ from ._records import (
     TimeEntry,
     User,
 )
-from ._state import ID_BASES, SandboxState, no_gc, rate_sort_key
+from ._state import ID_BASES, SandboxState, rate_sort_key
 
 __all__ = ["derive_account_ids", "generate"]
 
@@ -121,7 +122,7 @@ def generate(
     """Build a fresh account of ``users`` users; ``tokens`` are the administrator's, the
     manager's and the member's personal access tokens, ``account_ids`` the Harvest and Forecast
     account ids (they belong to the sandbox, not to the seed, so a reseed keeps them)."""
-    with no_gc():
+    with collector_paused():
         return _generate(config, clock, users, seed, tokens, account_ids)
 
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Iterator
 
 from .._serving import serve_in_thread
-from ._app import DroppedConnectionError, Sandbox
-from ._errors import SandboxServerError
+from ._errors import DroppedConnectionError, SandboxServerError
+from ._sandbox import Sandbox
 
 __all__ = ["RunningSandbox", "run_sandbox"]
 
