@@ -4,12 +4,14 @@ Reports, with 10,000 users synced into SQLite:
 - ``GET /Users?filter=userName eq "..."``: p50/p99 server time (target p99 <= 5 ms) and the
   Harvest requests those lookups made (target 0): they are answered from the mirror;
 - an Okta-style push of 1,000 new users (lookup by userName, then POST /Users): Harvest requests
-  made (target exactly 1,000: one POST /v2/users each, never a listing).
+  made (target exactly 1,000: one POST /v2/users each, never a listing);
+- ``GET /Groups/{id}`` of a group of 2,000 members: p50 server time (target < 20 ms); its members
+  are read in one batched query.
 
 The bridge runs in this process, driven through ``httpx.ASGITransport``; server time is measured
 around the ASGI app, so it excludes the client's own work.
 
-    python bench/scim.py [--users 10000] [--push 1000]
+    python bench/scim.py [--users 10000] [--push 1000] [--members 2000]
 """
 
 from __future__ import annotations
@@ -56,13 +58,19 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(creds: dict[str, Any], db: Path, users: int, push: int) -> dict[str, Any]:
+async def measure(
+    creds: dict[str, Any], db: Path, users: int, push: int, members: int
+) -> dict[str, Any]:
     requests: list[RequestRecord] = []
     async with client_for(creds, rate_limit=1_000_000, on_request=requests.append) as client:
         with Store.open(f"sqlite:///{db}") as store:
             conn = store.add_connection("bench", account_id=creds["account_id"], base_url=creds["api_url"])
-            await RosterSync(store, client, conn, SyncOptions(teammates="off")).run(full=True)
+            sync = RosterSync(store, client, conn, SyncOptions(teammates="off"))
+            await sync.run(full=True)
             assert store.count_users(conn.id) == users, "the mirror is incomplete"
+            member_ids = [u.harvest_id for u in store.list_users(conn.id, limit=members)]
+            group = await client.create_role("Bench company", member_ids)
+            await sync.run()  # mirrors the new role
             tokens = TokenStore(store)
             _, secret = tokens.create("bench")
             bridge = ScimBridge(WriteThrough(client, store, conn), tokens)
@@ -113,6 +121,15 @@ async def measure(creds: dict[str, Any], db: Path, users: int, push: int) -> dic
                 push_s = time.perf_counter() - started
                 push_requests = len(requests)
                 push_methods = sorted({f"{r.method} {r.path}" for r in requests})[:3]
+
+                # One large group, read the way an IdP checks it after a push.
+                for _ in range(5):  # warm-up
+                    await http.get(f"/Groups/{group.id}")
+                timed.samples.clear()
+                for _ in range(50):
+                    r = await http.get(f"/Groups/{group.id}")
+                    assert len(r.json()["members"]) == len(member_ids), r.text
+                group_reads = list(timed.samples)
     return {
         "lookup_p50_ms": round(statistics.median(lookups) * 1000, 3),
         "lookup_p99_ms": round(_percentile(lookups, 0.99) * 1000, 3),
@@ -121,6 +138,9 @@ async def measure(creds: dict[str, Any], db: Path, users: int, push: int) -> dic
         "push_harvest_requests": push_requests,
         "push_request_kinds": push_methods,
         "push_s": round(push_s, 2),
+        "group_members": len(member_ids),
+        "group_read_p50_ms": round(statistics.median(group_reads) * 1000, 3),
+        "group_read_max_ms": round(max(group_reads) * 1000, 3),
     }
 
 
@@ -130,12 +150,15 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--push", type=int, default=1_000)
+    parser.add_argument("--members", type=int, default=2_000, help="members of the group read")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
         external_sandbox("--users", str(args.users), "--rate-limit", "off", "--seed", "3") as creds,
     ):
-        result = asyncio.run(measure(creds, Path(tmp) / "scim.db", args.users, args.push))
+        result = asyncio.run(
+            measure(creds, Path(tmp) / "scim.db", args.users, args.push, args.members)
+        )
     print(f"SCIM bridge, {args.users} users synced (SQLite, {platform.python_implementation()})")
     print(
         f"  userName eq lookups: p50 {result['lookup_p50_ms']} ms, p99 {result['lookup_p99_ms']} ms "
@@ -145,11 +168,17 @@ def main() -> None:
         f"  Okta push of {result['push_users']} new users: {result['push_harvest_requests']} Harvest "
         f"requests (target {result['push_users']}), {result['push_s']} s"
     )
+    print(
+        f"  GET /Groups/{{id}} with {result['group_members']} members: p50 "
+        f"{result['group_read_p50_ms']} ms, max {result['group_read_max_ms']} ms server time "
+        "(target < 20 ms)"
+    )
     figures = {
         "users": args.users,
         **result,
         "lookup_p99_ok": result["lookup_p99_ms"] <= 5.0 and result["lookup_harvest_requests"] == 0,
         "push_ok": result["push_harvest_requests"] == result["push_users"],
+        "group_read_ok": result["group_read_p50_ms"] < 20.0,
     }
     print(json.dumps(figures))
 

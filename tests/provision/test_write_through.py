@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harvest_clients import client_for, connection_for, engine
 from thresher.harvest import UserCreate
-from thresher.provision import WriteThrough
+from thresher.provision import WriteThrough, edit_user, remove_user
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store
 
@@ -84,3 +84,78 @@ async def test_teammates_and_roles_update_the_users_they_affect(store: Store) ->
         report = await sync.run(full=True)
         assert report.changes == 0
         assert sum(report.role_events.values()) == 0
+
+
+async def test_an_archived_user_is_renamed_by_restoring_and_archiving_again(store: Store) -> None:
+    """docs/harvest-api.md gotcha 3: Harvest freezes an archived user's names and email."""
+    sandbox = _sandbox()
+    async with client_for(sandbox) as client:
+        conn = connection_for(store, sandbox)
+        await engine(store, client, conn).run()
+        writes = WriteThrough(client, store, conn)
+        user = await writes.create_user(
+            UserCreate(first_name="Alan", last_name="Turing", email="alan@example.com")
+        )
+        await writes.archive_user(user.id)
+        archived = store.get_user(conn.id, user.id)
+        assert archived is not None
+        assert not archived.is_active
+
+        await edit_user(writes, archived, {"last_name": "Mathison Turing", "is_contractor": True})
+        held = sandbox.state.users[user.id]
+        assert (held.last_name, held.is_contractor, held.is_active) == ("Mathison Turing", True, False)
+        kinds = [e.kind for e in store.list_events(conn.id, harvest_id=user.id)]
+        assert kinds[-3:] == ["restored", "updated", "archived"]
+
+        # A change Harvest allows on an archived user is sent as it is.
+        stored = store.get_user(conn.id, user.id)
+        assert stored is not None
+        await edit_user(writes, stored, {"is_contractor": False})
+        assert [e.kind for e in store.list_events(conn.id, harvest_id=user.id)][-1] == "updated"
+        assert len(store.list_events(conn.id, harvest_id=user.id)) == len(kinds) + 1
+
+        # The wanted state: restored before the change, archived after it.
+        stored = store.get_user(conn.id, user.id)
+        assert stored is not None
+        await edit_user(writes, stored, {"first_name": "A."}, active=True)
+        stored = store.get_user(conn.id, user.id)
+        assert stored is not None
+        assert (stored.first_name, stored.is_active) == ("A.", True)
+        await edit_user(writes, stored, {"first_name": "Alan"}, active=False)
+        assert [e.kind for e in store.list_events(conn.id, harvest_id=user.id)][-4:] == [
+            "restored", "updated", "updated", "archived"
+        ]
+        assert sandbox.state.users[user.id].first_name == "Alan"
+        assert not sandbox.state.users[user.id].is_active
+
+
+async def test_a_user_with_time_is_archived_when_the_delete_is_refused(store: Store) -> None:
+    """docs/harvest-api.md gotcha 5: Harvest refuses to delete a user with time or expenses."""
+    sandbox = _sandbox()
+    async with client_for(sandbox) as client:
+        conn = connection_for(store, sandbox)
+        await engine(store, client, conn).run()
+        writes = WriteThrough(client, store, conn)
+        me = (await client.me()).id  # the token's own user stays: the test needs its token
+        active = [u.harvest_id for u in store.list_users(conn.id, active=True) if u.harvest_id != me]
+        with_time = next(u for u in active if sandbox.state.has_time_or_expenses(u))
+        without = next(u for u in active if not sandbox.state.has_time_or_expenses(u))
+
+        kept = await remove_user(writes, with_time, is_active=True)
+        assert kept.outcome == "archived"
+        assert kept.reason  # Harvest's refusal, for the caller to show
+        assert not sandbox.state.users[with_time].is_active
+        stored = store.get_user(conn.id, with_time)
+        assert stored is not None
+        assert not stored.is_active
+
+        again = await remove_user(writes, with_time, is_active=False)
+        assert again.outcome == "already archived"
+
+        gone = await remove_user(writes, without, is_active=True)
+        assert (gone.outcome, gone.reason) == ("deleted", None)
+        assert without not in sandbox.state.users
+        assert store.get_user(conn.id, without) is None
+
+        archived_only = await remove_user(writes, active[-1], is_active=True, delete=False)
+        assert (archived_only.outcome, archived_only.reason) == ("archived", None)

@@ -1,22 +1,31 @@
-"""Provisioning: everyday user operations and the declarative roster, all through write-through."""
+"""Provisioning: everyday user operations and the declarative roster, all through write-through.
 
+Harvest's rules for a user's state live here once (``remove_user``, ``edit_user``) and are used by
+offboarding, the roster and the SCIM bridge alike.
+"""
+
+from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
 from ._roster import COLUMNS, Change, Plan, RosterError, RosterRow, apply_plan, load_roster, make_plan
 from ._writes import WriteThrough
 
 __all__ = [
     "COLUMNS",
+    "FROZEN_WHEN_ARCHIVED",
     "Change",
     "OffboardResult",
     "Plan",
     "ProvisionError",
+    "Removal",
     "RosterError",
     "RosterRow",
     "UnknownUserError",
     "WriteThrough",
     "apply_plan",
+    "edit_user",
     "find_user",
     "load_roster",
     "make_plan",
     "offboard",
+    "remove_user",
 ]

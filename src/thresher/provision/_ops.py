@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from thresher._errors import ThresherError
-from thresher.harvest import UnprocessableError, User
+from thresher.harvest import PEOPLE_MANAGER, User
 
+from ._lifecycle import remove_user
 from ._writes import WriteThrough
 
 __all__ = ["OffboardResult", "ProvisionError", "UnknownUserError", "find_user", "offboard"]
@@ -46,7 +47,7 @@ async def find_user(writes: WriteThrough, who: str) -> User:
 class OffboardResult:
     user_id: int
     email: str
-    outcome: str  # "deleted" | "archived" | "already archived"
+    outcome: str  # "deleted" | "archived" | "already archived", as Removal.outcome
     reason: str | None = None
     removed_from_managers: list[int] = dataclasses.field(default_factory=list)
     removed_from_roles: list[str] = dataclasses.field(default_factory=list)
@@ -65,7 +66,7 @@ async def offboard(
     remove_from_roles: bool = False,
 ) -> OffboardResult:
     """Take ``user`` out of Harvest, keeping their time: archive, or with ``delete`` try a delete
-    and archive when Harvest refuses (the user has time or expenses, gotcha 5)."""
+    and archive when Harvest refuses (see :func:`remove_user`)."""
     if user.id == own_user_id:
         raise ProvisionError(
             f"{user.email} is the owner of the token in use; thresher never offboards itself",
@@ -74,14 +75,14 @@ async def offboard(
     result = OffboardResult(user.id, user.email, "archived")
     conn_id = writes.connection.id
     if remove_from_teams:
-        for manager in writes.store.list_users(conn_id, access_role="people_manager"):
+        for manager in writes.store.list_users(conn_id, access_role=PEOPLE_MANAGER):
             teammates = writes.store.get_teammates(conn_id, manager.harvest_id)
             if user.id in teammates:
                 await writes.set_teammates(
                     manager.harvest_id, [t for t in teammates if t != user.id]
                 )
                 result.removed_from_managers.append(manager.harvest_id)
-        if "people_manager" in user.access_roles:
+        if PEOPLE_MANAGER in user.access_roles:
             await writes.set_teammates(user.id, [])
     if remove_from_roles:
         for role in writes.store.list_roles(conn_id):
@@ -90,16 +91,6 @@ async def offboard(
                     role.harvest_id, user_ids=[u for u in role.user_ids if u != user.id]
                 )
                 result.removed_from_roles.append(role.name)
-    if delete:
-        try:
-            await writes.delete_user(user.id)
-        except UnprocessableError as exc:
-            result.reason = exc.api_message or str(exc)
-        else:
-            result.outcome = "deleted"
-            return result
-    if user.is_active:
-        await writes.archive_user(user.id)
-    else:
-        result.outcome = "already archived"
+    removal = await remove_user(writes, user.id, is_active=user.is_active, delete=delete)
+    result.outcome, result.reason = removal.outcome, removal.reason
     return result

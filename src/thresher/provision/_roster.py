@@ -2,8 +2,9 @@
 
 Planning reads only the store (0 API requests; design.md: plans are computed before any write so a
 dry run costs nothing). Apply re-plans from a fresh sync, then writes in dependency order through
-``WriteThrough``: restores (archived names are frozen, §8.3), creates, updates, rates, teammate
-sets (managers exist and are managers by then), roles (after their members exist), archives.
+``WriteThrough``: restores (archived names are frozen, §8.3; updates go through ``edit_user``),
+creates, updates, rates, teammate sets (managers exist and are managers by then), roles (after
+their members exist), archives.
 Apply is idempotent and converges after an interruption: the re-run's sync sees whatever the
 interrupted run created, and the client never re-sends an ambiguous create.
 
@@ -40,6 +41,7 @@ from thresher.harvest import (
 )
 from thresher.store import Store, StoredUser
 
+from ._lifecycle import FROZEN_WHEN_ARCHIVED, edit_user
 from ._writes import WriteThrough
 
 __all__ = [
@@ -385,7 +387,9 @@ def make_plan(
             restores.append(Change("restore", row.email, {"active": (False, True)}, uid))
         diffs = _field_diffs(row, current)
         if diffs and not current.is_active and not row.active:
-            frozen = [k for k in ("first_name", "last_name") if k in diffs]
+            # A user the file keeps archived is not restored to be renamed (the SCIM bridge
+            # does that through edit_user): the frozen fields wait, with a warning.
+            frozen = [k for k in diffs if k in FROZEN_WHEN_ARCHIVED]
             if frozen:
                 plan.warnings.append(
                     f"{row.email} is archived and stays archived: Harvest freezes "
@@ -558,7 +562,14 @@ async def _one(writes: WriteThrough, change: Change, user_id: Callable[[str], in
         await writes.archive_user(uid)
     elif change.action == "update":
         assert uid is not None
-        await writes.update_user(uid, UserUpdate.model_validate(change.body))
+        # The restores ran in an earlier stage, so edit_user restores nobody here; it still
+        # holds the rule should a plan ever ask to rename a user who is archived.
+        body = UserUpdate.model_validate(change.body)
+        current = writes.store.get_user(writes.connection.id, uid)
+        if current is None:  # pragma: no cover - the plan was made from the mirror just now
+            await writes.update_user(uid, body)
+        else:
+            await edit_user(writes, current, body)
     elif change.action == "rate":
         assert uid is not None
         for key, (_, amount) in change.diffs.items():

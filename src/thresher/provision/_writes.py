@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from thresher.harvest import (
+    PEOPLE_MANAGER,
     AsyncHarvest,
     Rate,
     Role,
@@ -43,7 +44,8 @@ class WriteThrough:
     """Harvest writes for one connection that keep its roster mirror current.
 
     Every method makes the Harvest call(s) first; only a successful answer reaches the store.
-    ``last_events`` holds the events the latest call recorded.
+    One instance serves concurrent requests (the SCIM bridge shares it), so it keeps no
+    per-call state.
     """
 
     def __init__(
@@ -58,15 +60,12 @@ class WriteThrough:
         self.store = store
         self.connection = connection
         self._clock = clock
-        self.last_events: list[ChangeEvent] = []
 
     # -- store updates ---------------------------------------------------------------------
 
     def _users(self, users: Sequence[User]) -> list[ChangeEvent]:
         with self.store.transaction() as tx:
-            events = tx.apply_users(self.connection.id, users, observed_at=self._clock(), source="write")
-        self.last_events = events
-        return events
+            return tx.apply_users(self.connection.id, users, observed_at=self._clock(), source="write")
 
     async def _refresh_users(self, user_ids: Iterable[int]) -> list[ChangeEvent]:
         users = [await self.client.get_user(uid) for uid in sorted(set(user_ids))]
@@ -84,14 +83,11 @@ class WriteThrough:
         """``PATCH /v2/users/{id}``; a change of ``access_roles`` may drop teammates (§6.3)."""
         before = self.store.get_user(self.connection.id, user_id)
         updated = await self.client.update_user(user_id, changes)
-        events = self._users([updated])
-        if before is not None and "people_manager" in before.access_roles and not updated.is_people_manager:
+        self._users([updated])
+        if before is not None and PEOPLE_MANAGER in before.access_roles and not updated.is_people_manager:
             # Downgrading a people manager removes their teammates in Harvest (§6.3).
             with self.store.transaction() as tx:
-                events += tx.set_teammates(
-                    self.connection.id, user_id, [], observed_at=self._clock(), source="write"
-                )
-        self.last_events = events
+                tx.set_teammates(self.connection.id, user_id, [], observed_at=self._clock(), source="write")
         return updated
 
     async def archive_user(self, user_id: int) -> User:
@@ -110,9 +106,7 @@ class WriteThrough:
         """``DELETE /v2/users/{id}``; Harvest refuses (422) once the user has time or expenses."""
         await self.client.delete_user(user_id)
         with self.store.transaction() as tx:
-            self.last_events = tx.mark_user_deleted(
-                self.connection.id, user_id, observed_at=self._clock(), source="write"
-            )
+            tx.mark_user_deleted(self.connection.id, user_id, observed_at=self._clock(), source="write")
 
     # -- teammates -------------------------------------------------------------------------
 
@@ -121,15 +115,14 @@ class WriteThrough:
         whose ``people_manager`` role follows the list."""
         teammates = await self.client.set_teammates(manager_id, list(teammate_ids))
         with self.store.transaction() as tx:
-            events = tx.set_teammates(
+            tx.set_teammates(
                 self.connection.id,
                 manager_id,
                 [t.id for t in teammates],
                 observed_at=self._clock(),
                 source="write",
             )
-        events += await self._refresh_users([manager_id])
-        self.last_events = events
+        await self._refresh_users([manager_id])
         return teammates
 
     # -- roles -----------------------------------------------------------------------------
@@ -147,7 +140,6 @@ class WriteThrough:
             )
         # Members' `roles` names changed in Harvest; read them back rather than guess (§7.5).
         events += await self._refresh_users(touched)
-        self.last_events = events
         return events
 
     async def create_role(self, name: str, user_ids: Iterable[int] = ()) -> Role:
@@ -176,11 +168,10 @@ class WriteThrough:
         await self.client.delete_role(role_id)
         roles = [r async for r in self.client.list_roles()]
         with self.store.transaction() as tx:
-            events = tx.apply_roles(
+            tx.apply_roles(
                 self.connection.id, roles, observed_at=self._clock(), source="write", complete=True
             )
-        events += await self._refresh_users(members)
-        self.last_events = events
+        await self._refresh_users(members)
 
     # -- rates (not mirrored: the store keeps the user's current default rates) -------------
 

@@ -7,6 +7,7 @@ thresher (migration r0002). See ``ScimBridge`` for the app, ``TokenStore`` for i
 
 from ._app import BridgeRequest, ScimBridge
 from ._local import LocalRecords, UserExtras
+from ._mapping import normalize_access_roles
 from ._models import (
     HARVEST_USER_SCHEMA,
     TOLERANT_POLICY,
@@ -16,7 +17,7 @@ from ._models import (
     ScimUser,
     build_provider,
 )
-from ._storage import DeleteMode, HarvestStorage, normalize_access_roles
+from ._storage import DeleteMode, HarvestStorage
 from ._tokens import ScimToken, TokenError, TokenStore
 
 __all__ = [

@@ -1,0 +1,67 @@
+"""The SCIM errors the bridge answers with, and how a Harvest or validation error becomes one.
+
+scim2-server turns any ``SCIMException`` into an RFC 7644 §3.12 error document; the two classes
+here add the statuses an identity provider needs to tell "retry later" from "fix thresher".
+Details never carry a secret or pydantic's echo of the input.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from scim2_models import InvalidValueException, NotFoundException, SCIMException, UniquenessException
+
+from thresher.harvest import (
+    ConfigurationError,
+    HarvestError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RetryableError,
+    UnprocessableError,
+)
+
+__all__ = ["UnavailableError", "UpstreamError", "scim_error", "validation_detail"]
+
+
+class UpstreamError(SCIMException):
+    """Harvest could not be reached or refused thresher's own credentials."""
+
+    status = 502
+    _default_detail = "Harvest did not accept the request"
+
+
+class UnavailableError(SCIMException):
+    """Harvest is rate limiting or failing: the identity provider should retry later."""
+
+    status = 503
+    _default_detail = "Harvest is unavailable; retry later"
+
+
+def scim_error(exc: HarvestError, what: str) -> SCIMException:
+    """A Harvest error as the SCIM error the identity provider should see (never a secret)."""
+    message = exc.api_message or str(exc)
+    if isinstance(exc, NotFoundError):
+        return NotFoundException(detail=f"{what} not found in Harvest")
+    if isinstance(exc, UnprocessableError):
+        if "taken" in message.lower() or "already" in message.lower():
+            return UniquenessException(detail=f"Harvest refused {what}: {message}")
+        return InvalidValueException(detail=f"Harvest refused {what}: {message}")
+    if isinstance(exc, InputError) and not isinstance(exc, ConfigurationError):
+        return InvalidValueException(detail=f"Harvest refused {what}: {message}")
+    if isinstance(exc, PermissionDeniedError):
+        return UpstreamError(
+            detail="thresher's Harvest token lacks the administrator role needed for this"
+        )
+    if isinstance(exc, RetryableError):
+        return UnavailableError(detail=f"Harvest is unavailable ({type(exc).__name__}); retry later")
+    return UpstreamError(detail=f"Harvest refused {what}: {message}")
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """A pydantic error as an ``invalidValue`` detail."""
+    # Field names and messages only: pydantic's input echo is hidden (it may hold anything).
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts) or "invalid value"
