@@ -1,16 +1,29 @@
-"""Root Typer app, global options, and the one place errors are turned into messages."""
+"""The root Typer app: global options, and every command and group registered in one place.
+
+Command modules only define their functions or their own ``typer.Typer()`` group; none of them
+imports this module, so the CLI has no import cycle.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
-import traceback
 
-import click
 import typer
 
-from .._errors import ThresherError
 from . import _console
+from ._db import db_app
+from ._demo import demo
+from ._login import connections_app, login
+from ._rates_and_projects import assign, rates_app, unassign
+from ._roles import roles_app
+from ._roster import apply_command, plan_command
+from ._sandbox import sandbox_app
+from ._scim import scim_app
+from ._sync import changes, sync
+from ._teammates import teammates_app
+from ._users import offboard_command, users_app
+
+__all__ = ["app"]
 
 app = typer.Typer(
     name="thresher",
@@ -38,39 +51,22 @@ def _root(
     )
 
 
-def _register() -> None:
-    # Each part contributes its commands from its own module; imported here, not at package
-    # import, so `import thresher.cli` stays cheap and cycles are impossible.
-    from . import _commands  # noqa: F401, PLC0415
+# In the order --help lists them.
+app.command("sync")(sync)
+app.command("changes")(changes)
+app.command("login")(login)
+app.command("offboard")(offboard_command)
+app.command("assign")(assign)
+app.command("unassign")(unassign)
+app.command("plan")(plan_command)
+app.command("apply")(apply_command)
+app.command("demo")(demo)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, rendering thresher errors without tracebacks."""
-    _register()
-    try:
-        app(args=argv, standalone_mode=False)
-    except ThresherError as exc:
-        if _console.state.debug:
-            traceback.print_exc()
-        _console.error(str(exc), hint=exc.hint)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _console.error("Interrupted.", hint="Re-run the same command: interrupted work resumes.")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:
-        # click's own usage errors come through standalone_mode=False as ClickException.
-        if isinstance(exc, click.exceptions.Abort):
-            _console.error("Aborted.")
-            sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if _console.state.debug:
-            traceback.print_exc()
-        _console.error(
-            f"Unexpected error: {type(exc).__name__}: {exc}",
-            hint="Re-run with --debug for the traceback, and report it.",
-        )
-        sys.exit(1)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(connections_app, name="connections")
+app.add_typer(teammates_app, name="teammates")
+app.add_typer(roles_app, name="roles")
+app.add_typer(rates_app, name="rates")
+app.add_typer(scim_app, name="scim")

@@ -11,30 +11,18 @@ import typer
 from thresher.store import Store
 
 from ._console import out, print_json
+from ._options import DATABASE_URL, JSON
 
-__all__ = ["db_app", "open_store"]
-
-
-def open_store(database_url: str | None) -> Store:
-    """The store at ``--database-url``, else ``THRESHER_DATABASE_URL``, else the default file."""
-    return Store.open(database_url)
+__all__ = ["db_app"]
 
 db_app = typer.Typer(
     help="The roster store's database: apply and inspect schema migrations.",
     no_args_is_help=True,
 )
 
-_DATABASE_URL = typer.Option(
-    None,
-    "--database-url",
-    help="Store URL (default: THRESHER_DATABASE_URL, else thresher.db in your data directory).",
-    show_default=False,
-)
-_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-
 
 @db_app.command("upgrade")
-def upgrade(database_url: str | None = _DATABASE_URL, json_out: bool = _JSON) -> None:
+def upgrade(database_url: str | None = DATABASE_URL, json_out: bool = JSON) -> None:
     """Apply pending schema migrations (a new database gets the whole schema).
 
     Example: thresher db upgrade --database-url postgresql+psycopg://thresher@db/thresher
@@ -51,7 +39,7 @@ def upgrade(database_url: str | None = _DATABASE_URL, json_out: bool = _JSON) ->
 
 
 @db_app.command("current")
-def current(database_url: str | None = _DATABASE_URL, json_out: bool = _JSON) -> None:
+def current(database_url: str | None = DATABASE_URL, json_out: bool = JSON) -> None:
     """Show the database's schema revision and any pending migrations (changes nothing).
 
     Example: thresher db current

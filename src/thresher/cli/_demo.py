@@ -16,17 +16,19 @@ import httpx
 import typer
 
 from thresher._serving import serve_in_thread
-from thresher.harvest import AsyncHarvest, HarvestSettings, UserCreate
+from thresher.connections import ResolvedConnection, open_client, save_connection
+from thresher.harvest import HarvestSettings, UserCreate
 from thresher.provision import WriteThrough
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
 from thresher.scim import ScimBridge, TokenStore
-from thresher.store import Store, StoredConnection
+from thresher.store import Store
 from thresher.sync import RosterSync, SyncOptions
 
-from ._app import app
 from ._console import err_console, out, print_json
-from ._sync import event_dict
-from ._users import roster_table, user_dict
+from ._options import json_option
+from ._plumbing import event_dict, roster_table, user_dict
+
+__all__ = ["demo"]
 
 DEMO_USER_AGENT = "thresher-demo (https://github.com/thresher/thresher)"
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -46,14 +48,10 @@ def _settings(running: RunningSandbox) -> HarvestSettings:
 
 
 async def _run_demo(
-    running: RunningSandbox,
-    store: Store,
-    connection: StoredConnection,
-    say: Callable[[str], None],
-    *,
-    quiet: bool,
+    store: Store, resolved: ResolvedConnection, say: Callable[[str], None], *, quiet: bool
 ) -> dict[str, object]:
-    async with AsyncHarvest(_settings(running)) as client:
+    connection = resolved.connection
+    async with open_client(store, resolved) as client:
         engine = RosterSync(store, client, connection, SyncOptions(overlap=dt.timedelta(seconds=5)))
         first = await engine.run()
         say(
@@ -105,14 +103,15 @@ async def _run_demo(
 
 @contextlib.contextmanager
 def _serve_bridge(
-    running: RunningSandbox, store: Store, connection: StoredConnection, *, port: int, keep_fresh: bool
+    store: Store, resolved: ResolvedConnection, *, port: int, keep_fresh: bool
 ) -> Iterator[tuple[str, str]]:
     """The SCIM bridge over the demo's connection on 127.0.0.1; yields its base URL and a token."""
+    connection = resolved.connection
     tokens = TokenStore(store)
     _, token = tokens.create(
         _unused(connection.name, {t.name for t in tokens.list_tokens(include_revoked=True)})
     )
-    client = AsyncHarvest(_settings(running))
+    client = open_client(store, resolved)
     bridge = ScimBridge(
         WriteThrough(client, store, connection),
         tokens,
@@ -184,10 +183,10 @@ def _curl(scim_url: str, token: str) -> str:
     )
 
 
-@app.command()
 def demo(
     users: int = typer.Option(25, min=3, help="How many users the embedded sandbox is seeded with."),
     seed: int = typer.Option(1, help="Seed of the generated account (same seed, same people)."),
+    # Not the shared --database-url: the demo never touches THRESHER_DATABASE_URL's store unasked.
     database_url: str | None = typer.Option(
         None, "--database-url", help="Store URL; default: a new SQLite file in a temporary folder."
     ),
@@ -197,9 +196,7 @@ def demo(
     scim_port: int = typer.Option(
         0, "--scim-port", min=0, max=65535, help="Port of the demo's SCIM bridge (0: a free one)."
     ),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the roster, change log and SCIM result as JSON."
-    ),
+    json_out: bool = json_option("the roster, change log and SCIM result"),
 ) -> None:
     """Run thresher end to end against an embedded sandbox (no real Harvest, no email).
 
@@ -224,14 +221,13 @@ def demo(
                     f"Sandbox (a local Harvest) at [bold]{running.api_url}[/], account "
                     f"{sandbox.credentials.account_id}; store {url}"
                 )
-                creds = sandbox.credentials
-                connection = store.add_connection(
-                    _unused("demo", {c.name for c in store.list_connections()}),
-                    account_id=creds.account_id, base_url=running.api_url,
-                    id_url=running.id_url,
+                # The sandbox's token dies with it: the connection is recorded without credentials.
+                resolved = save_connection(
+                    store, _unused("demo", {c.name for c in store.list_connections()}),
+                    _settings(running),
                 )
-                result = asyncio.run(_run_demo(running, store, connection, say, quiet=json_out))
-                with _serve_bridge(running, store, connection, port=scim_port, keep_fresh=serve) as (
+                result = asyncio.run(_run_demo(store, resolved, say, quiet=json_out))
+                with _serve_bridge(store, resolved, port=scim_port, keep_fresh=serve) as (
                     scim_url,
                     token,
                 ):

@@ -12,15 +12,14 @@ from thresher.scim import DeleteMode, ScimBridge, TokenError, TokenStore
 from thresher.sync import RosterSync, SyncOptions
 
 from ._console import err_console, out, print_json
-from ._db import open_store
+from ._options import CONNECTION, DATABASE_URL, json_option
+from ._plumbing import open_store
+
+__all__ = ["scim_app"]
 
 scim_app = typer.Typer(help="Serve the SCIM 2.0 bridge and manage its tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens identity providers use on the bridge.", no_args_is_help=True)
 scim_app.add_typer(token_app, name="token")
-
-DATABASE_URL = typer.Option(
-    None, "--database-url", envvar="THRESHER_DATABASE_URL", help="Store URL (SQLite or PostgreSQL)."
-)
 
 
 def _tokens(database_url: str | None) -> TokenStore:
@@ -34,7 +33,7 @@ def token_create(
         [], "--allow-cidr", help="Accept the token only from this network (repeatable)."
     ),
     read_only: bool = typer.Option(False, "--read-only", help="Refuse writes (403) with this token."),
-    json_out: bool = typer.Option(False, "--json", help="Print the token as JSON."),
+    json_out: bool = json_option("the token"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Make a bearer token for an identity provider. It is shown once: only a digest is kept.
@@ -55,7 +54,7 @@ def token_create(
 @token_app.command("list")
 def token_list(
     all_tokens: bool = typer.Option(False, "--all", help="Include revoked tokens."),
-    json_out: bool = typer.Option(False, "--json", help="Print tokens as JSON."),
+    json_out: bool = json_option("tokens"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """List tokens with where they may be used from and their requests by HTTP status."""
@@ -95,7 +94,7 @@ def token_revoke(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
-    connection: str | None = typer.Option(None, "--connection", "-c", help="Connection name."),
+    connection: str | None = CONNECTION,
     delete_mode: DeleteMode = typer.Option(  # noqa: B008 - Typer reads defaults at import
         DeleteMode.archive, "--delete-mode",
         help="DELETE /Users: archive, or delete (archive when Harvest refuses).",

@@ -19,17 +19,14 @@ from rich.table import Table
 
 from thresher._errors import ThresherError
 from thresher.connections import open_client, resolve
-from thresher.store import ChangeEvent, Store
+from thresher.store import Store
 from thresher.sync import RosterSync, SyncOptions, SyncReport
 
-from ._app import app
 from ._console import err_console, out, print_json
-from ._db import open_store
+from ._options import CONNECTION, DATABASE_URL, json_option
+from ._plumbing import event_dict, open_store
 
-DATABASE_URL = typer.Option(
-    None, "--database-url", envvar="THRESHER_DATABASE_URL", help="Store URL (SQLite or PostgreSQL)."
-)
-CONNECTION = typer.Option(None, "--connection", "-c", help="Connection name (default: the default one).")
+__all__ = ["changes", "parse_since", "sync", "sync_once"]
 
 
 async def sync_once(
@@ -68,7 +65,6 @@ def _print_report(report: SyncReport) -> None:
     )
 
 
-@app.command()
 def sync(
     connection: str | None = CONNECTION,
     full: bool = typer.Option(False, "--full", help="List every user and detect deletes now."),
@@ -81,7 +77,7 @@ def sync(
     page_size: int | None = typer.Option(
         None, "--page-size", min=1, max=2000, help="Users per page (default: Harvest's maximum, 2000)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the run report(s) as JSON."),
+    json_out: bool = json_option("the run report(s)"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Sync a connection's users, roles and teammates into the roster mirror.
@@ -136,20 +132,6 @@ def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime | 
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def event_dict(event: ChangeEvent) -> dict[str, object]:
-    return {
-        "id": event.id,
-        "connection_id": event.connection_id,
-        "resource": event.resource,
-        "harvest_id": event.harvest_id,
-        "kind": event.kind,
-        "changes": event.changes,
-        "observed_at": event.observed_at.isoformat(),
-        "source": event.source,
-    }
-
-
-@app.command()
 def changes(
     since: str | None = typer.Option(None, "--since", help="ISO date/time, a span (2h, 7d) or #EVENT_ID."),
     kind: str | None = typer.Option(
@@ -159,7 +141,7 @@ def changes(
     ),
     connection: str | None = CONNECTION,
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many events."),
-    json_out: bool = typer.Option(False, "--json", help="Print events as JSON."),
+    json_out: bool = json_option("events"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Show the change log the sync and every write recorded.

@@ -1,4 +1,5 @@
-"""``thresher users ...``: lookups answered from the store (no Harvest request), and writes."""
+"""``thresher users ...`` and ``thresher offboard``: lookups answered from the store (no Harvest
+request), and writes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import contextlib
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, resolve
@@ -19,34 +19,15 @@ from thresher.harvest import (
     UserUpdate,
     harvest_to_iana,
 )
-from thresher.provision import ProvisionError, WriteThrough, find_user
-from thresher.store import StoredUser
+from thresher.provision import ProvisionError, WriteThrough, find_user, offboard
 
 from ._console import out, print_json
-from ._db import open_store
-from ._provision import describe, own_user_id, run_writes, user_json
-from ._sync import CONNECTION, DATABASE_URL
+from ._options import CONNECTION, DATABASE_URL, JSON, WHO, json_option
+from ._plumbing import describe, open_store, own_user_id, roster_table, run_writes, user_dict, user_json
+
+__all__ = ["offboard_command", "users_app"]
 
 users_app = typer.Typer(help="Look up and manage Harvest users.", no_args_is_help=True)
-
-
-def user_dict(user: StoredUser) -> dict[str, object]:
-    return user.as_dict()
-
-
-def roster_table(users: list[StoredUser]) -> Table:
-    table = Table("id", "name", "email", "access", "roles", "status")
-    for u in users:
-        status = "deleted" if u.deleted_at else ("active" if u.is_active else "archived")
-        table.add_row(
-            str(u.harvest_id),
-            f"{u.first_name} {u.last_name}",
-            u.email,
-            ", ".join(u.access_roles),
-            ", ".join(u.roles),
-            status,
-        )
-    return table
 
 
 @users_app.command("list")
@@ -58,7 +39,7 @@ def list_users(
     active: bool | None = typer.Option(None, "--active/--archived", help="Only active or archived."),
     deleted: bool = typer.Option(False, "--deleted", help="Include users deleted from Harvest."),
     connection: str | None = CONNECTION,
-    json_out: bool = typer.Option(False, "--json", help="Print users as JSON."),
+    json_out: bool = json_option("users"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """List users from the roster mirror (run `thresher sync` to refresh it).
@@ -85,9 +66,9 @@ def list_users(
 
 @users_app.command("show")
 def show_user(
-    who: str = typer.Argument(..., help="Email or Harvest user id."),
+    who: str = WHO,
     connection: str | None = CONNECTION,
-    json_out: bool = typer.Option(False, "--json", help="Print the user as JSON."),
+    json_out: bool = json_option("the user"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Show one user from the roster mirror.
@@ -125,14 +106,13 @@ def _readable(key: str, value: object) -> str:
 
 # -- writes (Harvest first, then the mirror: thresher.provision.WriteThrough) -----------------
 
-EMAIL_OR_ID = typer.Argument(..., help="Email or Harvest user id.")
 ACCESS_ROLES = typer.Option(
     None, "--access-roles", help="Comma-separated, e.g. manager,project_creator (default member)."
 )
 TIMEZONE = typer.Option(None, "--timezone", help="IANA (Europe/Paris) or Harvest name.")
 CAPACITY = typer.Option(None, "--capacity-hours", help="Weekly capacity in hours (half-hour steps).")
 CONTRACTOR = typer.Option(None, "--contractor/--employee", help="Contractor or employee.")
-JSON_OUT = typer.Option(False, "--json", help="Print the user as JSON.")
+JSON_OUT = json_option("the user")
 
 
 def _roles(value: str | None) -> list[str] | None:
@@ -199,7 +179,7 @@ def create_user(
 
 @users_app.command("update")
 def update_user(
-    who: str = EMAIL_OR_ID,
+    who: str = WHO,
     email: str | None = typer.Option(None, "--email", help="New email."),
     first_name: str | None = typer.Option(None, "--first-name"),
     last_name: str | None = typer.Option(None, "--last-name"),
@@ -268,7 +248,7 @@ def _lifecycle(who: str, action: str, connection: str | None, database_url: str 
 
 @users_app.command("archive")
 def archive_user(
-    who: str = EMAIL_OR_ID, connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
+    who: str = WHO, connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Archive a user (their time is kept; names and email freeze until restored).
@@ -280,7 +260,7 @@ def archive_user(
 
 @users_app.command("restore")
 def restore_user(
-    who: str = EMAIL_OR_ID, connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
+    who: str = WHO, connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Restore an archived user (this takes a paid seat again).
@@ -292,7 +272,7 @@ def restore_user(
 
 @users_app.command("delete")
 def delete_user(
-    who: str = EMAIL_OR_ID,
+    who: str = WHO,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
     database_url: str | None = DATABASE_URL,
@@ -304,3 +284,56 @@ def delete_user(
     if not yes and not typer.confirm(f"Delete {who} from Harvest for good?"):
         raise typer.Abort()
     _print_user(_lifecycle(who, "delete", connection, database_url), "Deleted", json_out)
+
+
+# -- offboarding ---------------------------------------------------------------------------
+
+
+def offboard_command(
+    who: str = WHO,
+    delete: bool = typer.Option(
+        False, "--delete", help="Try deleting first; archive when Harvest refuses (user has time)."
+    ),
+    remove_from_teams: bool = typer.Option(
+        False, "--remove-from-teams", help="Also take them off every manager's teammates."
+    ),
+    remove_from_roles: bool = typer.Option(
+        False, "--remove-from-roles", help="Also remove them from every role."
+    ),
+    connection: str | None = CONNECTION,
+    json_out: bool = JSON,
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Offboard a person: archive them (their time is kept), optionally deleting instead.
+
+    Example: thresher offboard ada@example.com --remove-from-teams --remove-from-roles
+    """
+
+    async def body(writes: WriteThrough, resolved: ResolvedConnection) -> dict[str, object]:
+        user = await find_user(writes, who)
+        me = await own_user_id(writes, resolved)
+        result = await offboard(
+            writes, user, own_user_id=me, delete=delete,
+            remove_from_teams=remove_from_teams, remove_from_roles=remove_from_roles,
+        )
+        return result.as_dict()
+
+    result = run_writes(connection, database_url, body)
+    if json_out:
+        print_json(result)
+        return
+    email = result["email"]
+    if result["outcome"] == "deleted":
+        out.print(f"Deleted {email}.")
+    elif result["reason"]:
+        out.print(f"Harvest refused to delete {email} ({result['reason']}), so they were archived.")
+    elif result["outcome"] == "already archived":
+        out.print(f"{email} was already archived.")
+    else:
+        out.print(f"Archived {email}; their time entries are kept.")
+    managers = result["removed_from_managers"]
+    roles = result["removed_from_roles"]
+    if isinstance(managers, list) and managers:
+        out.print(f"Removed from the teammates of {len(managers)} manager(s).")
+    if isinstance(roles, list) and roles:
+        out.print(f"Removed from role(s): {', '.join(str(r) for r in roles)}.")

@@ -12,10 +12,13 @@ Every command, the sync, the SCIM bridge and embedders obtain their Harvest clie
 Saved connections (``thresher login``) keep their credentials encrypted with Fernet
 (``SecretBox``: the key from ``THRESHER_SECRET_KEY`` or a 0600 key file). OAuth connections
 refresh expired tokens, save the new ones at once, and take a token another process saved.
+A login checks a token before anything is saved (``reachable_accounts``, ``token_owner``), then
+records it with ``save_connection``.
 """
 
 from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
 from ._errors import ConnectionsError, CredentialsKeyError, NoConnectionError, OAuthLoginError
+from ._login import reachable_accounts, save_connection, token_owner
 from ._oauth_login import oauth_login
 from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
 
@@ -32,5 +35,8 @@ __all__ = [
     "default_key_path",
     "oauth_login",
     "open_client",
+    "reachable_accounts",
     "resolve",
+    "save_connection",
+    "token_owner",
 ]

@@ -1,0 +1,74 @@
+"""Logging in: what a token reaches, whose it is, and saving it as a connection.
+
+A login has no saved connection yet, so these take settings (and credentials) directly; once
+``save_connection`` has recorded it, ``open_client`` is the way back to a client.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from thresher.harvest import Account, AsyncHarvest, HarvestSettings, User
+from thresher.store import Store
+
+from ._credentials import Credentials, SecretBox
+from ._resolve import ResolvedConnection
+
+__all__ = ["reachable_accounts", "save_connection", "token_owner"]
+
+
+async def reachable_accounts(
+    settings: HarvestSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> list[Account]:
+    """``GET {id_url}/api/v2/accounts``: the Harvest accounts the token in ``settings`` reaches
+    (no account needs to be chosen yet)."""
+    # The client refuses API-origin requests without an account id, and the sandbox serves the
+    # identity service on the API's origin; a placeholder id satisfies that check (Harvest ID
+    # itself lives on another origin and never receives the header).
+    async with AsyncHarvest(settings.replace(account_id=1), transport=transport) as client:
+        identity = await client.list_accounts()
+    return list(identity.accounts)
+
+
+async def token_owner(
+    settings: HarvestSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> User:
+    """``GET /v2/users/me`` in the account of ``settings``: the user who owns the token."""
+    async with AsyncHarvest(settings, transport=transport) as client:
+        return await client.me()
+
+
+def save_connection(
+    store: Store,
+    name: str,
+    settings: HarvestSettings,
+    credentials: Credentials | None = None,
+    *,
+    label: str | None = None,
+    make_default: bool = False,
+    box: SecretBox | None = None,
+) -> ResolvedConnection:
+    """Record ``name`` for the account, API and identity URLs of ``settings``, adding it or
+    updating the one of that name, with ``credentials`` sealed by ``box`` (default:
+    ``SecretBox.from_env()``).
+
+    Without ``credentials`` nothing secret is saved: the caller holds the token (like the
+    ``HARVEST_*`` variables, or the demo's short-lived sandbox) and uses the returned connection
+    with ``open_client`` while it runs."""
+    account_id = settings.account_id
+    if account_id is None:
+        raise ValueError("save_connection needs settings with an account_id")
+    blob = None if credentials is None else (box or SecretBox.from_env()).seal(credentials)
+    if store.get_connection_or_none(name) is None:
+        connection = store.add_connection(
+            name, account_id, label=label, base_url=settings.base_url, id_url=settings.id_url,
+            credentials_ref=blob, is_default=make_default,
+        )
+    else:
+        connection = store.update_connection(
+            name, account_id=account_id, label=label, base_url=settings.base_url,
+            id_url=settings.id_url, credentials_ref=blob,
+        )
+        if make_default:
+            connection = store.set_default_connection(name)
+    return ResolvedConnection(connection, settings, credentials)
