@@ -27,6 +27,7 @@ from ._errors import (
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
 from ._migrate import Revisions
 from ._records import (
+    USERS_RESOURCE,
     ChangeEvent,
     EventKind,
     EventResource,
@@ -39,7 +40,8 @@ from ._records import (
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
-from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, USERS_RESOURCE, Store, StoreTransaction
+from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
+from ._transaction import StoreTransaction
 
 __all__ = [
     "DEFAULT_BASE_URL",
