@@ -18,6 +18,7 @@ from ._errors import (
     DatabaseError,
     DatabaseUnavailableError,
     DuplicateConnectionError,
+    DuplicateScimTokenError,
     InvalidArgumentError,
     MigrationError,
     ReplayError,
@@ -40,6 +41,8 @@ from ._records import (
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
+from ._scim_records import ScimRecords, ScimUserExtras
+from ._scim_tokens import ScimTokens, StoredScimToken
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
 from ._transaction import StoreTransaction
 
@@ -55,6 +58,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "DuplicateConnectionError",
+    "DuplicateScimTokenError",
     "EventKind",
     "EventResource",
     "EventSource",
@@ -63,11 +67,15 @@ __all__ = [
     "ReplayError",
     "Revisions",
     "RunKind",
+    "ScimRecords",
+    "ScimTokens",
+    "ScimUserExtras",
     "Store",
     "StoreError",
     "StoreTransaction",
     "StoredConnection",
     "StoredRole",
+    "StoredScimToken",
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",

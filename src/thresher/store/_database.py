@@ -32,6 +32,7 @@ __all__ = [
     "json_loads",
     "read_connection",
     "redact",
+    "violates_constraint",
     "write_transaction",
 ]
 
@@ -146,6 +147,11 @@ def _sqlite_begin(connection: Connection) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def violates_constraint(exc: StoreError) -> bool:
+    """Whether ``db_errors`` made ``exc`` of a unique, foreign-key or check constraint violation."""
+    return isinstance(exc.__cause__, sa_exc.IntegrityError)
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Literal, TypeVar, cast
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
 
@@ -21,9 +20,10 @@ from ._database import (
     default_database_url,
     read_connection,
     redact,
+    violates_constraint,
     write_transaction,
 )
-from ._errors import DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
+from ._errors import DatabaseError, DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
 from ._queries import Queries
 from ._records import StoredConnection
 from ._tables import CONNECTIONS
@@ -180,7 +180,9 @@ class Store(Queries):
                         created_at=now(),
                     )
                 )
-        except sa_exc.IntegrityError as exc:  # pragma: no cover - a concurrent add of the same name
+        except DatabaseError as exc:  # pragma: no cover - a concurrent add of the same name
+            if not violates_constraint(exc):
+                raise
             raise DuplicateConnectionError(f"a connection named {name!r} already exists") from exc
         return self.get_connection(name)
 
