@@ -10,6 +10,10 @@ shipped in this package; ``Store.open`` applies pending ones.
         events = tx.apply_users(conn.id, page.items, observed_at=now)
         tx.save_sync_state(dataclasses.replace(state, resume_url=page.next_url))
     store.list_users(conn.id, email="Ada@Example.com")
+
+The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
+identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
+tokens). Every database error, whichever table, is a :class:`StoreError`.
 """
 
 from ._database import default_database_url

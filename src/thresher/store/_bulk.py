@@ -183,6 +183,10 @@ def _sqlite_time(value: dt.datetime) -> str:
     )
 
 
+# One write call stamps every row with the same time: encode it once, not once per user.
+_sqlite_seen_time = functools.lru_cache(maxsize=4)(_sqlite_time)
+
+
 class SQLiteBulk(Bulk):
     """SQLite: values pre-encoded as SQLAlchemy would store them, written by ``executemany``.
 
@@ -198,7 +202,7 @@ class SQLiteBulk(Bulk):
     ) -> dict[str, Any]:
         # Spelled out, not looped over the column sets: this runs for every user of every page.
         rate, cost = user.default_hourly_rate, user.cost_rate
-        seen = _sqlite_time(seen_at)
+        seen = _sqlite_seen_time(seen_at)
         return {
             "connection_id": connection_id,
             "harvest_id": user.id,
