@@ -28,13 +28,11 @@ from thresher.harvest._models import User
 from ._database import json_dumps, json_loads
 from ._events import PendingEvents
 from ._fields import USER_FIELDS, user_columns, user_fields
-from ._schema import ChangeEventRow, UserRow, table_of
+from ._tables import EVENTS as _EVENTS
+from ._tables import USERS as _USERS
 from ._types import canonical_decimal
 
 __all__ = ["CHUNK", "Bulk", "State", "bulk_for", "chunks"]
-
-_USERS = table_of(UserRow)
-_EVENTS = table_of(ChangeEventRow)
 
 #: Bound parameters per IN list: far below SQLite's 32766 and PostgreSQL's 65535.
 CHUNK = 1000
