@@ -1,6 +1,6 @@
 """Benchmark: upsert 10,000 Harvest users into the roster store (SQLite), diff included.
 
-Target (issue 4): the first upsert of 10,000 users, with their ``created`` events, in <= 1 s.
+Target: the first upsert of 10,000 users, with their ``created`` events, in <= 1 s.
 Also timed: an identical re-read (what an overlapping incremental window costs: no events) and
 a re-read where every user changed one field (10,000 ``updated`` events).
 

@@ -6,6 +6,7 @@ import pytest
 
 from thresher.store import (
     DEFAULT_BASE_URL,
+    USERS_RESOURCE,
     DuplicateConnectionError,
     Store,
     StoredConnection,
@@ -91,9 +92,9 @@ def test_connections_are_isolated(store: Store) -> None:
     assert user is not None
     assert user.first_name == "Al"
     with store.transaction() as tx:
-        state = tx.get_sync_state(a.id, "users")
-        tx.save_sync_state(type(state)(connection_id=a.id, resource="users", resume_url="x"))
-    assert store.get_sync_state(b.id, "users").resume_url is None
+        state = tx.get_sync_state(a.id, USERS_RESOURCE)
+        tx.save_sync_state(type(state)(connection_id=a.id, resource=USERS_RESOURCE, resume_url="x"))
+    assert store.get_sync_state(b.id, USERS_RESOURCE).resume_url is None
 
 
 def test_removing_a_connection_removes_its_mirror_and_log(store: Store) -> None:

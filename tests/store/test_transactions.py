@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from thresher.store import InvalidArgumentError, Store, StoredConnection
+from thresher.store import USERS_RESOURCE, InvalidArgumentError, Store, StoredConnection
 
 from .factories import at, make_role, make_user
 
@@ -23,7 +23,7 @@ def test_an_exception_leaves_neither_rows_nor_events_nor_sync_state(
             tx.apply_users(conn.id, [make_user(1), make_user(2)], observed_at=at(0))
             tx.apply_roles(conn.id, [make_role(10, "Design", [1])], observed_at=at(0), source="sync")
             tx.set_teammates(conn.id, 1, [2], observed_at=at(0), source="sync")
-            state = tx.get_sync_state(conn.id, "users")
+            state = tx.get_sync_state(conn.id, USERS_RESOURCE)
             tx.save_sync_state(dataclasses.replace(state, resume_url="https://example/next", run_id="r"))
             # Inside the transaction its own writes are visible...
             assert tx.count_users(conn.id) == 2
@@ -37,19 +37,19 @@ def test_an_exception_leaves_neither_rows_nor_events_nor_sync_state(
     assert store.list_events() == []
     assert store.list_roles(conn.id, include_deleted=True) == []
     assert store.get_teammates(conn.id, 1) == []
-    assert store.get_sync_state(conn.id, "users").resume_url is None
+    assert store.get_sync_state(conn.id, USERS_RESOURCE).resume_url is None
 
 
 def test_a_page_and_its_resume_point_commit_together(store: Store, conn: StoredConnection) -> None:
     with store.transaction() as tx:
         tx.apply_users(conn.id, [make_user(1)], observed_at=at(0))
-        state = tx.get_sync_state(conn.id, "users")
+        state = tx.get_sync_state(conn.id, USERS_RESOURCE)
         tx.save_sync_state(dataclasses.replace(state, resume_url="https://example/page2", run_id="r"))
         # Other readers do not see the page before it commits.
         assert store.count_users(conn.id) == 0
-        assert store.get_sync_state(conn.id, "users").resume_url is None
+        assert store.get_sync_state(conn.id, USERS_RESOURCE).resume_url is None
     assert store.count_users(conn.id) == 1
-    assert store.get_sync_state(conn.id, "users").resume_url == "https://example/page2"
+    assert store.get_sync_state(conn.id, USERS_RESOURCE).resume_url == "https://example/page2"
 
 
 def test_a_finished_transaction_cannot_be_used(store: Store, conn: StoredConnection) -> None:

@@ -10,6 +10,7 @@ import pytest
 from thresher.harvest._models import User
 from thresher.store import (
     USER_FIELDS,
+    USERS_RESOURCE,
     ChangeEvent,
     InvalidArgumentError,
     Store,
@@ -222,7 +223,7 @@ def test_write_through_during_a_full_run_counts_as_seen_by_it(
 ) -> None:
     apply(store, conn, [make_user(1), make_user(2)], run_id="full-1")
     with store.transaction() as tx:
-        state = tx.get_sync_state(conn.id, "users")
+        state = tx.get_sync_state(conn.id, USERS_RESOURCE)
         tx.save_sync_state(dataclasses.replace(state, run_id="full-2", run_kind="full"))
         tx.apply_users(conn.id, [make_user(1)], observed_at=at(10), run_id="full-2")
     # Created in Harvest after the listing passed its page; the write-through records it.
@@ -308,8 +309,8 @@ def test_bad_arguments_are_refused(store: Store, conn: StoredConnection) -> None
 
 def test_sync_state_round_trips_typed(store: Store, conn: StoredConnection) -> None:
     with store.transaction() as tx:
-        state = tx.get_sync_state(conn.id, "users")
-        assert state == SyncState(connection_id=conn.id, resource="users")
+        state = tx.get_sync_state(conn.id, USERS_RESOURCE)
+        assert state == SyncState(connection_id=conn.id, resource=USERS_RESOURCE)
         assert not state.in_progress
         plus_two = dt.timezone(dt.timedelta(hours=2))
         saved = dataclasses.replace(
@@ -323,8 +324,8 @@ def test_sync_state_round_trips_typed(store: Store, conn: StoredConnection) -> N
             last_reconciled_at=at(-3600),
         )
         tx.save_sync_state(saved)
-        assert tx.get_sync_state(conn.id, "users") == saved
-    loaded = store.get_sync_state(conn.id, "users")
+        assert tx.get_sync_state(conn.id, USERS_RESOURCE) == saved
+    loaded = store.get_sync_state(conn.id, USERS_RESOURCE)
     assert loaded == saved
     assert loaded.high_water_mark is not None
     assert loaded.high_water_mark.utcoffset() == dt.timedelta(0)
@@ -333,6 +334,6 @@ def test_sync_state_round_trips_typed(store: Store, conn: StoredConnection) -> N
     assert store.get_sync_state(conn.id, "roles") == SyncState(connection_id=conn.id, resource="roles")
     with store.transaction() as tx:
         tx.save_sync_state(dataclasses.replace(loaded, run_id=None, resume_url=None, run_kind=None))
-    assert store.get_sync_state(conn.id, "users").run_id is None
+    assert store.get_sync_state(conn.id, USERS_RESOURCE).run_id is None
     with store.transaction() as tx, pytest.raises(InvalidArgumentError):
         tx.save_sync_state(dataclasses.replace(loaded, run_kind="partial"))  # type: ignore[arg-type]

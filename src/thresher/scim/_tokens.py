@@ -16,21 +16,12 @@ import secrets
 import threading
 import time
 from collections import Counter
-from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from thresher.store import Store
-from thresher.store._schema import ScimTokenCountRow, ScimTokenRow, table_of
-
-from ._local import write_connection
+from thresher.store import DuplicateScimTokenError, ScimTokens, Store, StoredScimToken
 
 __all__ = ["PREFIX", "ScimToken", "TokenError", "TokenStore"]
 
 PREFIX = "thscim_"
-_TOKENS = table_of(ScimTokenRow)
-_COUNTS = table_of(ScimTokenCountRow)
 
 
 class TokenError(ValueError):
@@ -45,7 +36,7 @@ def _digest(salt: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def _token(row: Any, counts: dict[int, int] | None = None) -> ScimToken:
+def _token(row: StoredScimToken, counts: dict[int, int] | None = None) -> ScimToken:
     return ScimToken(
         id=row.id,
         name=row.name,
@@ -103,6 +94,7 @@ class TokenStore:
 
     def __init__(self, store: Store, *, cache_seconds: float = 5.0) -> None:
         self.store = store
+        self._tokens = ScimTokens(store)
         #: A checked token is trusted this long without reading the database again (another
         #: process's revocation takes effect within it; this process's at once).
         self.cache_seconds = cache_seconds
@@ -126,21 +118,17 @@ class TokenStore:
         key = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
-        row = {
-            "name": name,
-            "key": key,
-            "salt": salt,
-            "digest": _digest(salt, secret),
-            "allowed_cidrs": cidrs,
-            "read_only": read_only,
-            "created_at": _now(),
-            "last_used_at": None,
-            "revoked_at": None,
-        }
         try:
-            with write_connection(self.store) as conn:
-                conn.execute(insert(_TOKENS).values(**row))
-        except IntegrityError as exc:
+            self._tokens.add(
+                name=name,
+                key=key,
+                salt=salt,
+                digest=_digest(salt, secret),
+                allowed_cidrs=cidrs,
+                read_only=read_only,
+                created_at=_now(),
+            )
+        except DuplicateScimTokenError as exc:
             raise TokenError(f"a token named {name!r} exists already") from exc
         token = self._by_name(name)
         assert token is not None
@@ -151,25 +139,14 @@ class TokenStore:
 
     def list_tokens(self, *, include_revoked: bool = False) -> list[ScimToken]:
         self.flush()
-        with self.store.engine.connect() as conn:
-            counts: dict[int, dict[int, int]] = {}
-            columns = (_COUNTS.c.token_id, _COUNTS.c.status, _COUNTS.c.count)
-            for token_id, status, n in conn.execute(select(*columns)):
-                counts.setdefault(token_id, {})[status] = n
-            query = select(_TOKENS).order_by(_TOKENS.c.id)
-            if not include_revoked:
-                query = query.where(_TOKENS.c.revoked_at.is_(None))
-            return [_token(row, counts.get(row.id, {})) for row in conn.execute(query)]
+        counts = self._tokens.request_counts()
+        tokens = self._tokens.list_tokens(include_revoked=include_revoked)
+        return [_token(row, counts.get(row.id, {})) for row in tokens]
 
     def revoke(self, name: str) -> ScimToken:
-        with write_connection(self.store) as conn:
-            result = conn.execute(
-                update(_TOKENS)
-                .where(_TOKENS.c.name == name, _TOKENS.c.revoked_at.is_(None))
-                .values(revoked_at=_now())
-            )
+        revoked = self._tokens.revoke(name, revoked_at=_now())
         self._cache.clear()
-        if result.rowcount == 0:
+        if not revoked:
             raise TokenError(f"no active token named {name!r}")
         token = self._by_name(name)
         assert token is not None
@@ -197,8 +174,7 @@ class TokenStore:
         key, sep, secret = presented.removeprefix(PREFIX).partition("_")
         if not sep or not key or not secret:
             return None
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(_TOKENS).where(_TOKENS.c.key == key)).first()
+        row = self._tokens.by_key(key)
         if row is None:
             # Spend the same work as a real comparison, so timing does not tell keys apart.
             hmac.compare_digest(_digest("00" * 16, secret), "0" * 64)
@@ -220,11 +196,4 @@ class TokenStore:
             used, self._used = self._used, {}
         if not pending:
             return
-        with write_connection(self.store) as conn:
-            for (token_id, status), n in pending.items():
-                key = (_COUNTS.c.token_id == token_id) & (_COUNTS.c.status == status)
-                result = conn.execute(update(_COUNTS).where(key).values(count=_COUNTS.c.count + n))
-                if result.rowcount == 0:
-                    conn.execute(insert(_COUNTS).values(token_id=token_id, status=status, count=n))
-            for token_id, when in used.items():
-                conn.execute(update(_TOKENS).where(_TOKENS.c.id == token_id).values(last_used_at=when))
+        self._tokens.add_requests(pending, used)

@@ -10,6 +10,10 @@ shipped in this package; ``Store.open`` applies pending ones.
         events = tx.apply_users(conn.id, page.items, observed_at=now)
         tx.save_sync_state(dataclasses.replace(state, resume_url=page.next_url))
     store.list_users(conn.id, email="Ada@Example.com")
+
+The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
+identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
+tokens). Every database error, whichever table, is a :class:`StoreError`.
 """
 
 from ._database import default_database_url
@@ -18,6 +22,7 @@ from ._errors import (
     DatabaseError,
     DatabaseUnavailableError,
     DuplicateConnectionError,
+    DuplicateScimTokenError,
     InvalidArgumentError,
     MigrationError,
     ReplayError,
@@ -27,6 +32,7 @@ from ._errors import (
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
 from ._migrate import Revisions
 from ._records import (
+    USERS_RESOURCE,
     ChangeEvent,
     EventKind,
     EventResource,
@@ -39,7 +45,10 @@ from ._records import (
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
-from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, USERS_RESOURCE, Store, StoreTransaction
+from ._scim_records import ScimRecords, ScimUserExtras
+from ._scim_tokens import ScimTokens, StoredScimToken
+from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
+from ._transaction import StoreTransaction
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -53,6 +62,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "DuplicateConnectionError",
+    "DuplicateScimTokenError",
     "EventKind",
     "EventResource",
     "EventSource",
@@ -61,11 +71,15 @@ __all__ = [
     "ReplayError",
     "Revisions",
     "RunKind",
+    "ScimRecords",
+    "ScimTokens",
+    "ScimUserExtras",
     "Store",
     "StoreError",
     "StoreTransaction",
     "StoredConnection",
     "StoredRole",
+    "StoredScimToken",
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",

@@ -30,7 +30,10 @@ __all__ = [
     "default_database_url",
     "json_dumps",
     "json_loads",
+    "read_connection",
     "redact",
+    "violates_constraint",
+    "write_transaction",
 ]
 
 ENV_VAR = "THRESHER_DATABASE_URL"
@@ -146,6 +149,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def violates_constraint(exc: StoreError) -> bool:
+    """Whether ``db_errors`` made ``exc`` of a unique, foreign-key or check constraint violation."""
+    return isinstance(exc.__cause__, sa_exc.IntegrityError)
+
+
 @contextmanager
 def db_errors(url: str) -> Iterator[None]:
     """Turn driver errors into store errors that say what to do."""
@@ -167,3 +175,20 @@ def db_errors(url: str) -> Iterator[None]:
         if isinstance(exc, sa_exc.OperationalError) and (sqlstate is None or sqlstate.startswith("08")):
             raise DatabaseUnavailableError(f"cannot use the database at {redact(url)}: {message}") from exc
         raise DatabaseError(f"the database at {redact(url)} refused a statement: {message}") from exc
+
+
+@contextmanager
+def read_connection(engine: Engine, url: str) -> Iterator[Connection]:
+    """A connection for reads (each statement in the one short transaction it opens), errors translated."""
+    with db_errors(url), engine.connect() as conn:
+        yield conn
+
+
+@contextmanager
+def write_transaction(engine: Engine, url: str) -> Iterator[Connection]:
+    """One write transaction (SQLite: ``BEGIN IMMEDIATE``), committed when the block ends and
+    rolled back if it raises; errors translated."""
+    with db_errors(url), engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            yield conn

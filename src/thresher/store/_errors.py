@@ -1,7 +1,7 @@
 """Every exception of the roster store, grouped by what the caller should do.
 
 - Fix the input: :class:`UnknownConnectionError`, :class:`DuplicateConnectionError`,
-  :class:`InvalidArgumentError`.
+  :class:`DuplicateScimTokenError`, :class:`InvalidArgumentError`.
 - Fix the configuration: :class:`DatabaseUnavailableError`.
 - Retry: :class:`DatabaseBusyError`.
 - Give up (or upgrade thresher): :class:`MigrationError`, :class:`DatabaseError`, :class:`ReplayError`.
@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "DuplicateConnectionError",
+    "DuplicateScimTokenError",
     "InvalidArgumentError",
     "MigrationError",
     "ReplayError",
@@ -43,6 +44,12 @@ class DuplicateConnectionError(StoreError):
     """A connection with that name already exists."""
 
     hint = "Pick another name, or remove the existing connection first."
+
+
+class DuplicateScimTokenError(StoreError):
+    """A SCIM bridge token with that name already exists."""
+
+    hint = "Pick another name, or revoke the existing token and use a new name."
 
 
 class InvalidArgumentError(StoreError):

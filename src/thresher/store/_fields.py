@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from thresher.harvest._models import Role, User
+from thresher.harvest._models import User
 
 from ._types import canonical_decimal
 
@@ -112,15 +112,29 @@ def user_fields(columns: Mapping[Any, Any]) -> dict[str, Any]:
 
 def user_snapshot(user: User) -> dict[str, Any]:
     """A Harvest user as ``Store.snapshot_users`` shows it: compare a mirror with its source."""
-    return user_fields(user_columns(user))
+    # ``user_fields(user_columns(user))``, spelled out: every new or changed user of a page runs
+    # it, and the intermediate dict would be garbage at once.
+    return {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "telephone": user.telephone,
+        "timezone": user.timezone,
+        "has_access_to_all_future_projects": bool(user.has_access_to_all_future_projects),
+        "is_contractor": bool(user.is_contractor),
+        "is_active": bool(user.is_active),
+        "weekly_capacity": user.weekly_capacity,
+        "default_hourly_rate": _dec(user.default_hourly_rate),
+        "cost_rate": _dec(user.cost_rate),
+        "roles": list(user.roles),
+        "access_roles": list(user.access_roles),
+        "avatar_url": user.avatar_url,
+        "created_at": iso(user.created_at),
+    }
 
 
 def role_fields(name: str, user_ids: set[int] | list[int], created_at: dt.datetime) -> dict[str, Any]:
     return {"name": name, "user_ids": sorted(set(user_ids)), "created_at": iso(created_at)}
-
-
-def role_snapshot(role: Role) -> dict[str, Any]:
-    return role_fields(role.name, role.user_ids, role.created_at)
 
 
 def field_changes(

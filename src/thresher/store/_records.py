@@ -11,6 +11,7 @@ from ._fields import USER_FIELDS, iso, user_fields
 from ._types import canonical_decimal
 
 __all__ = [
+    "USERS_RESOURCE",
     "ChangeEvent",
     "EventKind",
     "EventResource",
@@ -28,6 +29,10 @@ EventKind = Literal[
 EventSource = Literal["sync", "write"]
 EventResource = Literal["user", "role"]
 RunKind = Literal["full", "incremental"]
+
+#: The sync-state resource of the users listing; its full run in progress, if any, counts
+#: users written through meanwhile as seen (``StoreTransaction.apply_users``).
+USERS_RESOURCE = "users"
 
 
 def _iso(value: dt.datetime | None) -> str | None:

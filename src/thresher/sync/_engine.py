@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from thresher.harvest import AsyncHarvest, User
-from thresher.store import ChangeEvent, Store, StoredConnection, SyncState
+from thresher.store import USERS_RESOURCE, ChangeEvent, Store, StoredConnection, SyncState
 
 from ._errors import SyncError
 
@@ -35,7 +35,6 @@ __all__ = ["ProgressCallback", "RosterSync", "SyncOptions", "SyncReport"]
 
 log = logging.getLogger("thresher.sync")
 
-USERS = "users"
 ROLES = "roles"
 
 #: ``progress(stage, done, total)``; ``total`` is None while unknown.
@@ -146,7 +145,7 @@ class RosterSync:
 
     def _load_state(self) -> SyncState:
         with self._store.transaction() as tx:
-            return tx.get_sync_state(self._connection.id, USERS)
+            return tx.get_sync_state(self._connection.id, USERS_RESOURCE)
 
     def _full_due(self, state: SyncState, now: dt.datetime) -> bool:
         if state.high_water_mark is None or state.last_full_sync_at is None:

@@ -1,0 +1,186 @@
+"""The SCIM bridge's records of one connection: what identity providers send that Harvest keeps no
+field for (externalIds, enterprise fields, their emails) and the users a SCIM DELETE hid.
+
+Rows live in ``scim_users`` and ``scim_groups`` (migration r0002), next to the roster mirror and
+keyed by Harvest ids. Every database error is a :class:`~thresher.store.StoreError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, delete, func, insert, select, update
+
+from ._database import read_connection, write_transaction
+from ._errors import InvalidArgumentError
+from ._queries import USER_RECORD_COLUMNS
+from ._records import StoredUser
+from ._store import Store
+from ._tables import ROLES, SCIM_GROUPS, SCIM_USERS, USERS
+
+__all__ = ["ScimRecords", "ScimUserExtras"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScimUserExtras:
+    """The SCIM-only data of one user."""
+
+    external_id: str | None = None
+    employee_number: str | None = None
+    department: str | None = None
+    emails: list[dict[str, Any]] | None = None
+    hidden_at: dt.datetime | None = None
+
+
+_EXTRAS_FIELDS = tuple(f.name for f in dataclasses.fields(ScimUserExtras))
+_EXTRAS_COLUMNS = [SCIM_USERS.c[f] for f in _EXTRAS_FIELDS]
+
+
+def _users_with_extras(condition: ColumnElement[bool]) -> Select[Any]:
+    joined = USERS.outerjoin(
+        SCIM_USERS,
+        (SCIM_USERS.c.connection_id == USERS.c.connection_id)
+        & (SCIM_USERS.c.harvest_id == USERS.c.harvest_id),
+    )
+    return (
+        select(*USER_RECORD_COLUMNS, *_EXTRAS_COLUMNS)
+        .select_from(joined)
+        .where(
+            USERS.c.connection_id == bindparam("connection_id"),
+            USERS.c.deleted_at.is_(None),
+            condition,
+        )
+    )
+
+
+# The bridge's hot lookups, built once: constructing a 40-column statement and its cache key
+# costs three times as much as running it (0.43 ms against 0.12 ms for a miss on SQLite).
+# Unordered on purpose: with ORDER BY harvest_id, SQLite walks the primary key of every user
+# instead of the email index.
+_BY_EMAIL = _users_with_extras(USERS.c.email_lower == bindparam("email"))
+_BY_EXTERNAL_ID = _users_with_extras(SCIM_USERS.c.external_id == bindparam("external_id"))
+_BY_IDS = _users_with_extras(USERS.c.harvest_id.in_(bindparam("ids", expanding=True)))
+_ROLE_IDS = select(ROLES.c.name, ROLES.c.harvest_id).where(
+    ROLES.c.connection_id == bindparam("connection_id"), ROLES.c.deleted_at.is_(None)
+)
+
+
+class ScimRecords:
+    """SCIM-only data of one connection: user extras and groups' externalIds."""
+
+    def __init__(self, store: Store, connection_id: int) -> None:
+        self._engine = store.engine
+        self._url = store.url
+        self.connection_id = connection_id
+
+    # -- users -----------------------------------------------------------------------------
+
+    def user_extras(self, harvest_ids: Iterable[int] | None = None) -> dict[int, ScimUserExtras]:
+        """Extras by Harvest id (all of the connection's when ``harvest_ids`` is None)."""
+        query = select(SCIM_USERS.c.harvest_id, *_EXTRAS_COLUMNS).where(
+            SCIM_USERS.c.connection_id == self.connection_id
+        )
+        if harvest_ids is not None:
+            ids = list(harvest_ids)
+            if not ids:
+                return {}
+            query = query.where(SCIM_USERS.c.harvest_id.in_(ids))
+        with read_connection(self._engine, self._url) as conn:
+            return {row[0]: ScimUserExtras(*row[1:]) for row in conn.execute(query)}
+
+    def users_with_extras(
+        self,
+        *,
+        email: str | None = None,
+        external_id: str | None = None,
+        harvest_ids: Iterable[int] | None = None,
+    ) -> dict[int, tuple[StoredUser, ScimUserExtras]]:
+        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``
+        or ``harvest_ids``, each with its SCIM-only data, in one query: the lookups identity
+        providers make before every create cost one round trip instead of three."""
+        params: dict[str, Any] = {"connection_id": self.connection_id}
+        if email is not None:
+            query, params["email"] = _BY_EMAIL, email.strip().lower()
+        elif external_id is not None:
+            query, params["external_id"] = _BY_EXTERNAL_ID, external_id
+        elif harvest_ids is not None:
+            query, params["ids"] = _BY_IDS, list(harvest_ids)
+            if not params["ids"]:
+                return {}
+        else:
+            raise InvalidArgumentError("give email, external_id or harvest_ids")
+        n = len(USER_RECORD_COLUMNS)
+        with read_connection(self._engine, self._url) as conn:
+            rows = conn.execute(query, params).all()
+        found: dict[int, tuple[StoredUser, ScimUserExtras]] = {}
+        for row in rows:
+            user = StoredUser(*row[:n])
+            found[user.harvest_id] = (user, ScimUserExtras(*row[n:]))
+        return found
+
+    def hidden_user_ids(self) -> set[int]:
+        query = select(SCIM_USERS.c.harvest_id).where(
+            SCIM_USERS.c.connection_id == self.connection_id, SCIM_USERS.c.hidden_at.is_not(None)
+        )
+        with read_connection(self._engine, self._url) as conn:
+            return set(conn.execute(query).scalars())
+
+    def user_ids_with_email_text(self, needle: str) -> list[int]:
+        """Users whose stored ``emails`` JSON contains ``needle`` (any case): a candidate list,
+        callers confirm each with the filter itself."""
+        text = func.lower(cast(SCIM_USERS.c.emails, Text))
+        query = select(SCIM_USERS.c.harvest_id).where(
+            SCIM_USERS.c.connection_id == self.connection_id,
+            SCIM_USERS.c.emails.is_not(None),
+            text.contains(needle.lower(), autoescape=True),
+        )
+        with read_connection(self._engine, self._url) as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def save_user_extras(self, harvest_id: int, extras: ScimUserExtras) -> None:
+        """Replace a user's extras."""
+        values = dataclasses.asdict(extras)
+        key = (SCIM_USERS.c.connection_id == self.connection_id) & (SCIM_USERS.c.harvest_id == harvest_id)
+        with write_transaction(self._engine, self._url) as conn:
+            if conn.execute(select(SCIM_USERS.c.harvest_id).where(key)).first() is None:
+                conn.execute(
+                    insert(SCIM_USERS).values(
+                        connection_id=self.connection_id, harvest_id=harvest_id, **values
+                    )
+                )
+            else:
+                conn.execute(update(SCIM_USERS).where(key).values(**values))
+
+    # -- groups ----------------------------------------------------------------------------
+
+    def role_ids_by_name(self) -> dict[str, int]:
+        """Live roles' ids by name, without their members (a user's groups need only these)."""
+        with read_connection(self._engine, self._url) as conn:
+            rows = conn.execute(_ROLE_IDS, {"connection_id": self.connection_id})
+            return {name: role_id for name, role_id in rows}
+
+    def group_external_ids(self) -> dict[int, str | None]:
+        query = select(SCIM_GROUPS.c.role_id, SCIM_GROUPS.c.external_id).where(
+            SCIM_GROUPS.c.connection_id == self.connection_id
+        )
+        with read_connection(self._engine, self._url) as conn:
+            return {row.role_id: row.external_id for row in conn.execute(query)}
+
+    def save_group(self, role_id: int, external_id: str | None) -> None:
+        """Set a group's externalId (None: the group has none)."""
+        key = (SCIM_GROUPS.c.connection_id == self.connection_id) & (SCIM_GROUPS.c.role_id == role_id)
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(delete(SCIM_GROUPS).where(key))
+            conn.execute(
+                insert(SCIM_GROUPS).values(
+                    connection_id=self.connection_id, role_id=role_id, external_id=external_id
+                )
+            )
+
+    def forget_group(self, role_id: int) -> None:
+        key = (SCIM_GROUPS.c.connection_id == self.connection_id) & (SCIM_GROUPS.c.role_id == role_id)
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(delete(SCIM_GROUPS).where(key))
