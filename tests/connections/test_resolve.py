@@ -6,7 +6,6 @@ shows a token.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -196,8 +195,7 @@ def test_no_repr_or_str_shows_a_token(
     for name in ("oauth", "pat"):
         resolved = resolve(store, name)
         assert resolved.credentials is not None
-        texts.append(shown(resolved, resolved.credentials, resolved.settings, resolved.connection,
-                           dataclasses.replace(resolved.credentials)))
+        texts.append(shown(resolved, resolved.credentials, resolved.settings, resolved.connection))
         client = open_client(store, resolved, limiter_registry=LimiterRegistry())
         texts.append(shown(client, client.settings))
         with Harvest(resolved.settings, limiter_registry=LimiterRegistry()) as blocking:
