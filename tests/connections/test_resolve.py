@@ -145,11 +145,6 @@ def test_no_connection_at_all_says_how_to_make_one(store: Store) -> None:
         open_client(store)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resolve() on a store holding only the recorded 'env' connection, with HARVEST_* unset, "
-    "hints only at the variables, not at 'thresher login'",
-)
 def test_only_the_recorded_env_connection_left_says_how_to_make_one(
     site: Site, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

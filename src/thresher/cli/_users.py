@@ -19,7 +19,7 @@ from thresher.harvest import (
     UserUpdate,
     harvest_to_iana,
 )
-from thresher.provision import ProvisionError, WriteThrough, find_user, offboard
+from thresher.provision import FROZEN_WHEN_ARCHIVED, ProvisionError, WriteThrough, find_user, offboard
 
 from ._console import out, print_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO, json_option
@@ -210,7 +210,7 @@ def update_user(
 
     async def run(writes: WriteThrough, _: ResolvedConnection) -> User:
         user = await find_user(writes, who)
-        frozen = [k for k in ("email", "first_name", "last_name") if k in given]
+        frozen = [k for k in FROZEN_WHEN_ARCHIVED if k in given]
         if not user.is_active and frozen:
             raise ProvisionError(
                 f"{user.email} is archived, and Harvest freezes the {', '.join(frozen)} of "

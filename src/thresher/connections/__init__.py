@@ -7,7 +7,7 @@ Every command, the sync, the SCIM bridge and embedders obtain their Harvest clie
 
     store = Store.open()                     # THRESHER_DATABASE_URL, else the default file
     async with open_client(store, "acme") as harvest:   # None: HARVEST_* env, else the default
-        me = await harvest.get_me()
+        me = await harvest.me()
 
 Saved connections (``thresher login``) keep their credentials encrypted with Fernet
 (``SecretBox``: the key from ``THRESHER_SECRET_KEY`` or a 0600 key file). OAuth connections

@@ -117,7 +117,8 @@ def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
     if connection.name == ENV_CONNECTION:
         raise NoConnectionError(
             "the 'env' connection needs the HARVEST_* environment variables",
-            hint="Set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and HARVEST_USER_AGENT.",
+            hint="Set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and HARVEST_USER_AGENT, or run "
+            "'thresher login' to save a connection of its own.",
         )
     return _from_store(store, connection)
 

@@ -119,6 +119,12 @@ class ScimBridge:
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
         self.app = Starlette(routes=[mount], lifespan=self._lifespan)
 
+    def lifespan(self, app: object = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """The bridge's background work (fresh lookups, token counters, closing the client):
+        pass it as ``lifespan=bridge.lifespan`` to the app the bridge is mounted in, since
+        Starlette gives mounted apps no lifespan events of their own."""
+        return self._lifespan(self.app)
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(self._flush_counts())]
