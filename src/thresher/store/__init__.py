@@ -24,12 +24,15 @@ from ._errors import (
     DuplicateConnectionError,
     DuplicateScimTokenError,
     InvalidArgumentError,
+    LeaseHeldError,
+    LeaseLostError,
     MigrationError,
     ReplayError,
     StoreError,
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
+from ._leases import Lease, LeaseHolder
 from ._migrate import Revisions
 from ._records import (
     USERS_RESOURCE,
@@ -67,6 +70,10 @@ __all__ = [
     "EventResource",
     "EventSource",
     "InvalidArgumentError",
+    "Lease",
+    "LeaseHeldError",
+    "LeaseHolder",
+    "LeaseLostError",
     "MigrationError",
     "ReplayError",
     "Revisions",

@@ -3,13 +3,19 @@
 - Fix the input: :class:`UnknownConnectionError`, :class:`DuplicateConnectionError`,
   :class:`DuplicateScimTokenError`, :class:`InvalidArgumentError`.
 - Fix the configuration: :class:`DatabaseUnavailableError`.
-- Retry: :class:`DatabaseBusyError`.
+- Retry: :class:`DatabaseBusyError`; later, :class:`LeaseHeldError`.
+- Stop (another process took over): :class:`LeaseLostError`.
 - Give up (or upgrade thresher): :class:`MigrationError`, :class:`DatabaseError`, :class:`ReplayError`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from thresher._errors import ThresherError
+
+if TYPE_CHECKING:
+    from ._leases import Lease
 
 __all__ = [
     "DatabaseBusyError",
@@ -18,6 +24,8 @@ __all__ = [
     "DuplicateConnectionError",
     "DuplicateScimTokenError",
     "InvalidArgumentError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "MigrationError",
     "ReplayError",
     "StoreError",
@@ -81,6 +89,28 @@ class MigrationError(StoreError):
         "Run 'thresher db current' to see the database's revision. A revision this thresher does "
         "not know means the database was upgraded by a newer thresher: upgrade thresher."
     )
+
+
+class LeaseHeldError(StoreError):
+    """Another process holds the lease (``lease`` says who, where and since when)."""
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(
+            f"the {lease.purpose} lease of connection {lease.connection_id} is held by pid "
+            f"{lease.pid} on {lease.host} (since {lease.acquired_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+        self.lease = lease
+
+
+class LeaseLostError(StoreError):
+    """The lease was taken over by another holder (this one stalled past its expiry)."""
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(
+            f"the {lease.purpose} lease of connection {lease.connection_id} was taken over by "
+            "another process while this one held it"
+        )
+        self.lease = lease
 
 
 class ReplayError(StoreError):

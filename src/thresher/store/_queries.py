@@ -341,7 +341,9 @@ class Queries:
             row = conn.execute(query).first()
             if row is None:
                 return SyncState(connection_id=connection_id, resource=resource)
-            return SyncState(*row)
+            values = row._asdict()
+            values["pending_teammates"] = frozenset(values["pending_teammates"] or ())
+            return SyncState(**values)
 
         return self._read(run)
 

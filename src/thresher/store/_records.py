@@ -53,6 +53,8 @@ class StoredConnection:
     credentials_ref: str | None
     is_default: bool
     created_at: dt.datetime
+    #: Grows with every save of the credentials; see ``Store.update_connection``.
+    credentials_version: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe; ``credentials_ref`` is reduced to whether one is set."""
@@ -193,6 +195,9 @@ class SyncState:
     run_kind: RunKind | None = None
     last_full_sync_at: dt.datetime | None = None
     last_reconciled_at: dt.datetime | None = None
+    #: People managers whose teammate lists still need reading (saved with the page that made
+    #: them due, cleared as each list is read), so an interrupted teammates phase resumes.
+    pending_teammates: frozenset[int] = frozenset()
 
     @property
     def in_progress(self) -> bool:
@@ -209,6 +214,7 @@ class SyncState:
             "run_kind": self.run_kind,
             "last_full_sync_at": _iso(self.last_full_sync_at),
             "last_reconciled_at": _iso(self.last_reconciled_at),
+            "pending_teammates": sorted(self.pending_teammates),
         }
 
 

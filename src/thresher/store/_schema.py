@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Double,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -41,6 +42,9 @@ __all__ = [
     "Base",
     "ChangeEventRow",
     "ConnectionRow",
+    "LeaseRow",
+    "RateBudgetRow",
+    "RateBudgetSlotRow",
     "RoleMemberRow",
     "RoleRow",
     "ScimGroupRow",
@@ -117,6 +121,8 @@ class ConnectionRow(Base):
     credentials_ref: Mapped[str | None]
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime]
+    #: Grows with every save of ``credentials_ref``: a process whose copy is older re-reads it.
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         # At most one default connection.
@@ -225,6 +231,9 @@ class SyncStateRow(Base):
     last_full_sync_at: Mapped[dt.datetime | None]
     last_reconciled_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime]
+    #: Managers whose teammate lists still need reading: written with the user page that made
+    #: them due and cleared with each list read, so an interrupted teammates phase resumes.
+    pending_teammates: Mapped[list[int] | None] = mapped_column(JSON_TYPE)
 
     __table_args__ = (CheckConstraint(_in("run_kind", RUN_KINDS), name="run_kind"),)
 
@@ -318,6 +327,47 @@ class ScimTokenCountRow(Base):
     )
     status: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int]
+
+
+class LeaseRow(Base):
+    """Who may run something once per connection now (a sync); see ``_leases``."""
+
+    __tablename__ = "leases"
+
+    connection_id: Mapped[int] = _connection_fk()
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str]
+    pid: Mapped[int]
+    #: The fencing token: grows with every acquisition by a new holder.
+    token: Mapped[int]
+    acquired_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+
+class RateBudgetRow(Base):
+    """One Harvest account's request budget, shared by every process (see ``_budget``)."""
+
+    __tablename__ = "rate_budgets"
+
+    account_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    #: The slot the next request takes in ``rate_budget_slots`` (a ring of ``limit`` slots).
+    cursor: Mapped[int] = mapped_column(Integer)
+    #: Epoch seconds before which nobody sends (a 429's Retry-After).
+    paused_until: Mapped[float] = mapped_column(Double)
+
+
+class RateBudgetSlotRow(Base):
+    """When each of the account's last ``limit`` requests was sent (or answered), epoch seconds."""
+
+    __tablename__ = "rate_budget_slots"
+
+    account_key: Mapped[str] = mapped_column(
+        String(400), ForeignKey("rate_budgets.account_key", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent_at: Mapped[float] = mapped_column(Double)
 
 
 def table_of(model: type[Base]) -> Table:

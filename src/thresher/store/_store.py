@@ -6,13 +6,13 @@ import enum
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Engine
 
-from . import _migrate
+from . import _leases, _migrate
 from ._arguments import now
 from ._database import (
     create_store_engine,
@@ -24,6 +24,7 @@ from ._database import (
     write_transaction,
 )
 from ._errors import DatabaseError, DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
+from ._leases import Lease, LeaseHolder
 from ._queries import Queries
 from ._records import StoredConnection
 from ._tables import CONNECTIONS
@@ -204,11 +205,14 @@ class Store(Queries):
             "id_url": id_url,
             "credentials_ref": credentials_ref,
         }
-        values = {k: v for k, v in given.items() if v is not UNSET}
+        values: dict[str, Any] = {k: v for k, v in given.items() if v is not UNSET}
         with self._write() as conn:
             found = conn.execute(select(CONNECTIONS.c.id).where(CONNECTIONS.c.name == name)).first()
             if found is None:
                 raise UnknownConnectionError(f"no connection named {name!r}")
+            if "credentials_ref" in values:
+                # Processes holding an older copy see the version move and re-read it.
+                values["credentials_version"] = CONNECTIONS.c.credentials_version + 1
             if values:
                 conn.execute(update(CONNECTIONS).where(CONNECTIONS.c.id == found.id).values(**values))
         return self.get_connection(name)
@@ -230,6 +234,30 @@ class Store(Queries):
             result = conn.execute(delete(CONNECTIONS).where(CONNECTIONS.c.name == name))
             if result.rowcount == 0:
                 raise UnknownConnectionError(f"no connection named {name!r}")
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def acquire_lease(
+        self, connection_id: int, purpose: str, holder: LeaseHolder, *, ttl: float
+    ) -> Lease:
+        """Take the ``purpose`` lease of a connection for ``ttl`` seconds, or raise
+        ``LeaseHeldError`` (its ``lease`` says who holds it, where and since when)."""
+        with self._write() as conn:
+            return _leases.acquire(conn, connection_id, purpose, holder, ttl)
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease (a heartbeat); ``LeaseLostError`` if another holder took it."""
+        with self._write() as conn:
+            return _leases.renew(conn, lease, ttl)
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up, so the next holder need not wait for it to expire."""
+        with self._write() as conn:
+            _leases.release(conn, lease)
+
+    def get_lease(self, connection_id: int, purpose: str) -> Lease | None:
+        """The lease as stored (held or expired), or None if it was never taken."""
+        return self._read(lambda conn: _leases.current(conn, connection_id, purpose))
 
     # -- writes -----------------------------------------------------------------------------
 

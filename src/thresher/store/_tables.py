@@ -5,6 +5,9 @@ from __future__ import annotations
 from ._schema import (
     ChangeEventRow,
     ConnectionRow,
+    LeaseRow,
+    RateBudgetRow,
+    RateBudgetSlotRow,
     RoleMemberRow,
     RoleRow,
     ScimGroupRow,
@@ -20,7 +23,10 @@ from ._schema import (
 __all__ = [
     "CONNECTIONS",
     "EVENTS",
+    "LEASES",
     "MEMBERS",
+    "RATE_BUDGETS",
+    "RATE_BUDGET_SLOTS",
     "ROLES",
     "SCIM_GROUPS",
     "SCIM_TOKENS",
@@ -42,3 +48,6 @@ SCIM_USERS = table_of(ScimUserRow)
 SCIM_GROUPS = table_of(ScimGroupRow)
 SCIM_TOKENS = table_of(ScimTokenRow)
 SCIM_TOKEN_COUNTS = table_of(ScimTokenCountRow)
+LEASES = table_of(LeaseRow)
+RATE_BUDGETS = table_of(RateBudgetRow)
+RATE_BUDGET_SLOTS = table_of(RateBudgetSlotRow)

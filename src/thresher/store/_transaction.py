@@ -24,12 +24,14 @@ from sqlalchemy.engine import Connection as SAConnection
 
 from thresher.harvest._models import Role, User
 
+from . import _leases
 from ._arguments import aware, event_source, now
 from ._bulk import bulk_for, chunks
 from ._database import db_errors
 from ._errors import InvalidArgumentError, UnknownConnectionError
 from ._events import PendingEvents, user_change_events
 from ._fields import ROLE_FIELDS, USER_FIELDS, field_changes, role_fields, user_fields, user_snapshot
+from ._leases import Lease
 from ._queries import SYNC_FIELDS, USER_DIFF_COLUMNS, Queries, load_members, load_teammates
 from ._records import USERS_RESOURCE, ChangeEvent, EventSource, SyncState
 from ._schema import RUN_KINDS
@@ -335,6 +337,14 @@ class StoreTransaction(Queries):
         pending.add("user", manager_id, "teammates_changed", changes)
         return self._record(pending)
 
+    # -- leases -----------------------------------------------------------------------------
+
+    def check_lease(self, lease: Lease) -> None:
+        """The fencing check: raise ``LeaseLostError`` unless ``lease`` still holds, so this
+        transaction's writes commit only while their writer holds the lease."""
+        with db_errors(self._url):
+            _leases.check(self._open(), lease)
+
     # -- sync state -------------------------------------------------------------------------
 
     def save_sync_state(self, state: SyncState) -> None:
@@ -344,6 +354,7 @@ class StoreTransaction(Queries):
                 f"unknown run kind {state.run_kind!r}", hint="Use 'full' or 'incremental'."
             )
         row: dict[str, Any] = {f: getattr(state, f) for f in SYNC_FIELDS}
+        row["pending_teammates"] = sorted(state.pending_teammates) or None
         for f in ("high_water_mark", "run_started_at", "last_full_sync_at", "last_reconciled_at"):
             if row[f] is not None:
                 row[f] = aware(row[f], f"SyncState.{f}")
