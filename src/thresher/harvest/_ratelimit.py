@@ -166,7 +166,9 @@ class RateLimiter:
                         wake.extend(self._admitted[:1])
                         delay = None
                     else:
-                        delay = math.inf  # woken by the admitted one ahead when it leaves
+                        # Woken by the admitted one ahead when it leaves; the timeout is only a
+                        # fallback for a waker that cannot reach this loop.
+                        delay = self._span
                     wakeup = waiter.arm()
                 for other in wake:
                     if other is not waiter:
