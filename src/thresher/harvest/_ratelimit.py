@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import anyio
-import anyio.lowlevel
 
 __all__ = ["LimiterRegistry", "RateLimiter", "default_registry", "parse_retry_after"]
 
