@@ -113,7 +113,7 @@ async def test_teammates_roles_and_rates(running: RunningSandbox, harvest: Async
     members = [u for u in users if u.access_roles == ["member"]][:2]
     teammates = await harvest.set_teammates(manager.id, [m.id for m in members])
     assert sorted(t.id for t in teammates) == sorted(m.id for m in members)
-    assert sorted(t.id for t in await harvest.list_teammates(manager.id)) == sorted(m.id for m in members)
+    assert sorted([t.id async for t in harvest.list_teammates(manager.id)]) == sorted(m.id for m in members)
     assert "people_manager" in (await harvest.get_user(manager.id)).access_roles
 
     role = await harvest.create_role(f"Guild {uuid.uuid4().hex[:6]}", [members[0].id])
@@ -128,10 +128,10 @@ async def test_teammates_roles_and_rates(running: RunningSandbox, harvest: Async
 
     billable = await harvest.create_billable_rate(members[0].id, "150.00", "2026-01-01")
     assert (await harvest.get_billable_rate(members[0].id, billable.id)).amount == 150
-    assert billable.id in {r.id for r in await harvest.list_billable_rates(members[0].id)}
+    assert billable.id in {r.id async for r in harvest.list_billable_rates(members[0].id)}
     cost = await harvest.create_cost_rate(members[0].id, 80)
     assert (await harvest.get_cost_rate(members[0].id, cost.id)).amount == 80
-    assert cost.id in {r.id for r in await harvest.list_cost_rates(members[0].id)}
+    assert cost.id in {r.id async for r in harvest.list_cost_rates(members[0].id)}
 
 
 async def test_assignments_company_and_accounts(running: RunningSandbox, harvest: AsyncHarvest) -> None:
@@ -154,9 +154,9 @@ async def test_assignments_company_and_accounts(running: RunningSandbox, harvest
     assert company.name == running.sandbox.state.company.name
     assert (await harvest.update_company(weekly_capacity=32 * 3600)).weekly_capacity == 32 * 3600
 
-    accounts = await harvest.list_accounts()
-    assert [a.id for a in accounts.accounts] == [running.sandbox.credentials.account_id]
-    everything = await harvest.list_accounts(harvest_only=False)
+    accounts = [a async for a in harvest.list_accounts()]
+    assert [a.id for a in accounts] == [running.sandbox.credentials.account_id]
+    everything = await harvest.get_identity(harvest_only=False)
     assert running.sandbox.credentials.forecast_account_id in {a.id for a in everything.accounts}
 
 

@@ -1,16 +1,31 @@
-"""The blocking facade: same names and signatures, no logic of its own, lazy iterators."""
+"""The blocking facade: same names and signatures, no logic of its own, lazy iterators, and
+blocking transports (``httpx.HTTPTransport``) as well as async ones."""
 
 from __future__ import annotations
 
+import gzip
 import inspect
+import json
 import threading
 
 import httpx
 import pytest
 
 from thresher.harvest import AsyncHarvest, Harvest, LimiterRegistry, NotFoundError, Page, User
+from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
 
-from .fakes import ACCOUNT, BASE, FAST_RETRY, TOKEN, UA, FakeHarvest, json_response, page_json, user_json
+from .fakes import (
+    ACCOUNT,
+    BASE,
+    FAST_RETRY,
+    TOKEN,
+    UA,
+    FakeHarvest,
+    json_response,
+    page_json,
+    teammate_json,
+    user_json,
+)
 
 NEXT = f"{BASE}/users?cursor=abc&per_page=2000&ref=next_cursor"
 
@@ -89,3 +104,52 @@ def test_mock_transport_works_for_the_facade_too() -> None:
                  limiter_registry=LimiterRegistry()) as harvest:
         assert harvest.me().id == 4
         assert harvest.settings.account_id == 1
+
+
+class BlockingOnly(httpx.BaseTransport):
+    """A transport with no async side at all, as a custom one written for ``httpx.Client`` is."""
+
+    def __init__(self, handler: FakeHarvest) -> None:
+        self._mock = httpx.MockTransport(handler)
+        self.threads: list[str] = []
+        self.closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.threads.append(threading.current_thread().name)
+        return self._mock.handle_request(request)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_blocking_transport_runs_off_the_event_loop() -> None:
+    body = gzip.compress(json.dumps(user_json(5)).encode())
+    fake = two_pages().on("GET", "/v2/users/5", httpx.Response(
+        200, content=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )).on("GET", "/v2/users/7/teammates", page_json("teammates", [teammate_json(2)]))
+    transport = BlockingOnly(fake)
+    with Harvest(access_token=TOKEN, account_id=ACCOUNT, user_agent=UA, transport=transport,
+                 limiter_registry=LimiterRegistry(), retry=FAST_RETRY) as harvest:
+        assert harvest.get_user(5).id == 5  # the raw (compressed) body is decoded once
+        assert [u.id for u in harvest.list_users()] == [1, 2, 3]
+        teammates = harvest.list_teammates(7)
+        assert not isinstance(teammates, list)
+        assert [t.id for t in teammates] == [2]
+    assert len(transport.threads) == 4
+    assert "thresher-harvest-sync" not in transport.threads  # worker threads, not the loop's
+    assert transport.closed
+    assert fake.requests[0].headers["Harvest-Account-Id"] == str(ACCOUNT)
+
+
+def test_a_plain_http_transport_against_the_sandbox() -> None:
+    with run_sandbox(Sandbox(SandboxConfig(users=7, seed=5, rate_limit=None))) as running:
+        creds = running.sandbox.credentials
+        with Harvest(access_token=creds.admin_token, account_id=creds.account_id, user_agent=UA,
+                     base_url=running.api_url, id_url=running.id_url,
+                     transport=httpx.HTTPTransport(), limiter_registry=LimiterRegistry()) as harvest:
+            everyone = list(harvest.list_users(per_page=3))  # three pages over real HTTP
+            created = harvest.create_user({"first_name": "Emmy", "last_name": "Noether",
+                                           "email": "emmy.noether@example.com"})
+            assert harvest.get_user(created.id).email == "emmy.noether@example.com"
+            assert [a.id for a in harvest.list_accounts()] == [creds.account_id]
+    assert len(everyone) == 7

@@ -102,7 +102,7 @@ CASES = [
     Case("delete_user (empty body)", lambda h: h.delete_user(5), "DELETE", "/v2/users/5",
          httpx.Response(200), check=lambda r: r is None),
     # §7.1 teammates
-    Case("list_teammates", lambda h: h.list_teammates(7), "GET", "/v2/users/7/teammates",
+    Case("list_teammates", lambda h: collect(h.list_teammates(7)), "GET", "/v2/users/7/teammates",
          json_response(200, page_json("teammates", [teammate_json(2)], per_page=100)),
          check=lambda r: isinstance(r[0], Teammate) and r[0].id == 2),
     Case("set_teammates", lambda h: h.set_teammates(7, [2, 3]), "PATCH", "/v2/users/7/teammates",
@@ -112,7 +112,7 @@ CASES = [
          "/v2/users/7/teammates", json_response(200, {"teammates": []}),
          body={"teammate_ids": []}, check=lambda r: r == []),
     # §7.2 rates
-    Case("list_billable_rates", lambda h: h.list_billable_rates(5), "GET",
+    Case("list_billable_rates", lambda h: collect(h.list_billable_rates(5)), "GET",
          "/v2/users/5/billable_rates",
          json_response(200, page_json("billable_rates", [rate_json(9), rate_json(10, None)])),
          check=lambda r: isinstance(r[0], Rate) and r[1].amount is None),
@@ -122,7 +122,7 @@ CASES = [
     Case("create_billable_rate", lambda h: h.create_billable_rate(5, Decimal("120.5"), dt.date(2024, 1, 1)),
          "POST", "/v2/users/5/billable_rates", json_response(201, rate_json(9)),
          body={"amount": 120.5, "start_date": "2024-01-01"}),
-    Case("list_cost_rates", lambda h: h.list_cost_rates(5), "GET", "/v2/users/5/cost_rates",
+    Case("list_cost_rates", lambda h: collect(h.list_cost_rates(5)), "GET", "/v2/users/5/cost_rates",
          json_response(200, page_json("cost_rates", [rate_json(4)])),
          check=lambda r: r[0].id == 4),
     Case("get_cost_rate", lambda h: h.get_cost_rate(5, 4), "GET", "/v2/users/5/cost_rates/4",
@@ -221,7 +221,7 @@ async def test_endpoint_sends_the_documented_request(case: Case) -> None:
     assert case.check(result), result
 
 
-async def test_list_accounts_keeps_harvest_accounts_and_sends_no_account_header() -> None:
+async def test_identity_keeps_harvest_accounts_and_sends_no_account_header() -> None:
     answer = {"user": {"id": 1, "first_name": "J", "last_name": "D", "email": "j@example.com"},
               "accounts": [{"id": 11, "name": "ACME", "product": "harvest",
                             "google_sign_in_required": False},
@@ -229,11 +229,16 @@ async def test_list_accounts_keeps_harvest_accounts_and_sends_no_account_header(
     fake = FakeHarvest().on("GET", "/api/v2/accounts", answer)
     # No account id configured: picking one is what this endpoint is for (§5.3).
     async with make_client(fake, account_id=None) as harvest:
-        accounts = await harvest.list_accounts()
-        everything = await harvest.list_accounts(harvest_only=False)
-    assert isinstance(accounts, IdentityAccounts)
-    assert [a.id for a in accounts.accounts] == [11]
+        identity = await harvest.get_identity()
+        everything = await harvest.get_identity(harvest_only=False)
+        accounts = [a async for a in harvest.list_accounts()]
+        listed_all = [a async for a in harvest.list_accounts(harvest_only=False)]
+    assert isinstance(identity, IdentityAccounts)
+    assert identity.user.email == "j@example.com"
+    assert [a.id for a in identity.accounts] == [11]
     assert [a.product for a in everything.accounts] == ["harvest", "forecast"]
+    assert accounts == identity.accounts
+    assert listed_all == everything.accounts
     request = fake.requests[0]
     assert str(request.url) == f"{ID_URL}/api/v2/accounts"
     assert "Harvest-Account-Id" not in request.headers

@@ -45,11 +45,11 @@ def _change_teammates(
 ) -> None:
     async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
         manager = await find_user(writes, manager_who)
-        current = {t.id for t in await writes.client.list_teammates(manager.id)}
+        current = {t.id async for t in writes.client.list_teammates(manager.id)}
         ids = {(await find_user(writes, p)).id for p in people}
         wanted = ids if mode == "set" else (current | ids if mode == "add" else current - ids)
         if wanted == current and mode != "set":
-            teammates = await writes.client.list_teammates(manager.id)
+            teammates = [t async for t in writes.client.list_teammates(manager.id)]
         else:
             teammates = await writes.set_teammates(manager.id, sorted(wanted))
         return manager, _teammate_rows(teammates)
@@ -70,7 +70,7 @@ def teammates_show(
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
         user = await find_user(writes, manager)
-        return user, _teammate_rows(await writes.client.list_teammates(user.id))
+        return user, _teammate_rows([t async for t in writes.client.list_teammates(user.id)])
 
     user, rows = run_writes(connection, database_url, body)
     _print_teammates(user, rows, json_out)

@@ -26,7 +26,7 @@ async def reachable_accounts(
     # identity service on the API's origin; a placeholder id satisfies that check (Harvest ID
     # itself lives on another origin and never receives the header).
     async with AsyncHarvest(settings.replace(account_id=1), transport=transport) as client:
-        identity = await client.list_accounts()
+        identity = await client.get_identity()
     return list(identity.accounts)
 
 

@@ -15,6 +15,8 @@ to retry, and fail with the errors of ``thresher.harvest`` grouped by what to do
 
 from __future__ import annotations
 
+import inspect as _inspect
+
 from ._access_roles import (
     BASE_ROLES,
     MANAGER_ADDONS,
@@ -158,3 +160,11 @@ __all__ = [
     "parse_retry_after",
     "validate_access_roles",
 ]
+
+# Tracebacks, reprs and docs name the public path (``thresher.harvest.NotFoundError``), never the
+# private module a name happens to be defined in.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) or _inspect.isfunction(_value):
+        _value.__module__ = __name__
+del _name, _value

@@ -3,7 +3,11 @@
 Each method is one line handing the async method's coroutine to a private event loop in a daemon
 thread and waiting for it; async iterators become iterators that pull one item at a time, so a
 listing stays lazy. No behaviour lives here: ``tests/harvest/test_blocking.py`` checks that every
-public ``AsyncHarvest`` method has a same-named, same-signature twin.
+public ``AsyncHarvest`` method has a same-named, same-signature twin, and each twin takes its
+docstring from the async method when the module loads (``_share_docstrings``).
+
+A blocking transport (``httpx.HTTPTransport``, any ``httpx.BaseTransport``) is accepted too: its
+exchanges run in worker threads of the background loop (``ThreadedTransport``).
 
 The loop runs in a daemon thread of its own (not a thread-pool worker) so that a facade nobody
 closed cannot keep the interpreter from exiting.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
@@ -24,6 +29,7 @@ import httpx
 
 from ._client import AsyncHarvest
 from ._models import (
+    Account,
     Company,
     IdentityAccounts,
     ProjectAssignment,
@@ -38,7 +44,7 @@ from ._ratelimit import LimiterRegistry
 from ._requests import UserAssignmentCreate, UserAssignmentUpdate, UserCreate, UserUpdate
 from ._retry import RetryPolicy
 from ._settings import HarvestSettings
-from ._transport import RequestHook
+from ._transport import RequestHook, ThreadedTransport
 
 __all__ = ["Harvest"]
 
@@ -92,29 +98,51 @@ class Harvest:
     """Blocking twin of ``AsyncHarvest``: same constructor, same method names and arguments.
 
     ``with Harvest(settings) as harvest: harvest.get_user(5)``; listings return iterators.
+    ``transport`` may also be a blocking ``httpx.BaseTransport`` such as ``httpx.HTTPTransport``.
     """
 
     def __init__(
         self,
         settings: HarvestSettings | None = None,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        access_token: str | None = None,
+        account_id: int | None = None,
+        user_agent: str | None = None,
+        base_url: str | None = None,
+        id_url: str | None = None,
+        per_page: int | None = None,
+        timeout: float | None = None,
+        rate_limit: int | None = None,
+        rate_window: float | None = None,
+        reports_rate_limit: int | None = None,
+        reports_rate_window: float | None = None,
+        time_scale: float | None = None,
+        max_in_flight: int | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         limiter_registry: LimiterRegistry | None = None,
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
         on_request: RequestHook | None = None,
-        **settings_kwargs: Any,
     ) -> None:
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            transport = ThreadedTransport(transport)
         # Built here, so configuration errors surface before any thread starts.
         self._client = AsyncHarvest(
-            settings, transport=transport, limiter_registry=limiter_registry, retry=retry,
-            auth=auth, on_request=on_request, **settings_kwargs,
+            settings,
+            access_token=access_token, account_id=account_id, user_agent=user_agent,
+            base_url=base_url, id_url=id_url, per_page=per_page, timeout=timeout,
+            rate_limit=rate_limit, rate_window=rate_window,
+            reports_rate_limit=reports_rate_limit, reports_rate_window=reports_rate_window,
+            time_scale=time_scale, max_in_flight=max_in_flight,
+            transport=transport, limiter_registry=limiter_registry, retry=retry, auth=auth,
+            on_request=on_request,
         )
         self._thread = _LoopThread()
         self._finalizer = weakref.finalize(self, _shutdown, self._thread, self._client)
 
     @property
     def settings(self) -> HarvestSettings:
+        """The settings the client was built with (after the keyword overrides)."""
         return self._client.settings
 
     def __repr__(self) -> str:
@@ -195,15 +223,15 @@ class Harvest:
         return self._run(self._client.find_user_by_email(email))
 
     # -- teammates (§7.1) -------------------------------------------------------------------------
-    def list_teammates(self, manager_id: int) -> list[Teammate]:
-        return self._run(self._client.list_teammates(manager_id))
+    def list_teammates(self, manager_id: int) -> Iterator[Teammate]:
+        return self._iterate(self._client.list_teammates(manager_id))
 
     def set_teammates(self, manager_id: int, teammate_ids: Iterable[int]) -> list[Teammate]:
         return self._run(self._client.set_teammates(manager_id, teammate_ids))
 
     # -- rates (§7.2) -----------------------------------------------------------------------------
-    def list_billable_rates(self, user_id: int) -> list[Rate]:
-        return self._run(self._client.list_billable_rates(user_id))
+    def list_billable_rates(self, user_id: int) -> Iterator[Rate]:
+        return self._iterate(self._client.list_billable_rates(user_id))
 
     def get_billable_rate(self, user_id: int, rate_id: int) -> Rate:
         return self._run(self._client.get_billable_rate(user_id, rate_id))
@@ -213,8 +241,8 @@ class Harvest:
     ) -> Rate:
         return self._run(self._client.create_billable_rate(user_id, amount, start_date))
 
-    def list_cost_rates(self, user_id: int) -> list[Rate]:
-        return self._run(self._client.list_cost_rates(user_id))
+    def list_cost_rates(self, user_id: int) -> Iterator[Rate]:
+        return self._iterate(self._client.list_cost_rates(user_id))
 
     def get_cost_rate(self, user_id: int, rate_id: int) -> Rate:
         return self._run(self._client.get_cost_rate(user_id, rate_id))
@@ -281,9 +309,9 @@ class Harvest:
 
     # -- roles (§7.5) -----------------------------------------------------------------------------
     def role_pages(
-        self, start_url: str | None = None, *, per_page: int | None = None
+        self, *, per_page: int | None = None, start_url: str | None = None
     ) -> Iterator[Page[Role]]:
-        return self._iterate(self._client.role_pages(start_url, per_page=per_page))
+        return self._iterate(self._client.role_pages(per_page=per_page, start_url=start_url))
 
     def list_roles(self) -> Iterator[Role]:
         return self._iterate(self._client.list_roles())
@@ -311,5 +339,22 @@ class Harvest:
     ) -> Company:
         return self._run(self._client.update_company(wants_timestamp_timers, weekly_capacity))
 
-    def list_accounts(self, *, harvest_only: bool = True) -> IdentityAccounts:
-        return self._run(self._client.list_accounts(harvest_only=harvest_only))
+    def get_identity(self, *, harvest_only: bool = True) -> IdentityAccounts:
+        return self._run(self._client.get_identity(harvest_only=harvest_only))
+
+    def list_accounts(self, *, harvest_only: bool = True) -> Iterator[Account]:
+        return self._iterate(self._client.list_accounts(harvest_only=harvest_only))
+
+
+def _share_docstrings() -> None:
+    """Give each twin the docstring of the async method it wraps, so both document the same
+    ``METHOD /path`` and never drift apart."""
+    for name, method in vars(Harvest).items():
+        source = getattr(AsyncHarvest, name, None)
+        if name.startswith("_") or not inspect.isfunction(method) or source is None:
+            continue
+        if method.__doc__ is None:
+            method.__doc__ = inspect.getdoc(source)
+
+
+_share_docstrings()

@@ -16,9 +16,15 @@ __all__ = ["AsyncHarvest"]
 class AsyncHarvest(Users, Teammates, Rates, Assignments, Roles, Companies, Identity):
     """The async Harvest API v2 client.
 
-    ``AsyncHarvest(settings)`` or ``AsyncHarvest(access_token=..., account_id=..., user_agent=...)``;
-    optional ``transport`` (the test seam), ``limiter_registry`` (default: the process-wide one, so
-    every client of an account shares its budget), ``retry``, ``auth`` (default: the settings'
-    personal access token) and ``on_request`` (a metrics hook receiving ``RequestRecord``s).
+    ``AsyncHarvest(settings)`` or ``AsyncHarvest(access_token=..., account_id=..., user_agent=...)``:
+    every ``HarvestSettings`` field is also a keyword, and one given (not None) overrides
+    ``settings``. Optional ``transport`` (the test seam), ``limiter_registry`` (default: the
+    process-wide one, so every client of an account shares its budget), ``retry``, ``auth``
+    (default: the settings' personal access token) and ``on_request`` (a metrics hook receiving
+    ``RequestRecord``s).
     Use as ``async with AsyncHarvest(...) as harvest:`` or call ``aclose()``.
+
+    Every ``list_*`` is an async iterator over the records, fetched a page at a time; every
+    ``*_pages`` yields ``Page`` objects and resumes from a saved ``start_url``; a method that
+    answers with one object is a ``get_*`` (or an action such as ``create_*``).
     """

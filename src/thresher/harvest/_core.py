@@ -31,7 +31,7 @@ from ._pagination import Page, iterate_pages
 from ._ratelimit import LimiterRegistry, RateLimiter, default_registry, parse_retry_after
 from ._redact import Redactor, redact_url
 from ._retry import RetryPolicy
-from ._settings import MAX_PER_PAGE, HarvestSettings
+from ._settings import MAX_PER_PAGE, HarvestSettings, merge_settings
 from ._transport import ATTEMPT, InstrumentedTransport, RequestHook
 
 __all__ = ["Core"]
@@ -75,17 +75,33 @@ class Core:
         self,
         settings: HarvestSettings | None = None,
         *,
+        access_token: str | None = None,
+        account_id: int | None = None,
+        user_agent: str | None = None,
+        base_url: str | None = None,
+        id_url: str | None = None,
+        per_page: int | None = None,
+        timeout: float | None = None,
+        rate_limit: int | None = None,
+        rate_window: float | None = None,
+        reports_rate_limit: int | None = None,
+        reports_rate_window: float | None = None,
+        time_scale: float | None = None,
+        max_in_flight: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         limiter_registry: LimiterRegistry | None = None,
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
         on_request: RequestHook | None = None,
-        **settings_kwargs: Any,
     ) -> None:
-        if settings is None:
-            settings = HarvestSettings(**settings_kwargs)
-        elif settings_kwargs:
-            settings = settings.replace(**settings_kwargs)
+        settings = merge_settings(
+            settings,
+            access_token=access_token, account_id=account_id, user_agent=user_agent,
+            base_url=base_url, id_url=id_url, per_page=per_page, timeout=timeout,
+            rate_limit=rate_limit, rate_window=rate_window,
+            reports_rate_limit=reports_rate_limit, reports_rate_window=reports_rate_window,
+            time_scale=time_scale, max_in_flight=max_in_flight,
+        )
         self.settings = settings
         if auth is None:
             if settings.access_token is None:
@@ -356,11 +372,6 @@ class Core:
         async for page in self._pages(path, key, model, params):
             for item in page.items:
                 yield item
-
-    async def _all(
-        self, path: str, key: str, model: type[M], params: Mapping[str, str] | None = None
-    ) -> list[M]:
-        return [item async for item in self._items(path, key, model, params)]
 
     # -- escape hatch -----------------------------------------------------------------------------
     async def request(

@@ -8,8 +8,11 @@ client and token in the process that works on one account shares one ``RateLimit
 The log of requests is exact: a request may go only when fewer than ``limit`` requests were in
 flight or answered within the last ``window``, checked and updated under one lock with one
 monotonic clock for everyone. Waiters stand in a first-come line and each sleeps until its own
-computed turn, so 1,000 waiting tasks wake one by one, in order, instead of all at once at every
-window edge; a waiter whose predecessor was answered late simply recomputes its turn.
+computed turn, so 1,000 waiting tasks wake one by one instead of all at once at every window edge;
+a waiter whose predecessor was answered late simply recomputes its turn. Turns are granted only
+from the head of the line, by whichever waiter checks first, which wakes the ones it admitted:
+timers that fire out of order (a busy machine) cannot reorder the line, and admitted waiters
+leave in the order they were admitted.
 
 A lock from ``threading`` (never held across an await) makes one limiter usable from several
 event loops, e.g. the sync facade's background loop next to an application's own loop.
@@ -17,6 +20,7 @@ event loops, e.g. the sync facade's background loop next to an application's own
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import email.utils
@@ -39,6 +43,38 @@ class _Sent:
     def __init__(self, time: float, *, done: bool) -> None:
         self.time = time
         self.done = done
+
+
+class _Waiter:
+    """A caller in line. Whoever admits it (possibly another task, in another event loop)
+    wakes it through ``wake``; its own timer is only the fallback."""
+
+    __slots__ = ("_event", "_loop", "_thread", "done", "sent")
+
+    def __init__(self, *, done: bool) -> None:
+        self.done = done
+        self.sent: _Sent | None = None
+        self._event: anyio.Event | None = None
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # another backend: the waiter's own timer wakes it
+            self._loop = None
+
+    def arm(self) -> anyio.Event:
+        """A fresh event to sleep on (lock held, so no wake-up is lost in between)."""
+        self._event = anyio.Event()
+        return self._event
+
+    def wake(self) -> None:
+        event = self._event
+        if event is None:
+            return
+        if threading.get_ident() == self._thread:
+            event.set()
+        elif self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # that loop has closed meanwhile
+                self._loop.call_soon_threadsafe(event.set)
 
 
 class RateLimiter:
@@ -69,7 +105,8 @@ class RateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._log: list[_Sent] = []  # requests in flight or answered within the last span
-        self._line: list[object] = []  # one token per waiting caller, first come first
+        self._line: list[_Waiter] = []  # waiting callers, first come first
+        self._admitted: list[_Waiter] = []  # their turn has come; they leave in this order
         self._paused_until = 0.0
         self._strikes = 0
 
@@ -94,27 +131,71 @@ class RateLimiter:
             turn = max(turn, times[before] + self._span)
         return turn + laps * self._span
 
+    def _grant(self, now: float) -> list[_Waiter]:
+        """Admit waiters from the head of the line while the head's turn has come (lock held).
+
+        Whoever checks admits on behalf of everyone ahead of it, so a waiter whose timer fires
+        late (a busy machine) never lets a later one overtake it.
+        """
+        granted: list[_Waiter] = []
+        while self._line and self._turn(0, now) <= now:
+            waiter = self._line.pop(0)
+            waiter.sent = _Sent(now, done=waiter.done)
+            self._log.append(waiter.sent)
+            self._admitted.append(waiter)
+            granted.append(waiter)
+        return granted
+
     async def _wait_turn(self, *, done: bool) -> tuple[float, _Sent]:
         start = self._clock()
-        waiter = object()
+        waiter = _Waiter(done=done)
         with self._lock:
             self._line.append(waiter)
         try:
             while True:
+                wake: list[_Waiter] = []
                 with self._lock:
                     now = self._clock()
-                    turn = self._turn(self._line.index(waiter), now)
-                    if turn <= now:
-                        self._line.remove(waiter)
-                        sent = _Sent(now, done=done)
-                        self._log.append(sent)
-                        return now - start, sent
-                await anyio.sleep(turn - now)
+                    wake.extend(self._grant(now))
+                    if waiter.sent is None:
+                        delay: float | None = self._turn(self._line.index(waiter), now) - now
+                    elif self._admitted[0] is waiter:
+                        # Admitted ones leave in admission order: the next one may go now.
+                        self._admitted.pop(0)
+                        wake.extend(self._admitted[:1])
+                        delay = None
+                    else:
+                        # Woken by the admitted one ahead when it leaves; the timeout is only a
+                        # fallback for a waker that cannot reach this loop.
+                        delay = self._span
+                    wakeup = waiter.arm()
+                for other in wake:
+                    if other is not waiter:
+                        other.wake()
+                if delay is None:
+                    assert waiter.sent is not None
+                    return now - start, waiter.sent
+                with anyio.move_on_after(delay):
+                    await wakeup.wait()
         except BaseException:
-            with self._lock:
-                if waiter in self._line:
-                    self._line.remove(waiter)
+            self._leave(waiter)
             raise
+
+    def _leave(self, waiter: _Waiter) -> None:
+        """A waiter gave up (cancelled): take it out of line without holding anyone up."""
+        with self._lock:
+            if waiter in self._line:
+                self._line.remove(waiter)
+                return
+            if waiter not in self._admitted:
+                return
+            head = self._admitted[0] is waiter
+            self._admitted.remove(waiter)
+            if waiter.sent is not None and waiter.sent in self._log:
+                self._log.remove(waiter.sent)  # admitted, but it will never send
+            successor = self._admitted[0] if head and self._admitted else None
+        if successor is not None:
+            successor.wake()
 
     async def acquire(self) -> float:
         """Wait for a turn and count the request as sent now; returns the seconds waited.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from ._core import Core
@@ -14,8 +15,8 @@ __all__ = ["Rates"]
 
 
 class Rates(Core):
-    async def _list_rates(self, user_id: int, kind: str) -> list[Rate]:
-        return await self._all(f"/users/{int(user_id)}/{kind}", kind, Rate, self._filters())
+    def _list_rates(self, user_id: int, kind: str) -> AsyncIterator[Rate]:
+        return self._items(f"/users/{int(user_id)}/{kind}", kind, Rate, self._filters())
 
     async def _get_rate(self, user_id: int, kind: str, rate_id: int) -> Rate:
         url = self._url(f"/users/{int(user_id)}/{kind}/{int(rate_id)}")
@@ -34,9 +35,10 @@ class Rates(Core):
         )
         return self._model(response, Rate)
 
-    async def list_billable_rates(self, user_id: int) -> list[Rate]:
-        """``GET /v2/users/{id}/billable_rates``, all pages, oldest ``start_date`` first."""
-        return await self._list_rates(user_id, "billable_rates")
+    async def list_billable_rates(self, user_id: int) -> AsyncIterator[Rate]:
+        """``GET /v2/users/{id}/billable_rates``: every rate, oldest ``start_date`` first, lazily."""
+        async for rate in self._list_rates(user_id, "billable_rates"):
+            yield rate
 
     async def get_billable_rate(self, user_id: int, rate_id: int) -> Rate:
         """``GET /v2/users/{id}/billable_rates/{rate_id}``."""
@@ -49,9 +51,10 @@ class Rates(Core):
         it the existing rates are replaced (§7.2)."""
         return await self._create_rate(user_id, "billable_rates", amount, start_date)
 
-    async def list_cost_rates(self, user_id: int) -> list[Rate]:
-        """``GET /v2/users/{id}/cost_rates``, all pages, oldest ``start_date`` first."""
-        return await self._list_rates(user_id, "cost_rates")
+    async def list_cost_rates(self, user_id: int) -> AsyncIterator[Rate]:
+        """``GET /v2/users/{id}/cost_rates``: every rate, oldest ``start_date`` first, lazily."""
+        async for rate in self._list_rates(user_id, "cost_rates"):
+            yield rate
 
     async def get_cost_rate(self, user_id: int, rate_id: int) -> Rate:
         """``GET /v2/users/{id}/cost_rates/{rate_id}``."""

@@ -14,7 +14,7 @@ __all__ = ["Roles"]
 
 class Roles(Core):
     def role_pages(
-        self, start_url: str | None = None, *, per_page: int | None = None
+        self, *, per_page: int | None = None, start_url: str | None = None
     ) -> AsyncIterator[Page[Role]]:
         """``GET /v2/roles`` page by page (no ``updated_since`` exists for roles)."""
         params = self._filters(per_page=per_page)

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_ID_URL",
     "MAX_PER_PAGE",
     "HarvestSettings",
+    "merge_settings",
     "validate_user_agent",
 ]
 
@@ -192,3 +193,13 @@ def _account_id(value: object) -> int:
             "https://id.getharvest.com/developers (or from list_accounts()).",
         )
     return account_id
+
+
+def merge_settings(settings: HarvestSettings | None, **overrides: Any) -> HarvestSettings:
+    """``settings`` (or the defaults) with the overrides that are not None: a client's keywords
+    left out keep the value they would have had."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if settings is None:
+        given.setdefault("user_agent", None)  # refused with a hint rather than a TypeError
+        return HarvestSettings(**given)
+    return settings.replace(**given) if given else settings

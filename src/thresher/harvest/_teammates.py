@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from ._core import Core
 from ._models import Teammate
@@ -12,11 +12,12 @@ __all__ = ["Teammates"]
 
 
 class Teammates(Core):
-    async def list_teammates(self, manager_id: int) -> list[Teammate]:
-        """``GET /v2/users/{id}/teammates``, all pages. ``{id}`` must be a manager, else 422."""
-        return await self._all(
-            f"/users/{int(manager_id)}/teammates", "teammates", Teammate, self._filters()
-        )
+    async def list_teammates(self, manager_id: int) -> AsyncIterator[Teammate]:
+        """``GET /v2/users/{id}/teammates``: the manager's teammates, lazily, across pages.
+        ``{id}`` must be a manager, else 422."""
+        path = f"/users/{int(manager_id)}/teammates"
+        async for teammate in self._items(path, "teammates", Teammate, self._filters()):
+            yield teammate
 
     async def set_teammates(self, manager_id: int, teammate_ids: Iterable[int]) -> list[Teammate]:
         """``PATCH /v2/users/{id}/teammates``: full replacement; ``[]`` clears the list. Harvest

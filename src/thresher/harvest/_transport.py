@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 
 import anyio
+import anyio.to_thread
 import httpx
 
 from ._ratelimit import RateLimiter, parse_retry_after
 
-__all__ = ["ATTEMPT", "RequestHook", "RequestRecord"]
+__all__ = ["ATTEMPT", "InstrumentedTransport", "RequestHook", "RequestRecord", "ThreadedTransport"]
 
 _log = logging.getLogger("thresher.harvest")
 
@@ -142,3 +143,37 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class ThreadedTransport(httpx.AsyncBaseTransport):
+    """A blocking ``httpx.BaseTransport`` (``httpx.HTTPTransport``, a custom one) behind the async
+    client: each exchange runs in a worker thread, so the event loop never blocks on it.
+
+    The body is read in that thread too, raw (still compressed, if it was): the async client
+    decodes it as it would any other answer, and Harvest's answers are small JSON documents.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await anyio.to_thread.run_sync(self._exchange, request)
+
+    def _exchange(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        stream = response.stream
+        if not isinstance(stream, httpx.SyncByteStream):
+            raise TypeError(f"{type(self._inner).__name__} returned a body that is not a sync stream")
+        try:
+            raw = b"".join(stream)
+        finally:
+            stream.close()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(raw),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._inner.close)

@@ -119,8 +119,8 @@ class Users(Core):
     async def find_user_by_email(self, email: str) -> User | None:
         """The user with this email (case-insensitive), active or archived, or None.
 
-        Harvest has no email filter, so this reads the whole listing (§6.4); prefer the store's
-        mirror for routine lookups.
+        Harvest has no email filter, so this reads the whole ``GET /v2/users`` listing (§6.4);
+        prefer the store's mirror for routine lookups.
         """
         wanted = email.strip().casefold()
         async for user in self.list_users():

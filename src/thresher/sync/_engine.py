@@ -229,7 +229,7 @@ class RosterSync:
         self, report: SyncReport, manager_ids: list[int], progress: ProgressCallback | None
     ) -> None:
         for done, manager_id in enumerate(manager_ids, start=1):
-            teammates = await self._client.list_teammates(manager_id)
+            teammates = [t async for t in self._client.list_teammates(manager_id)]
             report.requests += 1
             report.teammate_lists += 1
             with self._store.transaction() as tx:
