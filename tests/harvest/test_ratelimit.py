@@ -42,7 +42,10 @@ def users_fake() -> FakeHarvest:
     ).on("GET", "/v2/company", json_response(200, {"name": "ACME"}))
 
 
-async def test_concurrent_requests_never_exceed_the_window_and_nearly_fill_it() -> None:
+async def test_concurrent_requests_never_exceed_the_window() -> None:
+    # How close to the limit it runs is a throughput figure, measured by bench/ratelimit.py and
+    # checked without wall time by the clock-driven admission test below; a wall-clock bound
+    # here failed on a loaded machine.
     fake = users_fake()
     n = 4 * LIMIT + 5
     async with make_client(fake, rate_limit=LIMIT, rate_window=WINDOW) as harvest:
@@ -53,9 +56,7 @@ async def test_concurrent_requests_never_exceed_the_window_and_nearly_fill_it() 
         elapsed = time.monotonic() - start
     assert len(fake.times) == n
     assert max_in_any_window(fake.times, WINDOW) <= LIMIT
-    # 45 requests need 4 full windows after the first burst; a precise limiter takes little more
-    # (the bench's >= 0.95 of the limit), a sloppy one a window or more extra.
-    assert 4 * WINDOW <= elapsed < 4 * WINDOW * 1.15
+    assert elapsed >= 4 * WINDOW  # 45 requests need 4 full windows after the first burst
 
 
 async def test_waiters_are_served_in_arrival_order() -> None:
@@ -176,7 +177,7 @@ async def test_clients_without_a_registry_share_the_process_default() -> None:
 
 async def test_reports_have_their_own_budget() -> None:
     fake = users_fake().on("GET", "/v2/reports/time/team", {"results": []})
-    async with make_client(fake, reports_rate_limit=2, reports_rate_window=0.4) as harvest:
+    async with make_client(fake, reports_rate_limit=2, reports_rate_window=1.0) as harvest:
         start = time.monotonic()
         async with anyio.create_task_group() as tg:
             for _ in range(3):
@@ -187,8 +188,8 @@ async def test_reports_have_their_own_budget() -> None:
                if "reports" in r.url.path]
     others = [t - start for r, t in zip(fake.requests, fake.times, strict=True)
               if "reports" not in r.url.path]
-    assert sorted(reports)[2] >= 0.4  # the third report waits for the reports window
-    assert max(others) < 0.2  # ordinary calls are not held behind it
+    assert sorted(reports)[2] >= 1.0  # the third report waits for the reports window
+    assert max(others) < sorted(reports)[2]  # ordinary calls are not held behind it
 
 
 async def test_retry_after_seconds_pauses_every_caller_of_the_account() -> None:
@@ -258,13 +259,15 @@ async def test_slot_dates_the_request_by_its_end() -> None:
 
 
 async def test_cancelled_waiter_does_not_block_the_line() -> None:
-    limiter = RateLimiter(1, 0.2, margin=0)
+    limiter = RateLimiter(1, 1.0, margin=0)
     await limiter.acquire()
     with anyio.move_on_after(0.05):
         await limiter.acquire()  # gives up while queued
     start = time.monotonic()
     await limiter.acquire()
-    assert time.monotonic() - start < 0.2
+    # Its turn is the end of the first window (about 0.95 s away); behind a ghost waiter it would
+    # be a whole window later (about 1.95 s). The half-window margin absorbs a slow machine.
+    assert time.monotonic() - start < 1.5
 
 
 @pytest.mark.parametrize(
