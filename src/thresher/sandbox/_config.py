@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from ..harvest._timezones import is_harvest_timezone
+from ..harvest import is_harvest_timezone
 from ._duration import parse_duration
 from ._errors import SandboxConfigError
 from ._faults import FaultConfig

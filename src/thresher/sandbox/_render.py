@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ..harvest._access_roles import PEOPLE_MANAGER
+from ..harvest import PEOPLE_MANAGER
 from ._clock import format_ts
 from ._collector import collector_paused
 from ._records import Project, Rate, Role, User, UserAssignment

@@ -20,8 +20,7 @@ import re
 import unicodedata
 from collections import deque
 
-from ..harvest._access_roles import MANAGER_ADDONS
-from ..harvest._timezones import HARVEST_TIMEZONES
+from ..harvest import HARVEST_TIMEZONES, MANAGER_ADDONS
 from ._clock import SandboxClock, format_date, parse_ts
 from ._collector import collector_paused
 from ._config import SandboxConfig

@@ -7,8 +7,7 @@ import re
 import orjson
 from starlette.responses import Response
 
-from ..harvest._access_roles import AccessRoleError, validate_access_roles
-from ..harvest._timezones import is_harvest_timezone
+from ..harvest import AccessRoleError, is_harvest_timezone, validate_access_roles
 from ._http import Call, Form, raw_json, unprocessable
 from ._pagination import NewestFirst, envelope, read_page_query
 from ._records import Rate, User

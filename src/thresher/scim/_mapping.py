@@ -16,11 +16,11 @@ from thresher.harvest import (
     BASE_ROLES,
     PEOPLE_MANAGER,
     AccessRoleError,
+    UnknownTimezoneError,
     harvest_to_iana,
     iana_to_harvest,
     validate_access_roles,
 )
-from thresher.harvest._timezones import UnknownTimezoneError
 from thresher.store import StoredRole, StoredUser
 
 from ._local import UserExtras

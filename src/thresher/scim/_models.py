@@ -46,7 +46,7 @@ from scim2_models import (
 if TYPE_CHECKING:
     from scim2_models import User
 
-from thresher.harvest._timezones import HARVEST_TIMEZONES, harvest_to_iana, iana_to_harvest
+from thresher.harvest import HARVEST_TIMEZONES, harvest_to_iana, iana_to_harvest
 
 __all__ = [
     "ACCOUNT_TIMEZONE",

@@ -32,7 +32,6 @@ from ._errors import (
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
-from ._leases import Lease, LeaseHolder
 from ._migrate import Revisions
 from ._records import (
     USERS_RESOURCE,
@@ -40,6 +39,8 @@ from ._records import (
     EventKind,
     EventResource,
     EventSource,
+    Lease,
+    LeaseHolder,
     RunKind,
     StoredConnection,
     StoredRole,

@@ -23,7 +23,7 @@ from sqlalchemy import Integer, Text, func, insert, select, text, type_coerce, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SAConnection
 
-from thresher.harvest._models import User
+from thresher.harvest import User
 
 from ._database import json_dumps, json_loads
 from ._events import PendingEvents

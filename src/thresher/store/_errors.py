@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from thresher._errors import ThresherError
 
 if TYPE_CHECKING:
-    from ._leases import Lease
+    from ._records import Lease
 
 __all__ = [
     "DatabaseBusyError",

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from thresher.harvest._models import User
+from thresher.harvest import User
 
 from ._types import canonical_decimal
 

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import socket
-import uuid
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -27,35 +24,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
 
 from ._errors import LeaseHeldError, LeaseLostError
+from ._records import Lease, LeaseHolder
 from ._tables import LEASES
 
 __all__ = ["Lease", "LeaseHolder", "acquire", "check", "current", "release", "renew"]
 
 _NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-@dataclasses.dataclass(frozen=True)
-class LeaseHolder:
-    """Who asks for a lease: a fresh id per run, with the host and pid people can look up."""
-
-    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
-    host: str = dataclasses.field(default_factory=socket.gethostname)
-    pid: int = dataclasses.field(default_factory=os.getpid)
-
-
-@dataclasses.dataclass(frozen=True)
-class Lease:
-    """A lease as stored: ``token`` fences the holder's writes."""
-
-    connection_id: int
-    purpose: str
-    holder: str
-    host: str
-    pid: int
-    token: int
-    acquired_at: dt.datetime
-    heartbeat_at: dt.datetime
-    expires_at: dt.datetime
 
 
 def _now(conn: SAConnection) -> dt.datetime:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import socket
+import uuid
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,6 +19,8 @@ __all__ = [
     "EventKind",
     "EventResource",
     "EventSource",
+    "Lease",
+    "LeaseHolder",
     "RunKind",
     "StoredConnection",
     "StoredRole",
@@ -248,3 +253,27 @@ class ChangeEvent:
             "observed_at": iso(self.observed_at),
             "source": self.source,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseHolder:
+    """Who asks for a lease: a fresh id per run, with the host and pid people can look up."""
+
+    id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = dataclasses.field(default_factory=socket.gethostname)
+    pid: int = dataclasses.field(default_factory=os.getpid)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """A lease as stored: ``token`` fences the holder's writes."""
+
+    connection_id: int
+    purpose: str
+    holder: str
+    host: str
+    pid: int
+    token: int
+    acquired_at: dt.datetime
+    heartbeat_at: dt.datetime
+    expires_at: dt.datetime

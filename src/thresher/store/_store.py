@@ -24,9 +24,8 @@ from ._database import (
     write_transaction,
 )
 from ._errors import DatabaseError, DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
-from ._leases import Lease, LeaseHolder
 from ._queries import Queries
-from ._records import StoredConnection
+from ._records import Lease, LeaseHolder, StoredConnection
 from ._tables import CONNECTIONS
 from ._transaction import StoreTransaction
 

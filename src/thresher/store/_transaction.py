@@ -22,7 +22,7 @@ from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SAConnection
 
-from thresher.harvest._models import Role, User
+from thresher.harvest import Role, User
 
 from . import _leases
 from ._arguments import aware, event_source, now
@@ -31,9 +31,8 @@ from ._database import db_errors
 from ._errors import InvalidArgumentError, UnknownConnectionError
 from ._events import PendingEvents, user_change_events
 from ._fields import ROLE_FIELDS, USER_FIELDS, field_changes, role_fields, user_fields, user_snapshot
-from ._leases import Lease
 from ._queries import SYNC_FIELDS, USER_DIFF_COLUMNS, Queries, load_members, load_teammates
-from ._records import USERS_RESOURCE, ChangeEvent, EventSource, SyncState
+from ._records import USERS_RESOURCE, ChangeEvent, EventSource, Lease, SyncState
 from ._schema import RUN_KINDS
 from ._tables import CONNECTIONS, MEMBERS, ROLES, SYNC, TEAMMATES, USERS
 
