@@ -1,4 +1,4 @@
-"""Declarative roster benchmark (issue 5).
+"""Declarative roster benchmark.
 
 1. Apply a 1,000-user roster to an (almost) empty sandbox whose limit is Harvest's 100 per 15 s
    time-scaled to 100 per 1.5 s, with the client paced to the same limit: throughput as a

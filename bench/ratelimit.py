@@ -1,4 +1,4 @@
-"""Rate-limit benchmark (issue 2): 1,000 concurrent GETs for one account against a server that
+"""Rate-limit benchmark: 1,000 concurrent GETs for one account against a server that
 allows 100 requests per 1.5 s (Harvest's 100 per 15 s, time-scaled by 0.1).
 
 Throughput ratio: the limit lets the first 100 requests go at once; after that, a perfect client

@@ -1,4 +1,4 @@
-"""SCIM bridge benchmark (issue 6), against a sandbox in its own process.
+"""SCIM bridge benchmark, against a sandbox in its own process.
 
 Reports, with 10,000 users synced into SQLite:
 - ``GET /Users?filter=userName eq "..."``: p50/p99 server time (target p99 <= 5 ms) and the

@@ -1,4 +1,4 @@
-"""Sync benchmark (issue 4), against a sandbox in its own process with 100 ms latency per request.
+"""Sync benchmark, against a sandbox in its own process with 100 ms latency per request.
 
 Reports: requests and wall time for a full sync of 10,000 users (target 5 requests, <= 3 s);
 requests for an incremental sync with no change (target 1 per resource: users, roles); time to

@@ -1,6 +1,6 @@
 """Fixtures every part's tests may use to talk to a local Harvest (the sandbox).
 
-No test talks to the real Harvest (design.md); tests that need one use the sandbox:
+No test talks to the real Harvest (docs/architecture.md); tests that need one use the sandbox:
 
 * ``sandbox``: a fresh in-process ``Sandbox`` per test, built from ``sandbox_config``. Override
   ``sandbox_config`` in a test module (or a narrower conftest) to change the seed, the size or a

@@ -1,6 +1,6 @@
 """The root of every thresher exception.
 
-Each part keeps its own exceptions in one module (design.md, house style 2); they all derive from
+Each part keeps its own exceptions in one module (docs/architecture.md, house style 2); they all derive from
 ``ThresherError`` so the CLI can print any of them as one sentence plus a hint.
 """
 

@@ -1,5 +1,5 @@
-"""Fakes for the Harvest client's unit tests: JSON shaped like harvest-api-v2.md, and a routed
-``httpx.MockTransport`` handler that records every request (the only test seam, design.md)."""
+"""Fakes for the Harvest client's unit tests: JSON shaped like docs/harvest-api.md, and a routed
+``httpx.MockTransport`` handler that records every request (the only test seam, docs/architecture.md)."""
 
 from __future__ import annotations
 

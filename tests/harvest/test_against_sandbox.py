@@ -1,5 +1,5 @@
-"""The client against the sandbox over real HTTP (uvicorn on 127.0.0.1): every endpoint of the
-fact sheet's quick reference (§9), and the error each of Harvest's refusals maps to (§2).
+"""The client against the sandbox over real HTTP (uvicorn on 127.0.0.1): every endpoint of
+docs/harvest-api.md's quick reference (§9), and the error each of Harvest's refusals maps to (§2).
 
 The unit tests (``httpx.MockTransport``) pin the client to the documented wire format; these show
 the client and the sandbox agree with each other, so tests of the other parts built on both stand

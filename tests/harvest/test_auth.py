@@ -1,4 +1,4 @@
-"""Authentication (harvest-api-v2.md §5): personal access tokens and OAuth2 with refresh."""
+"""Authentication (docs/harvest-api.md §5): personal access tokens and OAuth2 with refresh."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every endpoint of harvest-api-v2.md §9: method, path, query, body, headers and the parsed answer."""
+"""Every endpoint of docs/harvest-api.md §9: method, path, query, body, headers and the parsed answer."""
 
 from __future__ import annotations
 

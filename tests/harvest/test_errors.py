@@ -1,4 +1,4 @@
-"""Every error mapping of harvest-api-v2.md §2, and what each error carries."""
+"""Every error mapping of docs/harvest-api.md §2, and what each error carries."""
 
 from __future__ import annotations
 

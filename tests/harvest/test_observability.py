@@ -1,4 +1,4 @@
-"""Observability (issue 2 item 9) and secrets: every request logged and reported, no token ever."""
+"""Observability and secrets: every request logged and reported, no token ever."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pagination (harvest-api-v2.md §3): links.next exactly, cursor and page mode, loops refused."""
+"""Pagination (docs/harvest-api.md §3): links.next exactly, cursor and page mode, loops refused."""
 
 from __future__ import annotations
 

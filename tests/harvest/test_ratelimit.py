@@ -1,4 +1,4 @@
-"""Rate limiting (harvest-api-v2.md §4): a shared sliding window per account, 429 pauses."""
+"""Rate limiting (docs/harvest-api.md §4): a shared sliding window per account, 429 pauses."""
 
 from __future__ import annotations
 

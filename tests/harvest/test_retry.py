@@ -1,4 +1,4 @@
-"""Retries (issue 2 item 6): GET/PATCH/DELETE retried on 429, 5xx, connection errors; POST never
+"""Retries: GET/PATCH/DELETE retried on 429, 5xx, connection errors; POST never
 blindly, and ``POST /v2/users`` resolved by looking the email up (gotcha 1: every create invites)."""
 
 from __future__ import annotations

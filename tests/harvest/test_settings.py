@@ -1,4 +1,4 @@
-"""Configuration (issue 2 item 2): environment, required User-Agent, account id."""
+"""Configuration: environment, required User-Agent, account id."""
 
 from __future__ import annotations
 

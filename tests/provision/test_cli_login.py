@@ -1,4 +1,4 @@
-"""Credentials (issue 5, item 1): login with a token or OAuth, saved connections, encryption."""
+"""Credentials: login with a token or OAuth, saved connections, encryption."""
 
 from __future__ import annotations
 

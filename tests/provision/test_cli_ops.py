@@ -1,4 +1,4 @@
-"""Offboarding, teammates, roles, rates and project assignments through the CLI (issue 5, item 2)."""
+"""Offboarding, teammates, roles, rates and project assignments through the CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The declarative roster (issue 5, item 3): plan, apply, re-apply, refusal, interruption."""
+"""The declarative roster: plan, apply, re-apply, refusal, interruption."""
 
 from __future__ import annotations
 

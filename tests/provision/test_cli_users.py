@@ -1,4 +1,4 @@
-"""Everyday operations end to end: the CLI against a sandbox over HTTP (issue 5, item 2)."""
+"""Everyday operations end to end: the CLI against a sandbox over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Roster files (issue 5, item 3): both formats, every rule, line numbers as the user sees them."""
+"""Roster files: both formats, every rule, line numbers as the user sees them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Write-through (issue 4 item 4): a write lands in the store from Harvest's answer, at once, and
+"""Write-through: a write lands in the store from Harvest's answer, at once, and
 the next sync does not announce it again."""
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ answer on a user path validated against harvest-openapi.yaml (``sandbox_openapi.
 ``sandbox`` (this folder and ``bench/sandbox.py``). Its helper modules are therefore top-level and
 named ``sandbox_*`` to stay unique.
 
-Also the registries that prove coverage: ``row`` marks a test as exercising a row of the fact
-sheet's §9 table, ``gotcha`` one of the §8 gotchas; the suite fails if a row or gotcha has no test.
+Also the registries that prove coverage: ``row`` marks a test as exercising a row of
+docs/harvest-api.md's §9 table, ``gotcha`` one of the §8 gotchas; the suite fails if a row or
+gotcha has no test.
 """
 
 from __future__ import annotations

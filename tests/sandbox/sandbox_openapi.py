@@ -1,10 +1,10 @@
 """Validate sandbox answers against ``harvest-openapi.yaml`` (the community OpenAPI file).
 
-The file lives beside the repository (``../shared/reference/``); without it the validating tests
-skip with a visible reason. Each place where the file is wrong about the real API (fact sheet §11)
-is patched here, on a copy, and listed in ``DEVIATIONS`` with its reason. Everything else in the
-file is enforced, including that every documented property is present (real responses carry every
-field, §11 row 3), so the sandbox cannot drop a field unnoticed.
+The file ships with the tests (``tests/sandbox/data/``, MIT licensed, see the README there). Each
+place where the file is wrong about the real API (docs/harvest-api.md §11) is patched here, on a
+copy, and listed in ``DEVIATIONS`` with its reason. Everything else in the file is enforced,
+including that every documented property is present (real responses carry every field, §11 row 3),
+so the sandbox cannot drop a field unnoticed.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "harvest-openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parent / "data" / "harvest-openapi.yaml"
 
-#: Deliberate deviations from the file, each with the fact-sheet row that justifies it.
+#: Deliberate deviations from the file, each with docs/harvest-api.md row that justifies it.
 DEVIATIONS: dict[str, str] = {
     "error-schema": "§11 row 1: the file's Error schema {code, message} is invented; errors are "
-    "checked against the fact sheet's shapes instead (401 invalid_token, 404 {status,error}, HTML "
+    "checked against docs/harvest-api.md's shapes instead (401 invalid_token, 404 {status,error}, HTML "
     "404, 422 {message}), never against the file.",
     "page-null": "§11 row 4 and §3: list wrappers require an integer `page`, but in cursor mode "
     "`page` is null on middle pages; `page` is made nullable.",

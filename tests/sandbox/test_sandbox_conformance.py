@@ -1,4 +1,4 @@
-"""Conformance: every row of harvest-api-v2.md §9 and every gotcha of §8, against the sandbox over
+"""Conformance: every row of docs/harvest-api.md §9 and every gotcha of §8, against the sandbox over
 real HTTP (uvicorn on 127.0.0.1), with plain httpx.
 
 Every 2xx answer on the user paths is validated against harvest-openapi.yaml, patched where the

@@ -1,4 +1,4 @@
-"""The control plane under /sandbox (issue 3, item 8): only with the control token, never under
+"""The control plane under /sandbox: only with the control token, never under
 /v2, and each of its operations."""
 
 from __future__ import annotations

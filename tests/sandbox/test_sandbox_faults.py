@@ -1,4 +1,4 @@
-"""Injected faults (issue 3, item 7): the spec syntax, seeded determinism, each kind of fault
+"""Injected faults: the spec syntax, seeded determinism, each kind of fault
 in-process and over real HTTP, and run-time changes through the control plane."""
 
 from __future__ import annotations

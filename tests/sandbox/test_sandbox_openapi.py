@@ -27,7 +27,7 @@ def _user() -> dict[str, Any]:
 
 
 def test_openapi_file_is_present() -> None:
-    """Schema validation needs ../shared/reference/harvest-openapi.yaml; skipped visibly without it."""
+    """Schema validation needs tests/sandbox/data/harvest-openapi.yaml."""
     assert raw_spec()["openapi"].startswith("3.0")
 
 
@@ -38,7 +38,7 @@ def test_every_deviation_has_a_reason() -> None:
 def test_deviation_error_schema() -> None:
     assert "error-schema" in DEVIATIONS
     error = raw_spec()["components"]["schemas"]["Error"]
-    assert set(error["properties"]) == {"code", "message"}  # invented; see the fact sheet §2 instead
+    assert set(error["properties"]) == {"code", "message"}  # invented; see docs/harvest-api.md §2 instead
 
 
 def test_deviation_page_null() -> None:

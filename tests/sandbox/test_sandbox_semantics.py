@@ -1,4 +1,4 @@
-"""Semantics of users and the resources around them (issue 3, item 5), in-process through
+"""Semantics of users and the resources around them, in-process through
 ``httpx.ASGITransport``: the configurable [U] behaviours, body formats, and the finer rules."""
 
 from __future__ import annotations

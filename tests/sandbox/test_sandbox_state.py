@@ -1,4 +1,4 @@
-"""The data generator (issue 3, item 9), snapshots, and persistence with ``state_file``."""
+"""The data generator, snapshots, and persistence with ``state_file``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Microsoft Entra ID, replayed from its documentation (scim-idp-behaviour.md §3), in both PATCH
+"""Microsoft Entra ID, replayed from its documentation (docs/scim-idps.md §3), in both PATCH
 dialects: the default (legacy) one and the one ``aadOptscim062020`` switches on (§3.1)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Okta, replayed from its documentation (scim-idp-behaviour.md §2): the 12-step SCIM 2.0 spec
+"""Okta, replayed from its documentation (docs/scim-idps.md §2): the 12-step SCIM 2.0 spec
 test (§2.1, in order, as the Runscope suite sends it) and the Group Push sequence."""
 
 from __future__ import annotations

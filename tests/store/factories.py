@@ -1,4 +1,4 @@
-"""Harvest objects for the store's tests, shaped like Harvest's JSON (harvest-api-v2.md §6.2, §7.5)."""
+"""Harvest objects for the store's tests, shaped like Harvest's JSON (docs/harvest-api.md §6.2, §7.5)."""
 
 from __future__ import annotations
 

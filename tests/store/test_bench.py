@@ -1,4 +1,4 @@
-"""`bench/store_upsert.py` runs and ends with one line of JSON (design.md: benchmarks)."""
+"""`bench/store_upsert.py` runs and ends with one line of JSON (docs/architecture.md: benchmarks)."""
 
 from __future__ import annotations
 

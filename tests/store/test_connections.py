@@ -1,4 +1,4 @@
-"""Many connections in one store, each isolated (issue 4, item 3)."""
+"""Many connections in one store, each isolated."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The change log is complete: replaying it over an earlier snapshot gives the later one.
 
-Issue 4's acceptance, at the store's level: random sequences of creates, updates, archives,
-restores, role changes, quiet re-reads, write-through deletes and full reconciliations. After
+At the store's level: random sequences of creates, updates, archives, restores,
+role changes, quiet re-reads, write-through deletes and full reconciliations. After
 each sequence the mirror equals a model of Harvest, and replaying the events recorded after a
 snapshot over it reproduces the mirror (strictly: every event's ``before`` must match).
 """

@@ -1,4 +1,4 @@
-"""Roles (harvest-api-v2.md §7.5) and teammates (§7.1): memberships and their events."""
+"""Roles (docs/harvest-api.md §7.5) and teammates (§7.1): memberships and their events."""
 
 from __future__ import annotations
 

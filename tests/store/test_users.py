@@ -1,4 +1,4 @@
-"""Users: upsert, field-level diff, one event per real change, tombstones (issue 4, items 1–4)."""
+"""Users: upsert, field-level diff, one event per real change, tombstones."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: convergence under faults (property test) and under SIGKILL (subprocess)."""
+"""Convergence under faults (property test) and under SIGKILL (subprocess)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The roster sync against the sandbox (issue 4): exact mirror, incremental windows, tombstones,
+"""The roster sync against the sandbox: exact mirror, incremental windows, tombstones,
 resumable pages, faults, clock skew."""
 
 from __future__ import annotations

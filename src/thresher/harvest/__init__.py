@@ -1,6 +1,6 @@
 """Typed async client for the Harvest (getharvest.com) API v2, with a blocking facade.
 
-Every fact it relies on is in ``harvest-api-v2.md`` (section numbers are cited in the code)::
+Every fact it relies on is in ``docs/harvest-api.md`` (section numbers are cited in the code)::
 
     from thresher.harvest import AsyncHarvest, HarvestSettings
 

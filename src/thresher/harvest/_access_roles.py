@@ -1,4 +1,4 @@
-"""Harvest's permission vocabulary: ``access_roles`` (harvest-api-v2.md §6.3).
+"""Harvest's permission vocabulary: ``access_roles`` (docs/harvest-api.md §6.3).
 
 One base role (``administrator``, ``manager``, ``member``); manager add-ons only with ``manager``;
 ``people_manager`` is derived by Harvest from the teammates list and never set by a client.

@@ -1,4 +1,4 @@
-"""Assignments: a user's project assignments (harvest-api-v2.md §7.3) and project user
+"""Assignments: a user's project assignments (docs/harvest-api.md §7.3) and project user
 assignments (§7.4)."""
 
 from __future__ import annotations

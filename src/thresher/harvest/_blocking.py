@@ -1,4 +1,4 @@
-"""``Harvest``: the blocking facade over ``AsyncHarvest`` (design.md: write async once).
+"""``Harvest``: the blocking facade over ``AsyncHarvest`` (docs/architecture.md: write async once).
 
 Each method is one line handing the async method's coroutine to a private event loop in a daemon
 thread and waiting for it; async iterators become iterators that pull one item at a time, so a

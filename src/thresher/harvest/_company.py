@@ -1,4 +1,4 @@
-"""Company: harvest-api-v2.md §7.6 (``/v2/company``)."""
+"""Company: docs/harvest-api.md §7.6 (``/v2/company``)."""
 
 from __future__ import annotations
 

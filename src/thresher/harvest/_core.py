@@ -1,6 +1,6 @@
 """The request machinery every endpoint module builds on: headers, retries, errors, pagination.
 
-Endpoint methods live in one module per section of harvest-api-v2.md (``_users`` §6, ``_teammates``
+Endpoint methods live in one module per section of docs/harvest-api.md (``_users`` §6, ``_teammates``
 §7.1, ...); ``AsyncHarvest`` combines them.
 """
 

@@ -1,4 +1,5 @@
-"""Every exception of the Harvest client, grouped by what the caller should do (design.md, style 2).
+"""Every exception of the Harvest client, grouped by what the caller should do
+(docs/architecture.md, house style 2).
 
 ======================  =====================================================================
 Group                   Members
@@ -16,7 +17,7 @@ Group                   Members
 
 Every error raised for an HTTP exchange carries ``method``, ``url`` (secret query parameters
 redacted), ``status_code`` (None when no answer came) and ``body`` (the response text, secrets
-redacted, truncated), plus ``api_message``: what Harvest said, parsed per harvest-api-v2.md §2.
+redacted, truncated), plus ``api_message``: what Harvest said, parsed per docs/harvest-api.md §2.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class UnexpectedResponseError(UnrecoverableError):
 
 
 # --- response -> error ---------------------------------------------------------------------------
-# Who may call what (harvest-api-v2.md §6.1, §7): named in 403 errors so the user knows whom to ask.
+# Who may call what (docs/harvest-api.md §6.1, §7): named in 403 errors so the user knows whom to ask.
 _ROLE_NEEDED: tuple[tuple[str, str, str], ...] = (
     # (method or "*", path fragment, role)
     ("*", "/teammates", "Administrator"),

@@ -1,4 +1,4 @@
-"""The identity service's accounts endpoint: harvest-api-v2.md §5.3."""
+"""The identity service's accounts endpoint: docs/harvest-api.md §5.3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Response models for Harvest API v2 (harvest-api-v2.md §6–§7).
+"""Response models for Harvest API v2 (docs/harvest-api.md §6–§7).
 
 Responses are parsed leniently: unknown fields are ignored (the API adds fields; old accounts send
 legacy ones), and the nulls the real API sends where the docs promise numbers are accepted (rates

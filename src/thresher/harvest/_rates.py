@@ -1,4 +1,4 @@
-"""Billable and cost rates: harvest-api-v2.md §7.2 (``/v2/users/{id}/billable_rates``,
+"""Billable and cost rates: docs/harvest-api.md §7.2 (``/v2/users/{id}/billable_rates``,
 ``/cost_rates``). No PATCH or DELETE exists."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Roles (business labels, not permissions): harvest-api-v2.md §7.5 (``/v2/roles``)."""
+"""Roles (business labels, not permissions): docs/harvest-api.md §7.5 (``/v2/roles``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Client configuration: one object, passed in (design.md: no global state).
+"""Client configuration: one object, passed in (docs/architecture.md: no global state).
 
 ``HarvestSettings.from_env()`` is the only place the environment is read, and only when called.
 """

@@ -1,4 +1,4 @@
-"""Teammates: harvest-api-v2.md §7.1 (``/v2/users/{id}/teammates``), administrators only."""
+"""Teammates: docs/harvest-api.md §7.1 (``/v2/users/{id}/teammates``), administrators only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Harvest time-zone names <-> IANA zone ids.
 
 Harvest stores and returns time zones as display names ("Eastern Time (US & Canada)"), not IANA ids
-(harvest-api-v2.md §6.2, gotcha 9; DOC-TZ). Harvest is a Rails application and its supported list is
+(docs/harvest-api.md §6.2, gotcha 9; DOC-TZ). Harvest is a Rails application and its supported list is
 Rails' ``ActiveSupport::TimeZone::MAPPING``; SCIM and directories speak IANA, so every part of thresher
 that crosses that border goes through this module.
 

@@ -1,4 +1,4 @@
-"""Users: harvest-api-v2.md §6 (``/v2/users``)."""
+"""Users: docs/harvest-api.md §6 (``/v2/users``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The declarative roster: parse and validate a CSV/YAML file, plan against the store, apply.
 
-Planning reads only the store (0 API requests; design.md: plans are computed before any write so a
+Planning reads only the store (0 API requests; docs/architecture.md: plans are computed before any write so a
 dry run costs nothing). Apply re-plans from a fresh sync, then writes in dependency order through
 ``WriteThrough``: restores (archived names are frozen, §8.3; updates go through ``edit_user``),
 creates, updates, rates, teammate sets (managers exist and are managers by then), roles (after

@@ -1,11 +1,11 @@
 """Write-through: every change goes to Harvest first, then into the store from Harvest's answer.
 
-design.md: writes always go to Harvest first; the store is updated from Harvest's response, never
+docs/architecture.md: writes always go to Harvest first; the store is updated from Harvest's response, never
 guessed, in the same call, with change events of source ``write``. The next sync then reads the
 same values, diffs them against the store and records nothing again.
 
 Some writes change more than the object written, and the store is brought up to date for those
-too (harvest-api-v2.md §6.3, §7.1, §7.5): setting teammates adds or removes the manager's
+too (docs/harvest-api.md §6.3, §7.1, §7.5): setting teammates adds or removes the manager's
 ``people_manager`` role, and a role's ``user_ids`` change its members' ``roles`` names. Those users
 are re-read from Harvest (one request each) rather than guessed.
 """

@@ -1,6 +1,6 @@
 """A local Harvest: the API v2 and identity service on 127.0.0.1, with seeded data and knobs.
 
-It follows ``harvest-api-v2.md`` (the fact sheet) for everything user-related: headers and errors
+It follows ``docs/harvest-api.md`` for everything user-related: headers and errors
 in each of Harvest's shapes, cursor and page pagination, permissions by access role, the rules of
 users, teammates, rates, roles and project assignments, the rate limit, and the OAuth endpoints.
 Creates never send mail: invitations land in an outbox. Tests use it in-process

@@ -1,4 +1,4 @@
-"""Company, harvest-api-v2.md §7.6 (DOC-CO). ``GET`` answers every token ([U]: desktop apps call
+"""Company, docs/harvest-api.md §7.6 (DOC-CO). ``GET`` answers every token ([U]: desktop apps call
 it with ordinary tokens); ``PATCH`` is for administrators and changes only
 ``wants_timestamp_timers`` and ``weekly_capacity`` (other fields are ignored, as Rails ignores
 unpermitted parameters)."""

@@ -1,6 +1,7 @@
-"""``SandboxConfig``: every knob of the sandbox, as one frozen object passed in (design.md §5).
+"""``SandboxConfig``: every knob of the sandbox, as one frozen object passed in
+(docs/architecture.md, house style 5).
 
-Defaults follow harvest-api-v2.md; where the fact sheet marks a behaviour [U] (uncertain), the
+Defaults follow docs/harvest-api.md; where docs/harvest-api.md marks a behaviour [U] (uncertain), the
 default is the one its §10 suggests and the field says so, so a test can flip it.
 """
 

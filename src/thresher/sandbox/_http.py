@@ -1,7 +1,7 @@
 """HTTP plumbing shared by the handlers: responses in each of Harvest's error shapes, the parsed
 request (``Call``), and Rails-like reading of JSON or form bodies.
 
-There is no common error envelope in Harvest (harvest-api-v2.md §2); each case has its own body,
+There is no common error envelope in Harvest (docs/harvest-api.md §2); each case has its own body,
 and each has its own constructor here.
 """
 

@@ -1,4 +1,4 @@
-"""The identity service (id.getharvest.com), harvest-api-v2.md §5, on the sandbox's port.
+"""The identity service (id.getharvest.com), docs/harvest-api.md §5, on the sandbox's port.
 
 * ``GET /api/v2/accounts``: the token's user and the accounts it reaches (a Harvest and a Forecast
   account for a personal access token; only the granted ones for an OAuth token).

@@ -1,4 +1,4 @@
-"""List envelopes and pagination, harvest-api-v2.md §3.
+"""List envelopes and pagination, docs/harvest-api.md §3.
 
 Two modes, chosen per endpoint as the docs say:
 

@@ -1,4 +1,4 @@
-"""The server side of harvest-api-v2.md §4: at most ``limit`` requests per ``window`` seconds.
+"""The server side of docs/harvest-api.md §4: at most ``limit`` requests per ``window`` seconds.
 
 Semantics, so a client can pace itself exactly:
 

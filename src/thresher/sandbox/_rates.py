@@ -1,4 +1,4 @@
-"""Billable and cost rates, harvest-api-v2.md §7.2 (DOC-BR, DOC-CR).
+"""Billable and cost rates, docs/harvest-api.md §7.2 (DOC-BR, DOC-CR).
 
 Rates are listed oldest first by ``start_date``; ``end_date`` is computed (the day before the next
 rate starts). A new rate without ``start_date`` replaces all rates; one with a ``start_date``

@@ -1,4 +1,4 @@
-"""The records the sandbox keeps, one dataclass per Harvest resource (harvest-api-v2.md §6–§7).
+"""The records the sandbox keeps, one dataclass per Harvest resource (docs/harvest-api.md §6–§7).
 
 Timestamps are epoch seconds (ints), dates ISO strings; amounts are floats as Harvest's JSON
 numbers are. Derived values are *not* stored: a user's ``roles`` names come from role membership,

@@ -1,4 +1,4 @@
-"""Records to Harvest's JSON objects (harvest-api-v2.md §6.2, §7), in the docs' field order.
+"""Records to Harvest's JSON objects (docs/harvest-api.md §6.2, §7), in the docs' field order.
 
 Derived fields are computed here: a user's ``roles`` names and ``people_manager``, a rate's
 ``end_date``. User JSON is cached per user (``SandboxState.user_json``) because listings of 2,000

@@ -1,4 +1,4 @@
-"""Roles, harvest-api-v2.md §7.5 (DOC-ROLES): business labels, administrators only.
+"""Roles, docs/harvest-api.md §7.5 (DOC-ROLES): business labels, administrators only.
 
 ``user_ids`` replaces the membership, and members see the role's name in their ``roles``. Names are
 unique without regard to case (a duplicate is a 422, 3AP-AG ``testCreateExistingFails``).

@@ -1,10 +1,10 @@
 """``Sandbox``: one simulated Harvest account, its settings and its data, and the app serving it.
 
-Defining the app is separate from running it (design.md §5): ``Sandbox(config).app`` is a plain
-Starlette application for ``httpx.ASGITransport`` (built by ``_app.py``, which reaches this class
-only through the protocols its handlers declare); ``run_sandbox`` (``_server.py``) puts it on a
-port. Everything here runs under ``Sandbox.lock``, so in-process inspection from another thread
-sees consistent data.
+Defining the app is separate from running it (docs/architecture.md, house style 5):
+``Sandbox(config).app`` is a plain Starlette application for ``httpx.ASGITransport`` (built by
+``_app.py``, which reaches this class only through the protocols its handlers declare);
+``run_sandbox`` (``_server.py``) puts it on a port. Everything here runs under ``Sandbox.lock``, so
+in-process inspection from another thread sees consistent data.
 """
 
 from __future__ import annotations

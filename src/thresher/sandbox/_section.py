@@ -23,7 +23,7 @@ def is_manager(user: User) -> bool:
 
 
 class ApiSection:
-    """Base of the handler classes; one subclass per section of the fact sheet."""
+    """Base of the handler classes; one subclass per section of docs/harvest-api.md."""
 
     def __init__(self, sandbox: SandboxHost) -> None:
         self.sandbox = sandbox

@@ -1,7 +1,7 @@
 """``SandboxState``: the account's data, its indexes, and every change that keeps them consistent.
 
 HTTP handlers check permissions and validate input; the methods here apply a change and its side
-effects (harvest-api-v2.md §6–§7): ``updated_at`` stamps, email and role-name indexes, derived
+effects (docs/harvest-api.md §6–§7): ``updated_at`` stamps, email and role-name indexes, derived
 ``people_manager``, rate replacement, auto-assignment to new projects, and the user JSON cache.
 Nothing outside this module writes to the indexes.
 """

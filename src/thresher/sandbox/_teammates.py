@@ -1,4 +1,4 @@
-"""User teammates, harvest-api-v2.md §7.1 (DOC-TEAM): administrators only; the user must be a
+"""User teammates, docs/harvest-api.md §7.1 (DOC-TEAM): administrators only; the user must be a
 manager (else 422); PATCH replaces the whole list and ``people_manager`` follows it."""
 
 from __future__ import annotations

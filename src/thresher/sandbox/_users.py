@@ -1,4 +1,4 @@
-"""Users, harvest-api-v2.md §6 (DOC-USERS)."""
+"""Users, docs/harvest-api.md §6 (DOC-USERS)."""
 
 from __future__ import annotations
 

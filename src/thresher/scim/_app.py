@@ -3,7 +3,7 @@
     bridge = ScimBridge(WriteThrough(client, store, connection), TokenStore(store))
     uvicorn.run(bridge.app, host="127.0.0.1", port=8080)      # serves /scim/v2/...
 
-Defining the app is separate from running it (design.md): ``thresher scim serve`` and the tests
+Defining the app is separate from running it (docs/architecture.md): ``thresher scim serve`` and the tests
 build the same :class:`ScimBridge`; the tests drive ``bridge.app`` in-process.
 """
 

@@ -2,7 +2,7 @@
 find every resource a filter can match.
 
 A filter naming an attribute the bridge does not keep is refused with ``invalidFilter`` rather
-than answered with an empty list (scim-idp-behaviour.md §1: that makes IdPs duplicate). The
+than answered with an empty list (docs/scim-idps.md §1: that makes IdPs duplicate). The
 candidates an index finds are then decided by scim2-models' own matcher, so answers are exact.
 """
 

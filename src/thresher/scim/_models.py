@@ -4,7 +4,7 @@ RFC 7643 §4 defines many more User attributes (nickName, addresses, x509Certifi
 declares only those it can store and read back unchanged: Harvest's own fields, and the few the
 identity provider sends that Harvest has no field for, which thresher keeps (descriptions in
 ``/Schemas`` say which). Undeclared attributes are ignored under the tolerant policy
-(scim-idp-behaviour.md §6.3), as Okta's ``password`` and ``locale`` and Entra's ``manager`` are.
+(docs/scim-idps.md §6.3), as Okta's ``password`` and ``locale`` and Entra's ``manager`` are.
 
 Attributes Harvest always has a value for (names, access roles, capacity, flags) are declared
 ``required``: they cannot be removed, only replaced.
@@ -67,7 +67,7 @@ ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 #: Page size cap (RFC 7644 §3.4.2.4): Okta pages by 100, Entra by 100.
 MAX_RESULTS = 1000
 
-#: scim-idp-behaviour.md §6.3: what Entra, Okta and OneLogin really send must be accepted.
+#: docs/scim-idps.md §6.3: what Entra, Okta and OneLogin really send must be accepted.
 TOLERANT_POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,
@@ -76,7 +76,7 @@ TOLERANT_POLICY = ScimPolicy(
 
 #: Put in place of a timezone a creation leaves out: Harvest then uses the account's zone.
 ACCOUNT_TIMEZONE = "thresher:account-timezone"
-#: Harvest's defaults for a new user (harvest-api-v2.md §6.4), for creations that leave them out.
+#: Harvest's defaults for a new user (docs/harvest-api.md §6.4), for creations that leave them out.
 HARVEST_DEFAULTS: dict[str, Any] = {
     "accessRoles": ["member"],
     "weeklyCapacityHours": 35.0,
@@ -152,7 +152,7 @@ class EnterpriseUser(Extension):
 
 
 class HarvestUser(Extension):
-    """Harvest's own user fields (harvest-api-v2.md §6.2)."""
+    """Harvest's own user fields (docs/harvest-api.md §6.2)."""
 
     __schema__ = URN(HARVEST_USER_SCHEMA)
 
@@ -195,7 +195,7 @@ class GroupMember(ComplexAttribute):
 
 
 class ScimGroup(Resource[Any]):
-    """A Harvest role (harvest-api-v2.md §7.5)."""
+    """A Harvest role (docs/harvest-api.md §7.5)."""
 
     __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:Group")
 

@@ -33,7 +33,7 @@ __all__ = [
     "user_snapshot",
 ]
 
-#: The Harvest user fields the change log tracks (harvest-api-v2.md §6.2, less ``id``/``updated_at``).
+#: The Harvest user fields the change log tracks (docs/harvest-api.md §6.2, less ``id``/``updated_at``).
 USER_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",

@@ -171,7 +171,7 @@ class UserRow(Base):
 
 
 class RoleRow(Base):
-    """A business role (a label, not a permission; harvest-api-v2.md §7.5)."""
+    """A business role (a label, not a permission; docs/harvest-api.md §7.5)."""
 
     __tablename__ = "roles"
 
@@ -205,7 +205,7 @@ class RoleMemberRow(Base):
 
 
 class TeammateRow(Base):
-    """A manager's teammate (harvest-api-v2.md §7.1), by Harvest ids."""
+    """A manager's teammate (docs/harvest-api.md §7.1), by Harvest ids."""
 
     __tablename__ = "teammates"
 

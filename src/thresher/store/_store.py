@@ -31,7 +31,7 @@ from ._transaction import StoreTransaction
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_ID_URL", "Store"]
 
-#: Harvest's public endpoints (design.md contracts), the defaults of a new connection.
+#: Harvest's public endpoints (docs/architecture.md contracts), the defaults of a new connection.
 DEFAULT_BASE_URL = "https://api.harvestapp.com/v2"
 DEFAULT_ID_URL = "https://id.getharvest.com"
 

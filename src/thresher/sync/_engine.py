@@ -1,6 +1,6 @@
 """The roster sync: full listings, incremental windows, resumable pages and reconciliation.
 
-How it stays exact (issue 4; harvest-api-v2.md §3, §6.4, §8.15):
+How it stays exact (docs/harvest-api.md §3, §6.4, §8.15):
 - The first run, and one run per ``reconcile_every`` (or ``full=True``), lists every user. Users not
   seen in such a run become ``deleted`` tombstones: Harvest leaves no trace of a DELETE, so comparing
   complete id lists is the only way to see one.
