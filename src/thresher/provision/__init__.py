@@ -6,7 +6,8 @@ offboarding, the roster and the SCIM bridge alike.
 
 from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
-from ._roster import COLUMNS, Change, Plan, RosterError, RosterRow, apply_plan, load_roster, make_plan
+from ._roster import Change, Plan, apply_plan, make_plan
+from ._roster_file import COLUMNS, RosterError, RosterRow, load_roster
 from ._writes import WriteThrough
 
 __all__ = [
