@@ -40,3 +40,11 @@ __all__ = [
     "save_connection",
     "token_owner",
 ]
+
+# Tracebacks name the public path (``thresher.connections.SomeError``), never the private module an
+# exception happens to be defined in.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = __name__
+del _name, _value

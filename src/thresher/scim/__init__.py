@@ -6,6 +6,7 @@ thresher (migration r0002). See ``ScimBridge`` for the app, ``TokenStore`` for i
 """
 
 from ._app import BridgeRequest, ScimBridge
+from ._errors import TokenError
 from ._local import LocalRecords, UserExtras
 from ._mapping import normalize_access_roles
 from ._models import (
@@ -18,7 +19,7 @@ from ._models import (
     build_provider,
 )
 from ._storage import DeleteMode, HarvestStorage
-from ._tokens import ScimToken, TokenError, TokenStore
+from ._tokens import ScimToken, TokenStore
 
 __all__ = [
     "HARVEST_USER_SCHEMA",
@@ -39,3 +40,11 @@ __all__ = [
     "build_provider",
     "normalize_access_roles",
 ]
+
+# Tracebacks name the public path (``thresher.scim.SomeError``), never the private module an
+# exception happens to be defined in.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = __name__
+del _name, _value

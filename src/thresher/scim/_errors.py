@@ -1,4 +1,5 @@
-"""The SCIM errors the bridge answers with, and how a Harvest or validation error becomes one.
+"""The SCIM errors the bridge answers with, how a Harvest or validation error becomes one, and
+the error of the bridge's token commands.
 
 scim2-server turns any ``SCIMException`` into an RFC 7644 §3.12 error document; the two classes
 here add the statuses an identity provider needs to tell "retry later" from "fix thresher".
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from scim2_models import InvalidValueException, NotFoundException, SCIMException, UniquenessException
 
+from thresher._errors import ThresherError
 from thresher.harvest import (
     ConfigurationError,
     HarvestError,
@@ -20,7 +22,11 @@ from thresher.harvest import (
     UnprocessableError,
 )
 
-__all__ = ["UnavailableError", "UpstreamError", "scim_error", "validation_detail"]
+__all__ = ["TokenError", "UnavailableError", "UpstreamError", "scim_error", "validation_detail"]
+
+
+class TokenError(ThresherError, ValueError):
+    """A token command cannot be done (duplicate name, unknown token, bad CIDR)."""
 
 
 class UpstreamError(SCIMException):

@@ -19,13 +19,11 @@ from collections import Counter
 
 from thresher.store import DuplicateScimTokenError, ScimTokens, Store, StoredScimToken
 
+from ._errors import TokenError
+
 __all__ = ["PREFIX", "ScimToken", "TokenError", "TokenStore"]
 
 PREFIX = "thscim_"
-
-
-class TokenError(ValueError):
-    """A token command cannot be done (duplicate name, unknown token, bad CIDR)."""
 
 
 def _now() -> dt.datetime:

@@ -11,3 +11,11 @@ __all__ = [
     "SyncOptions",
     "SyncReport",
 ]
+
+# Tracebacks name the public path (``thresher.sync.SomeError``), never the private module an
+# exception happens to be defined in.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = __name__
+del _name, _value
