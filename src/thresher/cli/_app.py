@@ -38,10 +38,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # noqa: PLC0415 - only --version needs it
+
+        typer.echo(f"thresher {version('thresher')}")
+        raise typer.Exit
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show tracebacks and debug logs (tokens stay redacted)."
+    ),
+    _show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show thresher's version and exit."
     ),
 ) -> None:
     _console.state.debug = debug

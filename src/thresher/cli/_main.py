@@ -1,41 +1,67 @@
-"""The console-script entry point: the one place errors are turned into messages."""
+"""The console-script entry point: the one place errors and interrupts become messages and exit
+codes (the table is in the README, "Exit codes").
+
+Errors are matched through typer's own exception types (``typer.TyperException`` and its usage
+errors, ``typer.Abort``, ``typer.Exit``): typer vendors its own click, so the ``click`` package's
+classes never match what it raises. ``tests/cli/test_exit_codes.py`` runs every path.
+"""
 
 from __future__ import annotations
 
 import sys
 import traceback
+from typing import NoReturn
 
-import click
+import typer
 
 from .._errors import ThresherError
 from . import _console
 from ._app import app
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERRUPTED", "main"]
+
+#: 128 + SIGINT, as shells report a process stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted() -> NoReturn:
+    _console.error(
+        "Interrupted; re-run the same command to resume.",
+        hint="Interrupted work is resumable: syncs continue from the last committed page, and "
+        "apply re-plans from what Harvest now holds.",
+    )
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, rendering thresher errors without tracebacks."""
+    """Console-script entry point: run the app, rendering errors without tracebacks."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="thresher", standalone_mode=False)
     except ThresherError as exc:
         if _console.state.debug:
             traceback.print_exc()
         _console.error(str(exc), hint=exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _console.error("Interrupted.", hint="Re-run the same command: interrupted work resumes.")
-        sys.exit(130)
+        _interrupted()
+    except typer.Abort:
+        # A declined confirmation (or Ctrl-D at a prompt).
+        _console.error("Aborted.")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors (an unknown command or option, a missing or bad value) name the flag
+        # and exit 2; typer renders them.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _console.error(str(exc))
+        sys.exit(getattr(exc, "exit_code", 2))
     except SystemExit:
         raise
     except Exception as exc:
-        # click's own usage errors come through standalone_mode=False as ClickException.
-        if isinstance(exc, click.exceptions.Abort):
-            _console.error("Aborted.")
-            sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if _console.state.debug:
             traceback.print_exc()
         _console.error(
@@ -43,3 +69,8 @@ def main(argv: list[str] | None = None) -> None:
             hint="Re-run with --debug for the traceback, and report it.",
         )
         sys.exit(1)
+    # Without standalone mode typer reports a Ctrl-C it caught itself as a return value.
+    if code == EXIT_INTERRUPTED:
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)
