@@ -7,6 +7,7 @@ redirect is answered 400 and ignored), then the code is exchanged at the token e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import secrets
 import threading
@@ -28,6 +29,8 @@ class _Listener(http.server.HTTPServer):
     code: str | None = None
     failure: str | None = None
     done: threading.Event
+    #: Called (from the listener's thread) once the redirect arrived.
+    on_done: Callable[[], None] = staticmethod(lambda: None)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -63,6 +66,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(400, "The redirect carried no authorization code.")
             return
         self.server.done.set()
+        self.server.on_done()
 
 
 def _listener(redirect_uri: str) -> tuple[_Listener, str]:
@@ -101,9 +105,20 @@ async def oauth_login(
     server.timeout = 0.2
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+    # Awaited on the loop, not in a worker thread: Ctrl-C cancels this task at once, where a
+    # thread blocked in Event.wait would hold the process's exit for minutes.
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def notify() -> None:
+        loop.call_soon_threadsafe(arrived.set)
+
+    server.on_done = notify
     try:
         open_url(app.authorization_url(server.expected_state, redirect))
-        finished = await asyncio.to_thread(server.done.wait, wait_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), wait_seconds)
+        finished = server.done.is_set()
     finally:
         server.shutdown()
         server.server_close()
