@@ -7,6 +7,7 @@ the sandbox) before typing Ctrl-C, so nothing depends on timing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -41,10 +42,8 @@ class Terminal:
     def _read(self, timeout: float) -> None:
         ready, _, _ = select.select([self.master], [], [], timeout)
         if ready:
-            try:
+            with contextlib.suppress(OSError):  # the other side closed: nothing more to read
                 self.output += os.read(self.master, 65536).decode(errors="replace")
-            except OSError:
-                pass
 
     def wait_for(self, condition: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + PATIENCE
