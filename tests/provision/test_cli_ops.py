@@ -21,7 +21,7 @@ def test_offboard_archives_and_delete_falls_back_to_archive_with_the_reason(cli:
     cli.sandbox.add_time_entry(keeper)
     email = state.users[keeper].email
 
-    result = cli("offboard", email, "--delete")
+    result = cli("offboard", email, "--delete", "--yes")
     assert "refused to delete" in result.stdout
     assert "archived" in result.stdout
     assert "time entries" in result.stdout  # Harvest's own reason is passed on
@@ -30,7 +30,7 @@ def test_offboard_archives_and_delete_falls_back_to_archive_with_the_reason(cli:
     assert cli.json("users", "show", email)["is_active"] is False
 
     leaver = _member_without_time(cli)
-    out = cli.json("offboard", state.users[leaver].email, "--delete")
+    out = cli.json("offboard", state.users[leaver].email, "--delete", "--yes")
     assert out["outcome"] == "deleted"
     assert leaver not in state.users
 
@@ -90,7 +90,7 @@ def test_roles_lifecycle(cli: Cli) -> None:
     assert "Deep Divers" in names
     assert "Divers" not in names
     cli("roles", "remove-member", "Deep Divers", str(a))
-    cli("roles", "delete", "Deep Divers")
+    cli("roles", "delete", "Deep Divers", "--yes")
     assert "Deep Divers" not in [r["name"] for r in cli.json("roles", "list")]
     assert "Deep Divers" not in cli.json("users", "show", str(a))["roles"]
 

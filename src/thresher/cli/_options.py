@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-__all__ = ["CONNECTION", "DATABASE_URL", "JSON", "PEOPLE", "WHO", "json_option"]
+__all__ = ["CONNECTION", "DATABASE_URL", "FORMAT", "JSON", "PEOPLE", "WHO", "YES", "json_option"]
 
 
 def json_option(what: str = "the result") -> Any:
@@ -24,3 +24,11 @@ DATABASE_URL = typer.Option(
 CONNECTION = typer.Option(None, "--connection", "-c", help="Connection name (default: the default one).")
 WHO = typer.Argument(..., help="Email or Harvest user id.")
 PEOPLE = typer.Argument(..., help="Emails or Harvest user ids.")
+FORMAT = typer.Option(
+    None,
+    "--format",
+    case_sensitive=False,
+    help="table, plain (tab-separated), json or jsonl (default: table on a terminal, else plain).",
+)
+YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")
+

@@ -1,5 +1,5 @@
 """What many commands share: the store, writes through a connection, and how users and change
-events print."""
+events print (their JSON shapes are in ``_json``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,19 @@ from rich.table import Table
 from thresher.connections import ResolvedConnection, open_client, resolve
 from thresher.harvest import User
 from thresher.provision import WriteThrough
-from thresher.store import ChangeEvent, Store, StoredUser
+from thresher.store import ChangeEvent, Store, StoredUser, StoreNotFoundError
+
+from ._json import event_json, user_json
+from ._output import Column, records_table
 
 __all__ = [
+    "USER_COLUMNS",
     "describe",
+    "describe_plain",
     "event_dict",
     "open_store",
     "own_user_id",
+    "read_store",
     "roster_table",
     "run_writes",
     "user_dict",
@@ -29,9 +35,26 @@ __all__ = [
 T = TypeVar("T")
 
 
-def open_store(database_url: str | None) -> Store:
-    """The store at ``--database-url``, else ``THRESHER_DATABASE_URL``, else the default file."""
-    return Store.open(database_url)
+def open_store(database_url: str | None, *, create: bool = True) -> Store:
+    """The store at ``--database-url``, else ``THRESHER_DATABASE_URL``, else the default file.
+
+    Commands that write (sync, login, every Harvest write) create it when it is not there; those
+    that only read pass ``create=False`` (or call ``read_store``), which stops with how to create
+    one instead of showing an empty roster from a file it just made.
+    """
+    try:
+        return Store.open(database_url, create=create)
+    except StoreNotFoundError as exc:
+        raise StoreNotFoundError(
+            str(exc),
+            hint="Create it with 'thresher sync' (HARVEST_* variables set) or 'thresher login', "
+            "or point --database-url / THRESHER_DATABASE_URL at an existing store.",
+        ) from None
+
+
+def read_store(database_url: str | None) -> Store:
+    """``open_store`` for commands that only read: never creates a store."""
+    return open_store(database_url, create=False)
 
 
 def run_writes(
@@ -57,44 +80,36 @@ async def own_user_id(writes: WriteThrough, resolved: ResolvedConnection) -> int
     return (await writes.client.me()).id
 
 
-def describe(user: User) -> str:
-    """``Ada Lovelace <ada@example.com> (id 5)``, safe to print through Rich markup."""
-    return escape(f"{user.first_name} {user.last_name} <{user.email}> (id {user.id})")
+def describe_plain(user: User | StoredUser) -> str:
+    """``Ada Lovelace <ada@example.com> (id 5)``."""
+    return f"{user.first_name} {user.last_name} <{user.email}> (id {user.id})"
 
 
-def user_json(user: User) -> dict[str, Any]:
-    """A Harvest user as ``--json`` prints it."""
-    return user.model_dump(mode="json")
+def describe(user: User | StoredUser) -> str:
+    """``describe_plain``, safe to print through Rich markup."""
+    return escape(describe_plain(user))
 
 
-def user_dict(user: StoredUser) -> dict[str, object]:
-    """A mirrored user as ``--json`` prints it."""
-    return user.as_dict()
+def user_dict(user: StoredUser) -> dict[str, Any]:
+    """A mirrored user as ``--json`` prints it: ``_json.user_json`` (kept for older callers)."""
+    return user_json(user)
+
+
+#: The columns of a user list (``users list``, the demo's roster), emails and ids never cut.
+USER_COLUMNS: list[Column[StoredUser]] = [
+    Column("id", lambda u: str(u.harvest_id), whole=True),
+    Column("name", lambda u: u.full_name),
+    Column("email", lambda u: u.email, whole=True),
+    Column("access", lambda u: ", ".join(u.access_roles)),
+    Column("roles", lambda u: ", ".join(u.roles)),
+    Column("status", lambda u: u.status, whole=True),
+]
 
 
 def roster_table(users: list[StoredUser]) -> Table:
-    table = Table("id", "name", "email", "access", "roles", "status")
-    for u in users:
-        status = "deleted" if u.deleted_at else ("active" if u.is_active else "archived")
-        table.add_row(
-            str(u.harvest_id),
-            f"{u.first_name} {u.last_name}",
-            u.email,
-            ", ".join(u.access_roles),
-            ", ".join(u.roles),
-            status,
-        )
-    return table
+    return records_table(users, USER_COLUMNS)
 
 
-def event_dict(event: ChangeEvent) -> dict[str, object]:
-    return {
-        "id": event.id,
-        "connection_id": event.connection_id,
-        "resource": event.resource,
-        "harvest_id": event.harvest_id,
-        "kind": event.kind,
-        "changes": event.changes,
-        "observed_at": event.observed_at.isoformat(),
-        "source": event.source,
-    }
+def event_dict(event: ChangeEvent) -> dict[str, Any]:
+    """A change event as ``--json`` prints it: ``_json.event_json``."""
+    return event_json(event)

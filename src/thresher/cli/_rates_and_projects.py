@@ -14,6 +14,7 @@ from thresher.connections import ResolvedConnection
 from thresher.provision import WriteThrough, find_user
 
 from ._console import out, print_json
+from ._json import rate_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO
 from ._plumbing import run_writes
 
@@ -62,10 +63,10 @@ def rates_set(
         result: dict[str, Any] = {"user_id": user.id, "email": user.email}
         if billable_amount is not None:
             rate = await writes.create_billable_rate(user.id, billable_amount, start_date)
-            result["billable_rate"] = rate.model_dump(mode="json")
+            result["billable_rate"] = rate_json(rate)
         if cost_amount is not None:
             rate = await writes.create_cost_rate(user.id, cost_amount, start_date)
-            result["cost_rate"] = rate.model_dump(mode="json")
+            result["cost_rate"] = rate_json(rate)
         return result
 
     result = run_writes(connection, database_url, body)

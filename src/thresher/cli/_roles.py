@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from rich.table import Table
 
 from thresher.connections import ResolvedConnection, resolve
+from thresher.harvest import Role
 from thresher.provision import ProvisionError, WriteThrough, find_user
+from thresher.store import StoredRole
 
-from ._console import out, print_json
-from ._options import CONNECTION, DATABASE_URL, JSON, PEOPLE
-from ._plumbing import open_store, run_writes
+from ._console import confirm, out, print_json, refuse_unconfirmed
+from ._json import role_json
+from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, PEOPLE, YES
+from ._output import Column, OutputFormat, choose_format, print_records
+from ._plumbing import read_store, run_writes
 
 __all__ = ["roles_app"]
 
@@ -31,32 +32,34 @@ async def _role_id(writes: WriteThrough, name: str) -> tuple[int, list[int]]:
     raise ProvisionError(f"no role is named {name!r}", hint="'thresher roles list' shows them.")
 
 
-def _role_out(role: Any, json_out: bool, verb: str) -> None:
+ROLE_COLUMNS: list[Column[StoredRole]] = [
+    Column("id", lambda r: str(r.harvest_id), whole=True),
+    Column("name", lambda r: r.name),
+    Column("members", lambda r: str(len(r.user_ids)), whole=True),
+]
+
+
+def _role_out(role: Role, json_out: bool, verb: str) -> None:
     if json_out:
-        print_json(role.model_dump(mode="json"))
+        print_json(role_json(role))
     else:
         out.print(f"{verb} role [bold]{role.name}[/] (id {role.id}, {len(role.user_ids)} member(s)).")
 
 
 @roles_app.command("list")
 def roles_list(
-    connection: str | None = CONNECTION, json_out: bool = JSON,
+    connection: str | None = CONNECTION, fmt: OutputFormat | None = FORMAT, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """List roles and their members from the roster mirror.
 
     Example: thresher roles list --json
     """
-    store = open_store(database_url)
+    output = choose_format(fmt, json_out)
+    store = read_store(database_url)
     conn = resolve(store, connection).connection
     roles = store.list_roles(conn.id)
-    if json_out:
-        print_json([r.as_dict() for r in roles])
-        return
-    table = Table("id", "name", "members")
-    for r in roles:
-        table.add_row(str(r.harvest_id), r.name, str(len(r.user_ids)))
-    out.print(table)
+    print_records(roles, ROLE_COLUMNS, output, role_json, summary=f"{len(roles)} role(s)")
 
 
 @roles_app.command("create")
@@ -71,7 +74,7 @@ def roles_create(
     Example: thresher roles create Designers --member ada@example.com
     """
 
-    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Role:
         ids = [(await find_user(writes, m)).id for m in members]
         return await writes.create_role(name, ids)
 
@@ -89,7 +92,7 @@ def roles_rename(
     Example: thresher roles rename Designers "Product Designers"
     """
 
-    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Role:
         role_id, _members = await _role_id(writes, old)
         return await writes.update_role(role_id, name=new)
 
@@ -99,15 +102,20 @@ def roles_rename(
 @roles_app.command("delete")
 def roles_delete(
     name: str = typer.Argument(..., help="Role name."),
+    yes: bool = YES,
     connection: str | None = CONNECTION, database_url: str | None = DATABASE_URL,
 ) -> None:
     """Delete a role; Harvest removes it from its members.
 
-    Example: thresher roles delete Designers
+    Asks first on a terminal; without one (scripts, CI) it needs --yes.
+
+    Example: thresher roles delete Designers --yes
     """
+    refuse_unconfirmed(f"Delete the role {name}?", yes=yes)
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> None:
-        role_id, _members = await _role_id(writes, name)
+        role_id, members = await _role_id(writes, name)
+        confirm(f"Delete the role {name} ({len(members)} member(s) lose it)?", yes=yes)
         await writes.delete_role(role_id)
 
     run_writes(connection, database_url, body)
@@ -118,7 +126,7 @@ def _change_members(
     name: str, people: list[str], add: bool, connection: str | None, database_url: str | None,
     json_out: bool,
 ) -> None:
-    async def body(writes: WriteThrough, _: ResolvedConnection) -> Any:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> Role:
         role_id, current = await _role_id(writes, name)
         ids = {(await find_user(writes, p)).id for p in people}
         wanted = set(current) | ids if add else set(current) - ids

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from rich.table import Table
 
 from thresher.connections import ResolvedConnection
-from thresher.harvest import User
+from thresher.harvest import Teammate, User
 from thresher.provision import WriteThrough, find_user
 
-from ._console import out, print_json
-from ._options import CONNECTION, DATABASE_URL, JSON, PEOPLE
-from ._plumbing import run_writes
+from ._console import confirm
+from ._json import person_json
+from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, PEOPLE, YES
+from ._output import Column, OutputFormat, choose_format, print_records
+from ._plumbing import describe_plain, run_writes
 
 __all__ = ["teammates_app"]
 
@@ -23,70 +22,80 @@ MANAGER = typer.Argument(..., help="The manager's email or id.")
 PEOPLE_OR_NONE = typer.Argument(None, help="Emails or ids (none clears).")
 
 
-def _teammate_rows(teammates: list[Any]) -> list[dict[str, Any]]:
-    return [{"id": t.id, "first_name": t.first_name, "last_name": t.last_name, "email": t.email}
-            for t in teammates]
+TEAMMATE_COLUMNS: list[Column[Teammate]] = [
+    Column("id", lambda t: str(t.id), whole=True),
+    Column("name", lambda t: f"{t.first_name} {t.last_name}".strip()),
+    Column("email", lambda t: t.email, whole=True),
+]
 
 
-def _print_teammates(manager: User, rows: list[dict[str, Any]], json_out: bool) -> None:
-    if json_out:
-        print_json({"manager": {"id": manager.id, "email": manager.email}, "teammates": rows})
-        return
-    table = Table("id", "name", "email", title=f"Teammates of {manager.email}")
-    for r in rows:
-        table.add_row(str(r["id"]), f"{r['first_name']} {r['last_name']}", r["email"])
-    out.print(table)
-    out.print(f"{len(rows)} teammate(s)")
+def _print_teammates(manager: User, teammates: list[Teammate], output: OutputFormat) -> None:
+    document = {"manager": person_json(manager), "teammates": [person_json(t) for t in teammates]}
+    print_records(
+        teammates, TEAMMATE_COLUMNS, output, person_json, document=document,
+        title=f"Teammates of {manager.email}", summary=f"{len(teammates)} teammate(s)",
+    )
 
 
 def _change_teammates(
     manager_who: str, people: list[str], mode: str, connection: str | None,
-    database_url: str | None, json_out: bool,
+    database_url: str | None, output: OutputFormat, *, yes: bool = True,
 ) -> None:
-    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[Teammate]]:
         manager = await find_user(writes, manager_who)
-        current = {t.id async for t in writes.client.list_teammates(manager.id)}
+        listed = [t async for t in writes.client.list_teammates(manager.id)]
+        current = {t.id for t in listed}
         ids = {(await find_user(writes, p)).id for p in people}
         wanted = ids if mode == "set" else (current | ids if mode == "add" else current - ids)
         if wanted == current and mode != "set":
-            teammates = [t async for t in writes.client.list_teammates(manager.id)]
-        else:
-            teammates = await writes.set_teammates(manager.id, sorted(wanted))
-        return manager, _teammate_rows(teammates)
+            return manager, listed
+        dropped = [t for t in listed if t.id not in wanted]
+        if mode == "set" and dropped:
+            names = ", ".join(t.email for t in dropped)
+            confirm(
+                f"Take {len(dropped)} teammate(s) away from {describe_plain(manager)}: {names}?",
+                yes=yes,
+            )
+        return manager, await writes.set_teammates(manager.id, sorted(wanted))
 
-    manager, rows = run_writes(connection, database_url, body)
-    _print_teammates(manager, rows, json_out)
+    manager, teammates = run_writes(connection, database_url, body)
+    _print_teammates(manager, teammates, output)
 
 
 @teammates_app.command("show")
 def teammates_show(
-    manager: str = MANAGER, connection: str | None = CONNECTION, json_out: bool = JSON,
+    manager: str = MANAGER, connection: str | None = CONNECTION,
+    fmt: OutputFormat | None = FORMAT, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Show a manager's teammates, read from Harvest.
 
     Example: thresher teammates show lead@example.com
     """
+    output = choose_format(fmt, json_out)
 
-    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[dict[str, Any]]]:
+    async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[Teammate]]:
         user = await find_user(writes, manager)
-        return user, _teammate_rows([t async for t in writes.client.list_teammates(user.id)])
+        return user, [t async for t in writes.client.list_teammates(user.id)]
 
-    user, rows = run_writes(connection, database_url, body)
-    _print_teammates(user, rows, json_out)
+    user, teammates = run_writes(connection, database_url, body)
+    _print_teammates(user, teammates, output)
 
 
 @teammates_app.command("set")
 def teammates_set(
-    manager: str = MANAGER, people: list[str] = PEOPLE_OR_NONE,
-    connection: str | None = CONNECTION, json_out: bool = JSON,
+    manager: str = MANAGER, people: list[str] = PEOPLE_OR_NONE, yes: bool = YES,
+    connection: str | None = CONNECTION, fmt: OutputFormat | None = FORMAT, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Replace a manager's teammates with exactly these people (none: clear them).
 
+    Taking people away asks first on a terminal; without one (scripts, CI) it needs --yes.
+
     Example: thresher teammates set lead@example.com ada@example.com bob@example.com
     """
-    _change_teammates(manager, people or [], "set", connection, database_url, json_out)
+    output = choose_format(fmt, json_out)
+    _change_teammates(manager, people or [], "set", connection, database_url, output, yes=yes)
 
 
 @teammates_app.command("add")
@@ -98,7 +107,7 @@ def teammates_add(
 
     Example: thresher teammates add lead@example.com ada@example.com
     """
-    _change_teammates(manager, people, "add", connection, database_url, json_out)
+    _change_teammates(manager, people, "add", connection, database_url, choose_format(None, json_out))
 
 
 @teammates_app.command("remove")
@@ -110,4 +119,6 @@ def teammates_remove(
 
     Example: thresher teammates remove lead@example.com ada@example.com
     """
-    _change_teammates(manager, people, "remove", connection, database_url, json_out)
+    _change_teammates(
+        manager, people, "remove", connection, database_url, choose_format(None, json_out)
+    )

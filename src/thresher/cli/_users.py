@@ -3,80 +3,153 @@ request), and writes."""
 
 from __future__ import annotations
 
-import contextlib
+import enum
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.markup import escape
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, resolve
 from thresher.harvest import (
-    UnknownTimezoneError,
+    BASE_ROLES,
+    MANAGER_ADDONS,
+    PEOPLE_MANAGER,
+    ProjectAssignment,
     UnprocessableError,
     User,
     UserCreate,
     UserUpdate,
-    harvest_to_iana,
 )
 from thresher.provision import FROZEN_WHEN_ARCHIVED, ProvisionError, WriteThrough, find_user, offboard
+from thresher.store import Store, StoredUser
 
-from ._console import out, print_json
-from ._options import CONNECTION, DATABASE_URL, JSON, WHO, json_option
-from ._plumbing import describe, open_store, own_user_id, roster_table, run_writes, user_dict, user_json
+from ._console import confirm, out, print_json, refuse_unconfirmed
+from ._json import user_json
+from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, WHO, YES, json_option
+from ._output import OutputFormat, choose_format, print_records
+from ._plumbing import USER_COLUMNS, describe, describe_plain, own_user_id, read_store, run_writes
+from ._user_view import project_assignments, user_view
 
 __all__ = ["offboard_command", "users_app"]
 
 users_app = typer.Typer(help="Look up and manage Harvest users.", no_args_is_help=True)
 
 
+_ACCESS_ROLES = (*BASE_ROLES, *MANAGER_ADDONS, PEOPLE_MANAGER)
+
+
+class SortKey(enum.StrEnum):
+    EMAIL = "email"
+    NAME = "name"
+    ID = "id"
+    UPDATED = "updated"
+
+
+_SORTS: dict[SortKey, Callable[[StoredUser], Any]] = {
+    SortKey.EMAIL: lambda u: u.email.casefold(),
+    SortKey.NAME: lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.harvest_id),
+    SortKey.ID: lambda u: u.harvest_id,
+    # Newest first: "what changed lately" is why one sorts by it.
+    SortKey.UPDATED: lambda u: (-u.updated_at.timestamp(), u.harvest_id),
+}
+
+
+def _access_role(value: str | None) -> str | None:
+    if value is None:
+        return None
+    role = value.strip().lower()
+    if role not in _ACCESS_ROLES:
+        raise typer.BadParameter(
+            f"{value!r} is not a Harvest access role; use one of {', '.join(_ACCESS_ROLES)}",
+            param_hint="'--access-role'",
+        )
+    return role
+
+
+def _role_name(store: Store, connection_id: int, value: str | None) -> str | None:
+    """The role as the mirror spells it, matched in any case."""
+    if value is None:
+        return None
+    names = sorted({r.name for r in store.list_roles(connection_id)}, key=str.casefold)
+    match = next((n for n in names if n.casefold() == value.strip().casefold()), None)
+    if match is not None:
+        return match
+    if not names:  # roles not mirrored (a non-administrator token): filter as given, any case
+        return value.strip()
+    raise typer.BadParameter(
+        f"no role is named {value!r}; the mirror has {', '.join(names)}", param_hint="'--role'"
+    )
+
+
+SORT = typer.Option(SortKey.ID, "--sort", help="email, name, id or updated (newest first).")
+
+
 @users_app.command("list")
 def list_users(
     email: str | None = typer.Option(None, "--email", help="Exact email, any case."),
     name: str | None = typer.Option(None, "--name", help="Part of the first or last name."),
-    access_role: str | None = typer.Option(None, "--access-role", help="e.g. administrator, manager."),
-    role: str | None = typer.Option(None, "--role", help="A business role name."),
-    active: bool | None = typer.Option(None, "--active/--archived", help="Only active or archived."),
+    access_role: str | None = typer.Option(
+        None, "--access-role", help=f"One of Harvest's: {', '.join(_ACCESS_ROLES)}."
+    ),
+    role: str | None = typer.Option(None, "--role", help="A business role name, any case."),
+    active: bool = typer.Option(False, "--active", help="Only active users."),
+    archived: bool = typer.Option(False, "--archived", help="Only archived users."),
     deleted: bool = typer.Option(False, "--deleted", help="Include users deleted from Harvest."),
+    sort: SortKey = SORT,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many users."),
     connection: str | None = CONNECTION,
+    fmt: OutputFormat | None = FORMAT,
     json_out: bool = json_option("users"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """List users from the roster mirror (run `thresher sync` to refresh it).
 
-    Example: thresher users list --access-role manager --active
+    Example: thresher users list --access-role manager --active --sort email
     """
-    store = open_store(database_url)
+    if active and archived:
+        raise typer.BadParameter("--active and --archived exclude each other", param_hint="'--archived'")
+    output = choose_format(fmt, json_out)
+    wanted_access = _access_role(access_role)
+    store = read_store(database_url)
     conn = resolve(store, connection).connection
+    wanted_role = _role_name(store, conn.id, role)
     users = store.list_users(
         conn.id,
         email=email,
         name_contains=name,
-        access_role=access_role,
-        role=role,
-        active=active,
+        access_role=wanted_access,
+        active=True if active else (False if archived else None),
         include_deleted=deleted,
     )
-    if json_out:
-        print_json([user_dict(u) for u in users])
-    else:
-        out.print(roster_table(users))
-        out.print(f"{len(users)} user(s)")
+    if wanted_role is not None:
+        folded = wanted_role.casefold()
+        users = [u for u in users if any(r.casefold() == folded for r in u.roles)]
+    users.sort(key=_SORTS[sort])
+    total = len(users)
+    users = users[:limit] if limit else users
+    summary = f"{len(users)} user(s)" + (f" of {total}" if len(users) < total else "")
+    print_records(users, USER_COLUMNS, output, user_json, summary=summary)
 
 
 @users_app.command("show")
 def show_user(
     who: str = WHO,
+    offline: bool = typer.Option(
+        False, "--offline", help="Skip the one Harvest request that reads project assignments."
+    ),
     connection: str | None = CONNECTION,
     json_out: bool = json_option("the user"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Show one user from the roster mirror.
+    """Show one user from the roster mirror, with manager, teammates, roles and projects.
 
     Example: thresher users show ada@example.com
     """
-    store = open_store(database_url)
-    conn = resolve(store, connection).connection
+    store = read_store(database_url)
+    resolved = resolve(store, connection)
+    conn = resolved.connection
     user = (
         store.get_user(conn.id, int(who), include_deleted=True)
         if who.isdigit()
@@ -88,20 +161,16 @@ def show_user(
             hint="Check the spelling, or run 'thresher sync' to refresh the mirror.",
         )
     if json_out:
-        print_json(user_dict(user))
+        print_json(user_json(user))
         return
-    for key, value in user_dict(user).items():
-        out.print(f"[bold]{key}[/]: {_readable(key, value)}", markup=True, highlight=False)
-
-
-def _readable(key: str, value: object) -> str:
-    """The human view adds what Harvest's own units hide: hours, and the IANA zone."""
-    if key == "weekly_capacity" and isinstance(value, int):
-        return f"{value} s ({value / 3600:g} h a week)"
-    if key == "timezone" and isinstance(value, str) and value:
-        with contextlib.suppress(UnknownTimezoneError, KeyError):
-            return f"{value} ({harvest_to_iana(value)})"
-    return escape(str(value))
+    if offline:
+        projects: list[ProjectAssignment] | str = "(not read: --offline)"
+    elif user.is_deleted:
+        projects = "(none: the user is deleted)"
+    else:
+        projects = project_assignments(store, resolved, user.harvest_id)
+    for line in user_view(store, user, projects):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- writes (Harvest first, then the mirror: thresher.provision.WriteThrough) -----------------
@@ -125,7 +194,13 @@ def _input_error(exc: ValidationError) -> ThresherError:
     return ThresherError(f"{where}: {first.get('msg')}", hint="See --help for the accepted values.")
 
 
-def _print_user(user: User, verb: str, json_out: bool) -> None:
+def _mirrored(writes: WriteThrough, user: User) -> User | StoredUser:
+    """The mirror's record of a user just written through (Harvest's answer, plus the mirror's
+    own fields), so ``--json`` prints what ``users show --json`` prints."""
+    return writes.store.get_user(writes.connection.id, user.id, include_deleted=True) or user
+
+
+def _print_user(user: User | StoredUser, verb: str, json_out: bool) -> None:
     if json_out:
         print_json(user_json(user))
     else:
@@ -162,14 +237,14 @@ def create_user(
     except ValidationError as exc:
         raise _input_error(exc) from None
 
-    async def run(writes: WriteThrough, _: ResolvedConnection) -> User:
+    async def run(writes: WriteThrough, _: ResolvedConnection) -> User | StoredUser:
         existing = writes.store.find_user_by_email(writes.connection.id, email)
         if existing is not None:
             raise ProvisionError(
                 f"{email} already exists (user {existing.harvest_id})",
                 hint="Use 'thresher users update' (or 'users restore' if archived).",
             )
-        return await writes.create_user(body)
+        return _mirrored(writes, await writes.create_user(body))
 
     user = run_writes(connection, database_url, run)
     _print_user(user, "Created", json_out)
@@ -208,7 +283,7 @@ def update_user(
     except ValidationError as exc:
         raise _input_error(exc) from None
 
-    async def run(writes: WriteThrough, _: ResolvedConnection) -> User:
+    async def run(writes: WriteThrough, _: ResolvedConnection) -> User | StoredUser:
         user = await find_user(writes, who)
         frozen = [k for k in FROZEN_WHEN_ARCHIVED if k in given]
         if not user.is_active and frozen:
@@ -217,13 +292,15 @@ def update_user(
                 "archived users",
                 hint=f"Restore them first: thresher users restore {user.email}",
             )
-        return await writes.update_user(user.id, body)
+        return _mirrored(writes, await writes.update_user(user.id, body))
 
     _print_user(run_writes(connection, database_url, run), "Updated", json_out)
 
 
-def _lifecycle(who: str, action: str, connection: str | None, database_url: str | None) -> User:
-    async def run(writes: WriteThrough, resolved: ResolvedConnection) -> User:
+def _lifecycle(
+    who: str, action: str, connection: str | None, database_url: str | None, *, yes: bool = True,
+) -> User | StoredUser:
+    async def run(writes: WriteThrough, resolved: ResolvedConnection) -> User | StoredUser:
         user = await find_user(writes, who)
         if action != "restore" and user.id == await own_user_id(writes, resolved):
             raise ProvisionError(
@@ -231,9 +308,10 @@ def _lifecycle(who: str, action: str, connection: str | None, database_url: str 
                 hint="Use another administrator's token.",
             )
         if action == "archive":
-            return await writes.archive_user(user.id)
+            return _mirrored(writes, await writes.archive_user(user.id))
         if action == "restore":
-            return await writes.restore_user(user.id)
+            return _mirrored(writes, await writes.restore_user(user.id))
+        confirm(f"Delete {describe_plain(user)} from Harvest for good?", yes=yes)
         try:
             await writes.delete_user(user.id)
         except UnprocessableError as exc:
@@ -241,7 +319,7 @@ def _lifecycle(who: str, action: str, connection: str | None, database_url: str 
                 f"Harvest refused to delete {user.email}: {exc.api_message or exc}",
                 hint=f"Archive instead, which keeps their time: thresher offboard {user.email}",
             ) from None
-        return user
+        return _mirrored(writes, user)
 
     return run_writes(connection, database_url, run)
 
@@ -273,17 +351,19 @@ def restore_user(
 @users_app.command("delete")
 def delete_user(
     who: str = WHO,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    yes: bool = YES,
     connection: str | None = CONNECTION, json_out: bool = JSON_OUT,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Delete a user; Harvest refuses once they have time or expenses (then use offboard).
 
+    Asks first on a terminal; without one (scripts, CI) it needs --yes.
+
     Example: thresher users delete ada@example.com --yes
     """
-    if not yes and not typer.confirm(f"Delete {who} from Harvest for good?"):
-        raise typer.Abort()
-    _print_user(_lifecycle(who, "delete", connection, database_url), "Deleted", json_out)
+    refuse_unconfirmed(f"Delete {who} from Harvest for good?", yes=yes)
+    user = _lifecycle(who, "delete", connection, database_url, yes=yes)
+    _print_user(user, "Deleted", json_out)
 
 
 # -- offboarding ---------------------------------------------------------------------------
@@ -300,18 +380,29 @@ def offboard_command(
     remove_from_roles: bool = typer.Option(
         False, "--remove-from-roles", help="Also remove them from every role."
     ),
+    yes: bool = YES,
     connection: str | None = CONNECTION,
     json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Offboard a person: archive them (their time is kept), optionally deleting instead.
 
+    --delete asks first on a terminal; without one (scripts, CI) it needs --yes.
+
     Example: thresher offboard ada@example.com --remove-from-teams --remove-from-roles
     """
+    if delete:
+        refuse_unconfirmed(f"Delete {who} from Harvest for good?", yes=yes)
 
     async def body(writes: WriteThrough, resolved: ResolvedConnection) -> dict[str, object]:
         user = await find_user(writes, who)
         me = await own_user_id(writes, resolved)
+        if delete and user.id != me:
+            confirm(
+                f"Delete {describe_plain(user)} from Harvest for good (archived instead if "
+                "Harvest refuses)?",
+                yes=yes,
+            )
         result = await offboard(
             writes, user, own_user_id=me, delete=delete,
             remove_from_teams=remove_from_teams, remove_from_roles=remove_from_roles,

@@ -29,6 +29,7 @@ from ._errors import (
     MigrationError,
     ReplayError,
     StoreError,
+    StoreNotFoundError,
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
@@ -84,6 +85,7 @@ __all__ = [
     "ScimUserExtras",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "StoreTransaction",
     "StoredConnection",
     "StoredRole",

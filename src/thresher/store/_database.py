@@ -32,6 +32,7 @@ __all__ = [
     "json_loads",
     "read_connection",
     "redact",
+    "sqlite_file",
     "violates_constraint",
     "write_transaction",
 ]
@@ -91,6 +92,15 @@ def _parse(url: str) -> URL:
             "thresher supports SQLite and PostgreSQL"
         )
     return parsed
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None: another database, in memory, or a ``file:`` URI)."""
+    parsed = _parse(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database).expanduser().absolute()
 
 
 def create_store_engine(url: str) -> Engine:

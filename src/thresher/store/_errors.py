@@ -2,7 +2,7 @@
 
 - Fix the input: :class:`UnknownConnectionError`, :class:`DuplicateConnectionError`,
   :class:`DuplicateScimTokenError`, :class:`InvalidArgumentError`.
-- Fix the configuration: :class:`DatabaseUnavailableError`.
+- Fix the configuration: :class:`DatabaseUnavailableError`, :class:`StoreNotFoundError`.
 - Retry: :class:`DatabaseBusyError`; later, :class:`LeaseHeldError`.
 - Stop (another process took over): :class:`LeaseLostError`.
 - Give up (or upgrade thresher): :class:`MigrationError`, :class:`DatabaseError`, :class:`ReplayError`.
@@ -29,6 +29,7 @@ __all__ = [
     "MigrationError",
     "ReplayError",
     "StoreError",
+    "StoreNotFoundError",
     "UnknownConnectionError",
 ]
 
@@ -68,6 +69,12 @@ class DatabaseUnavailableError(StoreError):
     """The database cannot be reached or opened (wrong URL, server down, missing folder)."""
 
     hint = _URL_HINT
+
+
+class StoreNotFoundError(DatabaseUnavailableError):
+    """``Store.open(create=False)`` found no store at the URL: no SQLite file, or no schema."""
+
+    hint = "Check the URL, or open the store once with create=True (the default) to create it."
 
 
 class DatabaseBusyError(StoreError):

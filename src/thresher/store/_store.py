@@ -20,10 +20,17 @@ from ._database import (
     default_database_url,
     read_connection,
     redact,
+    sqlite_file,
     violates_constraint,
     write_transaction,
 )
-from ._errors import DatabaseError, DuplicateConnectionError, InvalidArgumentError, UnknownConnectionError
+from ._errors import (
+    DatabaseError,
+    DuplicateConnectionError,
+    InvalidArgumentError,
+    StoreNotFoundError,
+    UnknownConnectionError,
+)
 from ._queries import Queries
 from ._records import Lease, LeaseHolder, StoredConnection
 from ._tables import CONNECTIONS
@@ -63,19 +70,26 @@ class Store(Queries):
         *,
         migrate: bool = True,
         environ: Mapping[str, str] | None = None,
+        create: bool = True,
     ) -> Store:
         """Open the store at ``url``, else ``THRESHER_DATABASE_URL``, else the default SQLite file.
 
         With ``migrate`` (the default) pending migrations are applied, so a fresh database just
-        works; ``migrate=False`` opens as-is (``thresher db current``).
+        works; ``migrate=False`` opens as-is (``thresher db current``). ``create=False`` raises
+        :class:`StoreNotFoundError` instead of creating a SQLite file or a schema that is not there.
         """
         resolved = url or default_database_url(environ)
+        path = None if create else sqlite_file(resolved)
+        if path is not None and not path.exists():
+            raise StoreNotFoundError(f"there is no store at {path}")
         with db_errors(resolved):
             engine = create_store_engine(resolved)
             store = cls(engine, url=resolved)
             try:
                 with engine.connect() as conn:
                     conn.exec_driver_sql("SELECT 1")
+                if not create and store.current_revision() is None:
+                    raise StoreNotFoundError(f"there is no thresher store in {redact(resolved)}")
                 if migrate:
                     store.upgrade()
             except BaseException:
