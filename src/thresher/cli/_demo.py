@@ -60,7 +60,7 @@ async def _run_demo(
         )
         roster = store.list_users(connection.id)
         if not quiet:
-            out.print(roster_table(roster[:15]))
+            out.print(roster_table(roster[:15]), crop=False)
             if len(roster) > 15:
                 out.print(f"... and {len(roster) - 15} more.")
 
