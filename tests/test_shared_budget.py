@@ -139,8 +139,8 @@ async def test_open_client_shares_the_store_budget_unless_turned_off(
     with Store.open(f"sqlite:///{tmp_path / 'budget.db'}") as store:
         budget = store.rate_budget(key, limit=100, window=1.5)
 
-        async def one_request(**options: bool) -> None:
-            async with open_client(store, **options) as client:
+        async def one_request(*, shared_budget: bool = True) -> None:
+            async with open_client(store, shared_budget=shared_budget) as client:
                 assert client.settings.window == 1.5  # HARVEST_RATE_LIMIT
                 await client.me()
 
