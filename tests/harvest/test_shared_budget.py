@@ -171,3 +171,19 @@ def test_harvest_rate_limit_in_the_environment() -> None:
     assert HarvestSettings.from_env(env, rate_limit=7).rate_limit == 7  # keywords win
     with pytest.raises(ConfigurationError, match="REQUESTS/WINDOW"):
         HarvestSettings.from_env({**env, "HARVEST_RATE_LIMIT": "fast"})
+
+
+async def test_a_request_cancelled_while_waiting_gives_its_place_a_date(shared_store: Store) -> None:
+    budget = shared_store.rate_budget(KEY, limit=1, window=600)
+    async with make_client(fake(), shared_budget=budget) as harvest:
+        await harvest.me()
+        (answered,) = budget.state().slots
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(harvest.me)  # its place is ten minutes away
+            deadline = time.monotonic() + 60
+            while budget.state().slots[0] == answered:  # wait for the reservation, not a clock
+                assert time.monotonic() < deadline
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    (dated,) = budget.state().slots
+    assert dated > answered  # no longer in flight: the next reservation can count from it

@@ -182,7 +182,10 @@ async def _reserve(budget: SharedBudget) -> Reservation | None:
     rather than failing for want of bookkeeping."""
     while True:
         try:
-            reservation = await anyio.to_thread.run_sync(budget.reserve)
+            # Shielded: a place reserved in the worker thread must reach the caller, whose
+            # ``finally`` completes it even when the request is then cancelled.
+            with anyio.CancelScope(shield=True):
+                reservation = await anyio.to_thread.run_sync(budget.reserve)
         except Exception:
             _log.exception(
                 "the shared rate budget is unavailable; pacing this request in-process only"
