@@ -18,6 +18,7 @@ import httpx
 
 from thresher.harvest import (
     AsyncHarvest,
+    ConfigurationError,
     HarvestSettings,
     LimiterRegistry,
     OAuth2Auth,
@@ -25,6 +26,7 @@ from thresher.harvest import (
     OAuthApp,
     RequestRecord,
     RetryPolicy,
+    parse_rate_limit,
 )
 from thresher.store import Store, StoredConnection
 
@@ -156,22 +158,57 @@ def open_client(
     limiter_registry: LimiterRegistry | None = None,
     retry: RetryPolicy | None = None,
     on_request: Callable[[RequestRecord], None] | None = None,
+    shared_budget: bool = True,
 ) -> AsyncHarvest:
     """A client for ``connection`` (a name, a ``resolve()`` result, or ``None`` for the default).
 
     The one way every command, the sync, the SCIM bridge and embedders reach Harvest: OAuth
     connections refresh an expired token, save the new one sealed, and pick up a token another
-    process saved. ``transport`` is the test seam (``httpx.ASGITransport`` over the sandbox)."""
+    process saved. ``transport`` is the test seam (``httpx.ASGITransport`` over the sandbox).
+
+    Every client opened here draws from the account's rate budget in ``store``, shared with every
+    other process on the store (``Store.rate_budget``), at the limit ``HARVEST_RATE_LIMIT`` sets
+    (default Harvest's 100/15s). ``shared_budget=False`` or ``THRESHER_SHARED_BUDGET=off`` leave
+    the client to its in-process limiter alone."""
     resolved = connection if isinstance(connection, ResolvedConnection) else resolve(store, connection)
     creds = resolved.credentials
     auth: httpx.Auth | None = None
     if creds is not None and creds.kind == "oauth" and creds.client_id and creds.client_secret:
         auth = _oauth_auth(store, resolved, creds)
+    settings = resolved.settings
+    rate = os.environ.get(RATE_LIMIT_ENV, "").strip()
+    if rate:  # saved connections too, not only the HARVEST_* environment
+        limit, window = parse_rate_limit(rate)
+        settings = settings.replace(rate_limit=limit, rate_window=window)
+    budget = None
+    if shared_budget and _shared_budget_enabled():
+        budget = store.rate_budget(
+            f"{settings.base_url} account {settings.account_id}",
+            limit=settings.rate_limit, window=settings.window,
+        )
     return AsyncHarvest(
-        resolved.settings,
+        settings,
         transport=transport,
         limiter_registry=limiter_registry,
         retry=retry,
         auth=auth,
         on_request=on_request,
+        shared_budget=budget,
+    )
+
+
+#: ``off`` turns the store-backed rate budget shared between processes off (``open_client``).
+SHARED_BUDGET_ENV = "THRESHER_SHARED_BUDGET"
+#: The general rate limit as REQUESTS/WINDOW, e.g. ``100/1.5s`` for a time-scaled sandbox.
+RATE_LIMIT_ENV = "HARVEST_RATE_LIMIT"
+
+def _shared_budget_enabled() -> bool:
+    value = os.environ.get(SHARED_BUDGET_ENV, "").strip().lower()
+    if value in ("", "on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ConfigurationError(
+        f"{SHARED_BUDGET_ENV} {value!r} is neither on nor off",
+        hint=f"Set {SHARED_BUDGET_ENV}=off for a client that paces itself alone, or unset it.",
     )

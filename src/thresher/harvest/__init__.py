@@ -66,7 +66,14 @@ from ._models import (
     UserRef,
 )
 from ._pagination import Page
-from ._ratelimit import LimiterRegistry, RateLimiter, default_registry, parse_retry_after
+from ._ratelimit import (
+    LimiterRegistry,
+    RateLimiter,
+    Reservation,
+    SharedBudget,
+    default_registry,
+    parse_retry_after,
+)
 from ._requests import (
     RateCreate,
     RoleCreate,
@@ -78,7 +85,7 @@ from ._requests import (
     hours_to_seconds,
 )
 from ._retry import RetryPolicy
-from ._settings import DEFAULT_BASE_URL, DEFAULT_ID_URL, HarvestSettings
+from ._settings import DEFAULT_BASE_URL, DEFAULT_ID_URL, HarvestSettings, parse_rate_limit
 from ._timezones import (
     HARVEST_TIMEZONES,
     UnknownTimezoneError,
@@ -130,12 +137,14 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "RequestRecord",
+    "Reservation",
     "RetryPolicy",
     "RetryableError",
     "Role",
     "RoleCreate",
     "RoleUpdate",
     "ServerError",
+    "SharedBudget",
     "TaskAssignment",
     "TaskRef",
     "Teammate",
@@ -157,6 +166,7 @@ __all__ = [
     "iana_to_harvest",
     "is_harvest_timezone",
     "normalize_timezone",
+    "parse_rate_limit",
     "parse_retry_after",
     "validate_access_roles",
 ]

@@ -40,7 +40,7 @@ from ._models import (
     UserAssignment,
 )
 from ._pagination import Page
-from ._ratelimit import LimiterRegistry
+from ._ratelimit import LimiterRegistry, SharedBudget
 from ._requests import UserAssignmentCreate, UserAssignmentUpdate, UserCreate, UserUpdate
 from ._retry import RetryPolicy
 from ._settings import HarvestSettings
@@ -123,6 +123,7 @@ class Harvest:
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
         on_request: RequestHook | None = None,
+        shared_budget: SharedBudget | None = None,
     ) -> None:
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             transport = ThreadedTransport(transport)
@@ -135,7 +136,7 @@ class Harvest:
             reports_rate_limit=reports_rate_limit, reports_rate_window=reports_rate_window,
             time_scale=time_scale, max_in_flight=max_in_flight,
             transport=transport, limiter_registry=limiter_registry, retry=retry, auth=auth,
-            on_request=on_request,
+            on_request=on_request, shared_budget=shared_budget,
         )
         self._thread = _LoopThread()
         self._finalizer = weakref.finalize(self, _shutdown, self._thread, self._client)

@@ -20,8 +20,10 @@ class AsyncHarvest(Users, Teammates, Rates, Assignments, Roles, Companies, Ident
     every ``HarvestSettings`` field is also a keyword, and one given (not None) overrides
     ``settings``. Optional ``transport`` (the test seam), ``limiter_registry`` (default: the
     process-wide one, so every client of an account shares its budget), ``retry``, ``auth``
-    (default: the settings' personal access token) and ``on_request`` (a metrics hook receiving
-    ``RequestRecord``s).
+    (default: the settings' personal access token), ``on_request`` (a metrics hook receiving
+    ``RequestRecord``s) and ``shared_budget`` (a ``SharedBudget`` the account's other processes
+    draw from too, e.g. the store's; none by default, ``thresher.connections.open_client`` wires
+    one).
     Use as ``async with AsyncHarvest(...) as harvest:`` or call ``aclose()``.
 
     Every ``list_*`` is an async iterator over the records, fetched a page at a time; every

@@ -28,7 +28,13 @@ from ._errors import (
     error_from_response,
 )
 from ._pagination import Page, iterate_pages
-from ._ratelimit import LimiterRegistry, RateLimiter, default_registry, parse_retry_after
+from ._ratelimit import (
+    LimiterRegistry,
+    RateLimiter,
+    SharedBudget,
+    default_registry,
+    parse_retry_after,
+)
 from ._redact import Redactor, redact_url
 from ._retry import RetryPolicy
 from ._settings import MAX_PER_PAGE, HarvestSettings, merge_settings
@@ -93,6 +99,7 @@ class Core:
         retry: RetryPolicy | None = None,
         auth: httpx.Auth | None = None,
         on_request: RequestHook | None = None,
+        shared_budget: SharedBudget | None = None,
     ) -> None:
         settings = merge_settings(
             settings,
@@ -114,12 +121,14 @@ class Core:
         self._auth = auth
         self._retry = retry or RetryPolicy()
         self._registry = limiter_registry or default_registry()
+        self._shared_budget = shared_budget
         self._base = httpx.URL(settings.base_url + "/")
         self._instrumented = InstrumentedTransport(
             transport or httpx.AsyncHTTPTransport(limits=_pool_limits(settings)),
             self._limiter_for,
             on_request,
             max_in_flight=settings.max_in_flight,
+            budget_for=self._budget_for if shared_budget is not None else None,
         )
         self._http = httpx.AsyncClient(
             transport=self._instrumented,
@@ -153,13 +162,23 @@ class Core:
         if not self._on_api(url):
             return None  # Harvest ID (accounts, OAuth) has no documented limit of its own
         s = self.settings
-        rest = url.path.removeprefix(self._base.path.rstrip("/"))
-        if rest.startswith("/reports/") or rest == "/reports":
+        if self._is_report(url):
             return self._registry.get(
                 s.base_url, s.account_id, bucket="reports", limit=s.reports_rate_limit,
                 window=s.reports_window,
             )
         return self._registry.get(s.base_url, s.account_id, limit=s.rate_limit, window=s.window)
+
+    def _is_report(self, url: httpx.URL) -> bool:
+        rest = url.path.removeprefix(self._base.path.rstrip("/"))
+        return rest.startswith("/reports/") or rest == "/reports"
+
+    def _budget_for(self, url: httpx.URL) -> SharedBudget | None:
+        """The shared budget gates the general API; the Reports API's own, far smaller budget
+        (§4) stays with the in-process limiter."""
+        if not self._on_api(url) or self._is_report(url):
+            return None
+        return self._shared_budget
 
     def _url(self, path: str) -> str:
         """``/users/5`` -> ``{base_url}/users/5`` (docstrings name the documented ``/v2/...``)."""

@@ -16,12 +16,19 @@ leave in the order they were admitted.
 
 A lock from ``threading`` (never held across an await) makes one limiter usable from several
 event loops, e.g. the sync facade's background loop next to an application's own loop.
+
+A limiter only knows its own process. Several processes on one account (a SCIM bridge, a
+scheduled sync, an admin's terminal) share Harvest's budget through a ``SharedBudget`` (the store
+implements one, see docs/architecture.md, "Coordination between processes"): the transport draws
+from this limiter first, which orders the tasks of the process, then from the shared budget, the
+outer gate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import math
@@ -29,10 +36,45 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["LimiterRegistry", "RateLimiter", "default_registry", "parse_retry_after"]
+__all__ = [
+    "LimiterRegistry",
+    "RateLimiter",
+    "Reservation",
+    "SharedBudget",
+    "default_registry",
+    "parse_retry_after",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reservation:
+    """A place in a shared budget: send after ``delay`` seconds (from when ``reserve`` returned),
+    then hand ``handle`` back to ``complete``. Without a handle nothing was reserved (the budget
+    has no place to give yet): ask again after ``delay``."""
+
+    delay: float
+    handle: object | None
+
+
+@runtime_checkable
+class SharedBudget(Protocol):
+    """One account's rate budget shared with other processes (``AsyncHarvest(shared_budget=)``).
+
+    Its methods block (a database round trip, say): the transport calls them in a worker thread.
+    ``reserve`` takes the next place and says when the request may go; ``complete`` is called
+    once its answer arrived (or it failed), so the budget can date the request by its answer,
+    as ``RateLimiter.slot`` does; ``pause`` holds every process for a 429's ``Retry-After``.
+    """
+
+    def reserve(self) -> Reservation: ...
+
+    def complete(self, handle: object) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 class _Sent:

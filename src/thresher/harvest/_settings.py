@@ -20,6 +20,7 @@ __all__ = [
     "MAX_PER_PAGE",
     "HarvestSettings",
     "merge_settings",
+    "parse_rate_limit",
     "validate_user_agent",
 ]
 
@@ -34,6 +35,11 @@ _ENV = {
     "base_url": "HARVEST_BASE_URL",
     "id_url": "HARVEST_ID_URL",
 }
+
+#: ``HARVEST_RATE_LIMIT``: the general limit as REQUESTS/WINDOW (§4: Harvest's is 100/15s).
+RATE_LIMIT_ENV = "HARVEST_RATE_LIMIT"
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|sec|m|min)?\s*$", re.IGNORECASE)
+_RATE_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0}
 
 _EMAIL = re.compile(r"[^\s@()<>,;]+@[^\s@()<>,;]+\.[^\s@()<>,;]+")
 _URL = re.compile(r"https?://[^\s()<>,;]+", re.IGNORECASE)
@@ -67,6 +73,23 @@ def validate_user_agent(value: str | None) -> str:
             hint=f"Put your app's name before the contact: {_UA_EXAMPLE}.",
         )
     return value
+
+
+def parse_rate_limit(spec: str) -> tuple[int, float]:
+    """``"100/15s"`` -> ``(100, 15.0)``: requests per window, the window in ``ms``, ``s`` (the
+    default unit) or ``min``. The same notation as ``thresher sandbox serve --rate-limit``, so a
+    client can be pointed at a time-scaled sandbox (``100/1.5s``)."""
+    match = _RATE.match(spec)
+    window = 0.0
+    if match:
+        window = float(match.group(2)) * _RATE_UNITS[(match.group(3) or "s").lower()]
+    if not match or int(match.group(1)) < 1 or not 0 < window < float("inf"):
+        raise ConfigurationError(
+            f"{RATE_LIMIT_ENV} {spec!r} is not a rate limit of the form REQUESTS/WINDOW",
+            hint="For example 100/15s (Harvest's limit, the default) or 100/1.5s for a sandbox "
+            "served with --rate-limit 100/1.5s.",
+        )
+    return int(match.group(1)), window
 
 
 def _url(value: str, name: str) -> str:
@@ -139,14 +162,18 @@ class HarvestSettings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, /, **overrides: Any
     ) -> HarvestSettings:
-        """Settings from ``HARVEST_*`` variables; keyword overrides win, except those set to None
-        (so CLI flags that were not given can be passed straight through)."""
+        """Settings from ``HARVEST_*`` variables (``HARVEST_RATE_LIMIT``, e.g. ``100/1.5s``, sets
+        ``rate_limit`` and ``rate_window``); keyword overrides win, except those set to None (so
+        CLI flags that were not given can be passed straight through)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field, var in _ENV.items():
             raw = env.get(var)
             if raw is not None and raw.strip():
                 values[field] = raw.strip()
+        rate = env.get(RATE_LIMIT_ENV)
+        if rate is not None and rate.strip():
+            values["rate_limit"], values["rate_window"] = parse_rate_limit(rate)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "user_agent" not in values:
             raise ConfigurationError(

@@ -13,9 +13,12 @@ shipped in this package; ``Store.open`` applies pending ones.
 
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
-tokens). Every database error, whichever table, is a :class:`StoreError`.
+tokens). ``Store.rate_budget`` is the one rate budget per Harvest account that every process on
+the store draws from (:class:`RateBudget`). Every database error, whichever table, is a
+:class:`StoreError`.
 """
 
+from ._budget import BudgetState, BudgetTicket, RateBudget
 from ._database import default_database_url
 from ._errors import (
     DatabaseBusyError,
@@ -62,6 +65,8 @@ __all__ = [
     "ROLE_FIELDS",
     "USERS_RESOURCE",
     "USER_FIELDS",
+    "BudgetState",
+    "BudgetTicket",
     "ChangeEvent",
     "DatabaseBusyError",
     "DatabaseError",
@@ -77,6 +82,7 @@ __all__ = [
     "LeaseHolder",
     "LeaseLostError",
     "MigrationError",
+    "RateBudget",
     "ReplayError",
     "Revisions",
     "RunKind",

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from . import _leases, _migrate
 from ._arguments import now
+from ._budget import RateBudget
 from ._database import (
     create_store_engine,
     db_errors,
@@ -271,6 +272,18 @@ class Store(Queries):
     def get_lease(self, connection_id: int, purpose: str) -> Lease | None:
         """The lease as stored (held or expired), or None if it was never taken."""
         return self._read(lambda conn: _leases.current(conn, connection_id, purpose))
+
+    # -- rate budgets -----------------------------------------------------------------------
+
+    def rate_budget(
+        self, account_key: str, *, limit: int, window: float, margin: float = 0.005
+    ) -> RateBudget:
+        """The budget every process on this store shares for one Harvest account (``limit``
+        requests per ``window`` seconds): pass it to ``AsyncHarvest(shared_budget=...)``.
+
+        ``account_key`` names the account on one API (base URL and account id), so a sandbox
+        and the real Harvest never share a budget. Rows are created on first use."""
+        return RateBudget(self._write, account_key, limit=limit, window=window, margin=margin)
 
     # -- writes -----------------------------------------------------------------------------
 
