@@ -14,6 +14,7 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import math
 import os
 import secrets
 import threading
@@ -50,6 +51,10 @@ from ._seed import derive_account_ids, generate
 from ._state import SandboxState
 
 __all__ = ["Sandbox"]
+
+#: How far the control plane may move the clock: 100 years either way keeps every timestamp
+#: printable and every expiry computable.
+MAX_CLOCK_OFFSET = 100 * 366 * 86400
 
 #: Seconds between two saves of the state file while changes keep coming; at least ten times
 #: what the last save took, so a big account (seconds per save) spends <= 10% of its time saving.
@@ -99,6 +104,7 @@ class Sandbox:
         self.clock = SandboxClock()
         self.lock = threading.RLock()
         self._limiter: RateLimiter | None = None
+        self._reports_limiter: RateLimiter | None = None
         self._faults = FaultInjector(FaultConfig.coerce(self.config.faults), self.config.seed)
         self._dirty = False
         self._last_save = 0.0
@@ -131,12 +137,25 @@ class Sandbox:
         """The rate limiter the settings call for (None: no limit); rebuilt when they change."""
         return self._limiter
 
+    @property
+    def reports_limiter(self) -> RateLimiter | None:
+        """The Reports API's own limiter (§4: 100 per 15 minutes), or None."""
+        return self._reports_limiter
+
     def draw_fault(self) -> FaultDecision:
         """The fault the next API or identity request meets (see ``thresher.sandbox``)."""
         return self._faults.draw()
 
     def set_clock_offset(self, seconds: float) -> None:
-        """Move the sandbox's wall clock (token expiry, ``updated_at``, rate ``start_date`` checks)."""
+        """Move the sandbox's wall clock (token expiry, ``updated_at``, rate ``start_date`` checks)
+        by at most ``MAX_CLOCK_OFFSET`` either way; anything else (NaN, 1e300) raises
+        ``SandboxConfigError`` and leaves the clock as it was."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+                or abs(seconds) > MAX_CLOCK_OFFSET:
+            raise SandboxConfigError(
+                f"clock offset must be a number of seconds within ±{MAX_CLOCK_OFFSET}, got {seconds!r}",
+                hint="100 years either way at most: timestamps must stay between 1870 and 2120.",
+            )
         with self.lock:
             self.clock.offset = float(seconds)
             self.mark_changed()
@@ -149,12 +168,15 @@ class Sandbox:
             raise SandboxConfigError(f"unknown sandbox setting(s): {', '.join(sorted(unknown))}")
         with self.lock:
             self.config = dataclasses.replace(self.config, **changes)
-            if {"rate_limit", "rate_limit_scope", "rate_limit_window", "time_scale"} & changes.keys():
+            if {"rate_limit", "rate_limit_scope", "rate_limit_window", "time_scale",
+                    "reports_rate_limit"} & changes.keys():
                 self._configure_limiter()
             if "faults" in changes:
                 self.set_faults(self.config.faults)
             if "request_log_size" in changes:
                 self.state.request_log = deque(self.state.request_log, maxlen=self.config.request_log_size)
+            if "outbox_size" in changes:
+                self.state.trim_outbox(self.config.outbox_size)
         return self.config
 
     def reset(self, *, users: int | None = None, seed: int | None = None) -> None:
@@ -324,6 +346,7 @@ class Sandbox:
             sent_at=format_ts(self.clock.now()),
         )
         state.outbox.append(invitation)
+        state.trim_outbox(self.config.outbox_size)
         return invitation
 
     # -- internals --------------------------------------------------------------------------------
@@ -366,6 +389,10 @@ class Sandbox:
         mode = self.config.rate_limit_window
         self._limiter = None if rule is None else RateLimiter(
             rule[0], rule[1], mode=mode, clock=self._monotonic
+        )
+        reports = self.config.reports_rate_limit_rule
+        self._reports_limiter = None if reports is None else RateLimiter(
+            reports[0], reports[1], mode=mode, clock=self._monotonic
         )
 
     def mark_changed(self) -> None:

@@ -64,7 +64,7 @@ class ApiSection:
             return None
         try:
             return parse_ts(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise unprocessable("Updated since is not a valid date and time") from None
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import operator
 from collections import deque
 from collections.abc import Iterable
@@ -86,6 +87,8 @@ class SandboxState:
     time_entries: dict[int, list[TimeEntry]] = dataclasses.field(default_factory=dict)
     expenses: dict[int, list[Expense]] = dataclasses.field(default_factory=dict)
     outbox: list[Invitation] = dataclasses.field(default_factory=list)
+    #: Invitations dropped from the front of the outbox to keep it within ``outbox_size``.
+    outbox_dropped: int = 0
     access_tokens: dict[str, AccessToken] = dataclasses.field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = dataclasses.field(default_factory=dict)
     authorization_codes: dict[str, AuthorizationCode] = dataclasses.field(default_factory=dict)
@@ -127,6 +130,13 @@ class SandboxState:
             if any(project_id is None or e.project_id == project_id for e in entries):
                 return True
         return False
+
+    def trim_outbox(self, size: int) -> None:
+        """Keep the newest ``size`` invitations, counting the ones dropped."""
+        excess = len(self.outbox) - size
+        if excess > 0:
+            del self.outbox[:excess]
+            self.outbox_dropped += excess
 
     # -- users ----------------------------------------------------------------------------------
     def touch_user(self, user: User) -> None:
@@ -380,6 +390,7 @@ class SandboxState:
             "time_entries": _table(TimeEntry, (e for entries in self.time_entries.values() for e in entries)),
             "expenses": _table(Expense, (e for entries in self.expenses.values() for e in entries)),
             "outbox": _table(Invitation, self.outbox),
+            "outbox_dropped": self.outbox_dropped,
             "access_tokens": _table(AccessToken, self.access_tokens.values()),
             "refresh_tokens": _table(RefreshToken, self.refresh_tokens.values()),
             "authorization_codes": _table(AuthorizationCode, self.authorization_codes.values()),
@@ -398,7 +409,10 @@ class SandboxState:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any], clock: SandboxClock, log_size: int) -> SandboxState:
-        clock.offset = float(data.get("clock_offset", 0.0))
+        offset = float(data.get("clock_offset", 0.0))
+        if not math.isfinite(offset) or abs(offset) > 100 * 366 * 86400:
+            raise ValueError(f"clock_offset {offset!r} is out of range")
+        clock.offset = offset
         projects = _rows(Project, data["projects"])
         for project in projects:
             project.task_assignments = [TaskAssignment(**t) for t in project.task_assignments]  # type: ignore[arg-type]
@@ -416,6 +430,7 @@ class SandboxState:
             tasks={t.id: t for t in _rows(Task, data["tasks"])},
             projects={p.id: p for p in projects},
             outbox=_rows(Invitation, data["outbox"]),
+            outbox_dropped=int(data.get("outbox_dropped", 0)),
             access_tokens={t.token: t for t in _rows(AccessToken, data["access_tokens"])},
             refresh_tokens={t.token: t for t in _rows(RefreshToken, data["refresh_tokens"])},
             authorization_codes={c.code: c for c in _rows(AuthorizationCode, data["authorization_codes"])},
