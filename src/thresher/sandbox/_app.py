@@ -29,10 +29,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._assignments import AssignmentsApi
+from ._catalog import CatalogApi
 from ._clock import format_ts
 from ._company import CompanyApi
 from ._control import ControlledSandbox, control_routes
 from ._errors import DroppedConnectionError
+from ._expenses import ExpensesApi
 from ._faults import FaultDecision
 from ._http import (
     JSON,
@@ -50,6 +52,7 @@ from ._rates import RatesApi
 from ._records import AccessToken, RequestRecord, User
 from ._roles import RolesApi
 from ._teammates import TeammatesApi
+from ._time_entries import TimeEntriesApi
 from ._users import UsersApi
 
 __all__ = ["ServedSandbox", "build_app"]
@@ -95,7 +98,8 @@ def build_app(
     routes: list[BaseRoute] = []
     # Order matters where a literal segment shares a position with an id (/v2/users/me).
     for section in (UsersApi(sandbox), TeammatesApi(sandbox), RatesApi(sandbox), AssignmentsApi(sandbox),
-                    RolesApi(sandbox), CompanyApi(sandbox)):
+                    RolesApi(sandbox), CompanyApi(sandbox), CatalogApi(sandbox), TimeEntriesApi(sandbox),
+                    ExpensesApi(sandbox)):
         routes.extend(api.route(path, method, handler) for path, method, handler in section.routes())
     routes.extend(identity_routes(sandbox))
     routes.extend(control_routes(sandbox))

@@ -38,7 +38,7 @@ from starlette.datastructures import QueryParams
 from ._config import MAX_PER_PAGE
 from ._http import INT32_MAX, unprocessable
 
-__all__ = ["NewestFirst", "Ordered", "PageQuery", "SortedBy", "envelope", "read_page_query"]
+__all__ = ["InOrder", "NewestFirst", "Ordered", "PageQuery", "SortedBy", "envelope", "read_page_query"]
 
 _INTEGER = re.compile(r"\s*(-?)0*([0-9]{1,40})\s*")
 
@@ -187,6 +187,28 @@ class SortedBy(Generic[T]):
 
     def cursor_key(self, index: int) -> dict[str, Any]:
         return self._to_cursor(self._items[index])
+
+
+class InOrder(Generic[T]):
+    """Items already in display order, for plain-page lists (no cursor is ever read for them)."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def after(self, key: Mapping[str, Any]) -> int:
+        raise unprocessable("Cursor is invalid")
+
+    def before(self, key: Mapping[str, Any]) -> int:
+        raise unprocessable("Cursor is invalid")
+
+    def slice(self, start: int, stop: int) -> Sequence[T]:
+        return self._items[start:stop]
+
+    def cursor_key(self, index: int) -> dict[str, Any]:
+        raise unprocessable("Cursor is invalid")
 
 
 def envelope(

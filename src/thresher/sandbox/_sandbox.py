@@ -287,8 +287,8 @@ class Sandbox:
             project = state.projects[pid]
             now = self.clock.stamp()
             entry = TimeEntry(state.next_id("time_entry"), user.id, pid, project.task_assignments[0].task_id,
-                              format_date(self.clock.now()), hours, "", now)
-            state.time_entries.setdefault(user.id, []).append(entry)
+                              format_date(self.clock.now()), hours, "", now, now)
+            state.add_time_entry(entry)
             self.mark_changed()
             return entry
 
@@ -300,9 +300,10 @@ class Sandbox:
             state = self.state
             user = state.users[user_id]
             pid = project_id if project_id is not None else self._some_project(user)
+            now = self.clock.stamp()
             expense = Expense(state.next_id("expense"), user.id, pid, format_date(self.clock.now()),
-                              total_cost, "", self.clock.stamp())
-            state.expenses.setdefault(user.id, []).append(expense)
+                              total_cost, "", now, now)
+            state.add_expense(expense)
             self.mark_changed()
             return expense
 

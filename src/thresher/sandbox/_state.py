@@ -105,6 +105,9 @@ class SandboxState:
     assignments_by_user: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     assignments_by_project: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     active_users: int = 0
+    #: Time entries and expenses by id (derived from ``time_entries`` / ``expenses``).
+    time_entry_index: dict[int, TimeEntry] = dataclasses.field(default_factory=dict)
+    expense_index: dict[int, Expense] = dataclasses.field(default_factory=dict)
     #: Serialized user JSON, dropped on every change of the user (a 2,000-user page is a join).
     user_json: dict[int, bytes] = dataclasses.field(default_factory=dict)
 
@@ -137,6 +140,28 @@ class SandboxState:
         if excess > 0:
             del self.outbox[:excess]
             self.outbox_dropped += excess
+
+    # -- time entries and expenses ----------------------------------------------------------------
+    def index_work(self) -> None:
+        """Rebuild the time-entry and expense indexes from the per-user lists."""
+        self.time_entry_index = {e.id: e for entries in self.time_entries.values() for e in entries}
+        self.expense_index = {e.id: e for entries in self.expenses.values() for e in entries}
+
+    def add_time_entry(self, entry: TimeEntry) -> None:
+        self.time_entries.setdefault(entry.user_id, []).append(entry)
+        self.time_entry_index[entry.id] = entry
+
+    def remove_time_entry(self, entry: TimeEntry) -> None:
+        self.time_entries[entry.user_id].remove(entry)
+        del self.time_entry_index[entry.id]
+
+    def add_expense(self, expense: Expense) -> None:
+        self.expenses.setdefault(expense.user_id, []).append(expense)
+        self.expense_index[expense.id] = expense
+
+    def remove_expense(self, expense: Expense) -> None:
+        self.expenses[expense.user_id].remove(expense)
+        del self.expense_index[expense.id]
 
     # -- users ----------------------------------------------------------------------------------
     def touch_user(self, user: User) -> None:
@@ -186,8 +211,10 @@ class SandboxState:
         for assignment_id in list(self.assignments_by_user.get(user_id, ())):
             self.delete_assignment(assignment_id)
         self.assignments_by_user.pop(user_id, None)
-        self.time_entries.pop(user_id, None)
-        self.expenses.pop(user_id, None)
+        for entry in self.time_entries.pop(user_id, ()):
+            del self.time_entry_index[entry.id]
+        for expense in self.expenses.pop(user_id, ()):
+            del self.expense_index[expense.id]
         for token in [t for t, a in self.access_tokens.items() if a.user_id == user_id]:
             del self.access_tokens[token]
         for token in [t for t, r in self.refresh_tokens.items() if r.user_id == user_id]:
@@ -442,6 +469,7 @@ class SandboxState:
         for expense in _rows(Expense, data["expenses"]):
             state.expenses.setdefault(expense.user_id, []).append(expense)
         state.reindex()
+        state.index_work()
         for assignment in _rows(UserAssignment, data["user_assignments"]):
             state.add_assignment(assignment)
         return state
@@ -470,9 +498,16 @@ def _table(cls: type[Any], records: Iterable[Any]) -> dict[str, Any]:
 
 
 def _rows(cls: type[R], table: dict[str, Any]) -> list[R]:
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    if table["fields"] != names:
-        raise ValueError(f"{cls.__name__} fields {table['fields']} do not match {names}")
+    """Records from a table; a table written before fields with defaults were added (its fields
+    a prefix of the current ones) still loads, the new fields taking their defaults."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = [f.name for f in fields]
+    given = table["fields"]
+    missing = fields[len(given):]
+    if given != names[: len(given)] or any(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in missing
+    ):
+        raise ValueError(f"{cls.__name__} fields {given} do not match {names}")
     return [cls(*row) for row in table["rows"]]
 
 
