@@ -46,8 +46,12 @@ def _oauth_tokens(live: LiveSandbox) -> dict[str, Any]:
         "/oauth2/authorize", params={"client_id": creds.oauth_client_id, "response_type": "code"}
     )
     code = redirect.headers["location"].split("code=")[1].split("&")[0]
-    form = {"code": code, "client_id": creds.oauth_client_id, "client_secret": creds.oauth_client_secret,
-            "grant_type": "authorization_code"}
+    form = {
+        "code": code,
+        "client_id": creds.oauth_client_id,
+        "client_secret": creds.oauth_client_secret,
+        "grant_type": "authorization_code",
+    }
     answer = live.client.post("/api/v2/oauth2/token", data=form, headers={"User-Agent": "t (t@example.com)"})
     assert answer.status_code == 200, answer.text
     tokens: dict[str, Any] = answer.json()
@@ -56,10 +60,16 @@ def _oauth_tokens(live: LiveSandbox) -> dict[str, Any]:
 
 def _refresh(live: LiveSandbox, refresh_token: str) -> Any:
     creds = live.credentials
-    return live.client.post("/api/v2/oauth2/token", headers={"User-Agent": "t (t@example.com)"}, data={
-        "refresh_token": refresh_token, "client_id": creds.oauth_client_id,
-        "client_secret": creds.oauth_client_secret, "grant_type": "refresh_token",
-    })
+    return live.client.post(
+        "/api/v2/oauth2/token",
+        headers={"User-Agent": "t (t@example.com)"},
+        data={
+            "refresh_token": refresh_token,
+            "client_id": creds.oauth_client_id,
+            "client_secret": creds.oauth_client_secret,
+            "grant_type": "refresh_token",
+        },
+    )
 
 
 def test_a_refresh_token_used_twice_works_both_times(live: LiveSandbox, api: Api) -> None:
@@ -84,8 +94,9 @@ def test_a_refresh_token_used_twice_works_both_times(live: LiveSandbox, api: Api
 def test_get_with_a_body_is_refused_before_routing(
     live: LiveSandbox, api: Api, path: str, body: bytes
 ) -> None:
-    answer = live.client.request("GET", path, content=body, headers={
-        **live.headers(), "Content-Type": "application/json"})
+    answer = live.client.request(
+        "GET", path, content=body, headers={**live.headers(), "Content-Type": "application/json"}
+    )
     assert (answer.status_code, answer.json()) == (400, {"message": GET_WITH_BODY})
     # Without a token too: refused before authentication.
     bare = live.client.request("GET", path, content=body, headers={"User-Agent": "t (t@example.com)"})
@@ -119,16 +130,25 @@ def test_non_object_json_bodies_behave_as_rails(live: LiveSandbox, api: Api) -> 
     _still_works(live, api)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("weekly_capacity", 1e30), ("weekly_capacity", 2**31), ("weekly_capacity", "9" * 30),
-    ("weekly_capacity", 10**30), ("default_hourly_rate", 1e300), ("cost_rate", -1e300),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("weekly_capacity", 1e30),
+        ("weekly_capacity", 2**31),
+        ("weekly_capacity", "9" * 30),
+        ("weekly_capacity", 10**30),
+        ("default_hourly_rate", 1e300),
+        ("cost_rate", -1e300),
+    ],
+)
 def test_numbers_out_of_range_are_422_and_never_stored(
     live: LiveSandbox, api: Api, field: str, value: object
 ) -> None:
     before = len(live.sandbox.state.users)
-    answer = api.post("/v2/users", json={"first_name": "Big", "last_name": "Number",
-                                         "email": "big@example.com", field: value})
+    answer = api.post(
+        "/v2/users",
+        json={"first_name": "Big", "last_name": "Number", "email": "big@example.com", field: value},
+    )
     assert answer.status_code == 422, answer.text
     assert set(answer.json()) == {"message"}
     assert len(live.sandbox.state.users) == before
@@ -138,10 +158,17 @@ def test_numbers_out_of_range_are_422_and_never_stored(
     _still_works(live, api)
 
 
-@pytest.mark.parametrize("params", [
-    {"page": "9" * 30}, {"per_page": "9" * 30}, {"page": "-" + "9" * 30}, {"page": str(2**31)},
-    {"updated_since": "99999-01-01T00:00:00Z"}, {"cursor": "eyJhZnRlciI6eyJpZCI6MWU0MDB9fQ=="},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "9" * 30},
+        {"per_page": "9" * 30},
+        {"page": "-" + "9" * 30},
+        {"page": str(2**31)},
+        {"updated_since": "99999-01-01T00:00:00Z"},
+        {"cursor": "eyJhZnRlciI6eyJpZCI6MWU0MDB9fQ=="},
+    ],
+)
 def test_query_numbers_out_of_range_are_422(live: LiveSandbox, api: Api, params: dict[str, str]) -> None:
     answer = api.get("/v2/users", params=params)
     assert answer.status_code == 422, answer.text
@@ -149,10 +176,15 @@ def test_query_numbers_out_of_range_are_422(live: LiveSandbox, api: Api, params:
     _still_works(live, api)
 
 
-@pytest.mark.parametrize("path", [
-    "/v2/users/" + "9" * 30, "/v2/projects/" + "9" * 30, "/v2/time_entries/" + "9" * 25,
-    "/v2/roles/99999999999999999999",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/users/" + "9" * 30,
+        "/v2/projects/" + "9" * 30,
+        "/v2/time_entries/" + "9" * 25,
+        "/v2/roles/99999999999999999999",
+    ],
+)
 def test_huge_ids_are_404(live: LiveSandbox, api: Api, path: str) -> None:
     answer = live.client.get(path, headers=live.headers())
     assert (answer.status_code, answer.json()) == (404, {"status": 404, "error": "Not Found"})
@@ -161,10 +193,17 @@ def test_huge_ids_are_404(live: LiveSandbox, api: Api, path: str) -> None:
     _still_works(live, api)
 
 
-@pytest.mark.parametrize("body", [
-    {"offset_seconds": 1e300}, {"offset_seconds": "nan"}, {"offset_seconds": "inf"},
-    {"offset_seconds": 10**40}, {"offset_seconds": None}, {"offset_seconds": [1]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"offset_seconds": 1e300},
+        {"offset_seconds": "nan"},
+        {"offset_seconds": "inf"},
+        {"offset_seconds": 10**40},
+        {"offset_seconds": None},
+        {"offset_seconds": [1]},
+    ],
+)
 def test_clock_offsets_out_of_range_are_400(live: LiveSandbox, api: Api, body: dict[str, Any]) -> None:
     answer = live.client.put("/sandbox/clock", headers=live.control_headers, json=body)
     assert answer.status_code == 400, answer.text
@@ -172,12 +211,24 @@ def test_clock_offsets_out_of_range_are_400(live: LiveSandbox, api: Api, body: d
     _still_works(live, api)
 
 
-@pytest.mark.parametrize("body", [
-    {"latency_ms": 1e300}, {"latency_ms": "5"}, {"time_scale": 0}, {"time_scale": 1e300},
-    {"request_log_size": 1e30}, {"request_log_size": 2.5}, {"seat_limit": True},
-    {"token_ttl_seconds": 10**30}, {"rate_limit": 5}, {"outbox_size": -1}, {"max_body_bytes": 0},
-    {"rotate_refresh_tokens": "yes"}, {"default_new_user_rate": 1e300},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"latency_ms": 1e300},
+        {"latency_ms": "5"},
+        {"time_scale": 0},
+        {"time_scale": 1e300},
+        {"request_log_size": 1e30},
+        {"request_log_size": 2.5},
+        {"seat_limit": True},
+        {"token_ttl_seconds": 10**30},
+        {"rate_limit": 5},
+        {"outbox_size": -1},
+        {"max_body_bytes": 0},
+        {"rotate_refresh_tokens": "yes"},
+        {"default_new_user_rate": 1e300},
+    ],
+)
 def test_settings_out_of_range_are_400(live: LiveSandbox, api: Api, body: dict[str, Any]) -> None:
     before = live.control("GET", "/settings").json()
     answer = live.client.put("/sandbox/settings", headers=live.control_headers, json=body)
@@ -188,8 +239,11 @@ def test_settings_out_of_range_are_400(live: LiveSandbox, api: Api, body: dict[s
 
 
 def test_control_plane_bodies_must_be_objects(live: LiveSandbox) -> None:
-    answer = live.client.put("/sandbox/clock", headers={**live.control_headers, "Content-Type": "application/json"},
-                             content=b"null")
+    answer = live.client.put(
+        "/sandbox/clock",
+        headers={**live.control_headers, "Content-Type": "application/json"},
+        content=b"null",
+    )
     assert (answer.status_code, answer.json()["message"]) == (400, "The request body must be a JSON object")
 
 
@@ -238,7 +292,9 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(live: LiveSandbox, api: 
     # Over httpx: one MiB is refused, with or without a valid token.
     mib = b'{"first_name": "' + b"x" * (1 << 20) + b'"}'
     for headers in (live.headers(), {"User-Agent": "t (t@example.com)"}):
-        refused = live.client.post("/v2/users", content=mib, headers={**headers, "Content-Type": "application/json"})
+        refused = live.client.post(
+            "/v2/users", content=mib, headers={**headers, "Content-Type": "application/json"}
+        )
         assert refused.status_code == 413
     assert len(live.sandbox.state.users) == 40
     _still_works(live, api)
@@ -248,9 +304,16 @@ def test_the_outbox_keeps_the_newest_and_counts_the_dropped(live: LiveSandbox, a
     live.control("PUT", "/settings", json={"outbox_size": 3})
     for n in range(5):
         email = f"out{n}@example.com"
-        assert api.post("/v2/users", json={"first_name": "O", "last_name": str(n), "email": email}).status_code == 201
+        assert (
+            api.post("/v2/users", json={"first_name": "O", "last_name": str(n), "email": email}).status_code
+            == 201
+        )
     outbox = live.control("GET", "/outbox").json()
-    assert [i["to"] for i in outbox["invitations"]] == ["out2@example.com", "out3@example.com", "out4@example.com"]
+    assert [i["to"] for i in outbox["invitations"]] == [
+        "out2@example.com",
+        "out3@example.com",
+        "out4@example.com",
+    ]
     assert (outbox["dropped"], outbox["limit"]) == (2, 3)
     live.control("PUT", "/settings", json={"outbox_size": 1})
     outbox = live.control("GET", "/outbox").json()
