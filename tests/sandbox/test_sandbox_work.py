@@ -7,6 +7,7 @@ to, so "not removable because of hours" arises from the seed alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -159,13 +160,14 @@ def test_time_entry_list_filters_and_pages(live: LiveSandbox, api: Api) -> None:
     assert query_of(first["links"]["next"])["page"] == ["2"]  # plain pages, no cursor
     assert _ids(api.walk("/v2/time_entries", "time_entries", params={"per_page": 5})) == _ids(everything)
     sample = everything[len(everything) // 2]
-    for name, value, check in (
+    cases: list[tuple[str, object, Callable[[dict[str, Any]], bool]]] = [
         ("user_id", sample["user"]["id"], lambda e: e["user"]["id"] == sample["user"]["id"]),
         ("project_id", sample["project"]["id"], lambda e: e["project"]["id"] == sample["project"]["id"]),
         ("client_id", sample["client"]["id"], lambda e: e["client"]["id"] == sample["client"]["id"]),
         ("from", sample["spent_date"], lambda e: e["spent_date"] >= sample["spent_date"]),
         ("to", sample["spent_date"].replace("-", ""), lambda e: e["spent_date"] <= sample["spent_date"]),
-    ):
+    ]
+    for name, value, check in cases:
         got = api.walk("/v2/time_entries", "time_entries", params={name: value, "per_page": 3})
         assert _ids(got) == [e["id"] for e in everything if check(e)], name
     assert api.walk("/v2/time_entries", "time_entries", params={"is_running": "true"}) == []
