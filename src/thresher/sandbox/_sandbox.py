@@ -399,6 +399,9 @@ class Sandbox:
     def mark_changed(self) -> None:
         """Note a change: the state file is written at most every second, and at shutdown."""
         self._dirty = True
+        # A time entry's JSON embeds its user, project, task and assignments: any change may
+        # touch it, and a cache that outlived one would serve stale names.
+        self.state.time_entry_json.clear()
         if self.config.state_file is None:
             return
         wait = self._last_save + max(_SAVE_INTERVAL, 10 * self._save_cost) - time.monotonic()

@@ -36,6 +36,7 @@ from ._records import (
     User,
     UserAssignment,
 )
+from ._work_state import WorkRecords
 
 __all__ = ["ID_BASES", "STATE_FORMAT", "RateKind", "SandboxState", "rate_sort_key"]
 
@@ -61,7 +62,7 @@ ID_BASES: dict[str, int] = {
 
 
 @dataclasses.dataclass(eq=False)
-class SandboxState:
+class SandboxState(WorkRecords):
     """Typed in-memory state of one sandbox account, for in-process inspection.
 
     Read freely (between requests); change it only through its methods or the ``Sandbox`` helpers,
@@ -104,10 +105,17 @@ class SandboxState:
     user_roles: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     assignments_by_user: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     assignments_by_project: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    #: (project id, user id) -> assignment id: one user has one assignment per project (§7.4).
+    assignment_pairs: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
     active_users: int = 0
     #: Time entries and expenses by id (derived from ``time_entries`` / ``expenses``).
     time_entry_index: dict[int, TimeEntry] = dataclasses.field(default_factory=dict)
     expense_index: dict[int, Expense] = dataclasses.field(default_factory=dict)
+    #: ``(spent_date, id)`` of every time entry, ascending: the list's order without a sort.
+    time_entry_keys: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    #: Serialized JSON of stopped time entries, emptied by every change to the account (an
+    #: entry's JSON embeds its user, project, client, task and assignments).
+    time_entry_json: dict[int, bytes] = dataclasses.field(default_factory=dict)
     #: Serialized user JSON, dropped on every change of the user (a 2,000-user page is a join).
     user_json: dict[int, bytes] = dataclasses.field(default_factory=dict)
 
@@ -140,28 +148,6 @@ class SandboxState:
         if excess > 0:
             del self.outbox[:excess]
             self.outbox_dropped += excess
-
-    # -- time entries and expenses ----------------------------------------------------------------
-    def index_work(self) -> None:
-        """Rebuild the time-entry and expense indexes from the per-user lists."""
-        self.time_entry_index = {e.id: e for entries in self.time_entries.values() for e in entries}
-        self.expense_index = {e.id: e for entries in self.expenses.values() for e in entries}
-
-    def add_time_entry(self, entry: TimeEntry) -> None:
-        self.time_entries.setdefault(entry.user_id, []).append(entry)
-        self.time_entry_index[entry.id] = entry
-
-    def remove_time_entry(self, entry: TimeEntry) -> None:
-        self.time_entries[entry.user_id].remove(entry)
-        del self.time_entry_index[entry.id]
-
-    def add_expense(self, expense: Expense) -> None:
-        self.expenses.setdefault(expense.user_id, []).append(expense)
-        self.expense_index[expense.id] = expense
-
-    def remove_expense(self, expense: Expense) -> None:
-        self.expenses[expense.user_id].remove(expense)
-        del self.expense_index[expense.id]
 
     # -- users ----------------------------------------------------------------------------------
     def touch_user(self, user: User) -> None:
@@ -211,8 +197,9 @@ class SandboxState:
         for assignment_id in list(self.assignments_by_user.get(user_id, ())):
             self.delete_assignment(assignment_id)
         self.assignments_by_user.pop(user_id, None)
-        for entry in self.time_entries.pop(user_id, ()):
-            del self.time_entry_index[entry.id]
+        for entry in list(self.time_entries.get(user_id, ())):
+            self.remove_time_entry(entry)
+        self.time_entries.pop(user_id, None)
         for expense in self.expenses.pop(user_id, ()):
             del self.expense_index[expense.id]
         for token in [t for t, a in self.access_tokens.items() if a.user_id == user_id]:
@@ -369,19 +356,25 @@ class SandboxState:
             self.assignment_ids.append(assignment.id)
         else:
             bisect.insort(self.assignment_ids, assignment.id)
+        self.assignment_pairs.setdefault((assignment.project_id, assignment.user_id), assignment.id)
 
     def delete_assignment(self, assignment_id: int) -> UserAssignment:
         assignment = self.user_assignments.pop(assignment_id)
         del self.assignment_ids[bisect.bisect_left(self.assignment_ids, assignment_id)]
         self.assignments_by_user[assignment.user_id].remove(assignment_id)
         self.assignments_by_project[assignment.project_id].remove(assignment_id)
+        pair = (assignment.project_id, assignment.user_id)
+        if self.assignment_pairs.get(pair) == assignment_id:
+            del self.assignment_pairs[pair]
+            for other in self.assignments_by_project[assignment.project_id]:
+                if self.user_assignments[other].user_id == assignment.user_id:
+                    self.assignment_pairs[pair] = other
+                    break
         return assignment
 
     def assignment_for(self, project_id: int, user_id: int) -> UserAssignment | None:
-        for aid in self.assignments_by_project.get(project_id, ()):
-            if self.user_assignments[aid].user_id == user_id:
-                return self.user_assignments[aid]
-        return None
+        aid = self.assignment_pairs.get((project_id, user_id))
+        return None if aid is None else self.user_assignments[aid]
 
     def managed_project_ids(self, user_id: int) -> set[int]:
         return {

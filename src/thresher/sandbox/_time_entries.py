@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import orjson
 from starlette.responses import Response
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from ._http import Call, Form, json_response, not_found, raw_json, unprocessable
 from ._pagination import InOrder, envelope, read_page_query
 from ._records import Project, TimeEntry, User
-from ._section import ApiSection, RouteSpec
+from ._section import ApiSection, RouteSpec, is_admin
 from ._work_render import entry_hours, format_clock_time, time_entry_dict
 
 __all__ = ["TimeEntriesApi", "parse_clock_time"]
@@ -54,6 +55,28 @@ def parse_clock_time(text: str) -> int | None:
     if suffix:
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     return hour * 60 + minute
+
+
+class _Newest(Sequence[TimeEntry]):
+    """Every time entry, newest ``spent_date`` first, as a view of the state's sorted keys."""
+
+    def __init__(self, keys: list[tuple[str, int]], index: dict[int, TimeEntry]) -> None:
+        self._keys, self._index = keys, index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, item: int) -> TimeEntry: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[TimeEntry]: ...
+
+    def __getitem__(self, item: int | slice) -> TimeEntry | list[TimeEntry]:
+        n = len(self._keys)
+        if isinstance(item, int):
+            return self._index[self._keys[n - 1 - item][1]]
+        start, stop, _ = item.indices(n)
+        return [self._index[key[1]] for key in reversed(self._keys[n - stop : n - start])]
 
 
 class TimeEntriesApi(ApiSection):
@@ -85,9 +108,22 @@ class TimeEntriesApi(ApiSection):
         projects = state.projects
         user_id, project_id = ids["user_id"], ids["project_id"]
         task_id, client_id = ids["task_id"], ids["client_id"]
-        chosen: list[TimeEntry] = []
-        if is_billed is not True:  # nothing is invoiced in the sandbox
-            for entry in state.time_entry_index.values():
+        index = state.time_entry_index
+        everything = is_admin(actor) and all(
+            v is None for v in (user_id, project_id, task_id, client_id, is_running, start, end, since)
+        )
+        chosen: list[TimeEntry] | _Newest
+        if is_billed is True:  # nothing is invoiced in the sandbox
+            chosen = []
+        elif everything and is_billed is None:
+            chosen = _Newest(state.time_entry_keys, index)  # no scan, no sort
+        else:
+            keys = state.time_entry_keys
+            if user_id is not None:  # a person's time: their own list, not the account's
+                keys = sorted((e.spent_date, e.id) for e in state.time_entries.get(user_id, ()))
+            chosen = []
+            for _, entry_id in reversed(keys):
+                entry = index[entry_id]
                 if (
                     (user_id is None or entry.user_id == user_id)
                     and (project_id is None or entry.project_id == project_id)
@@ -100,10 +136,18 @@ class TimeEntriesApi(ApiSection):
                     and self.may_see_work(actor, entry.user_id, entry.project_id)
                 ):
                     chosen.append(entry)
-        chosen.sort(key=lambda e: (e.spent_date, e.id), reverse=True)
         now = self.sandbox.clock.now()
-        body = envelope("time_entries", query, InOrder(chosen),
-                        lambda e: orjson.dumps(time_entry_dict(state, e, now)),
+        cache = state.time_entry_json
+
+        def render(entry: TimeEntry) -> bytes:
+            if entry.is_running:  # its hours grow: never cached
+                return orjson.dumps(time_entry_dict(state, entry, now))
+            cached = cache.get(entry.id)
+            if cached is None:
+                cached = cache[entry.id] = orjson.dumps(time_entry_dict(state, entry, now))
+            return cached
+
+        body = envelope("time_entries", query, InOrder(chosen), render,
                         origin=call.origin, path=call.url_path)
         return raw_json(body)
 
@@ -243,7 +287,7 @@ class TimeEntriesApi(ApiSection):
         form.check()
         entry.project_id, entry.task_id = project.id, new_task
         if spent is not None:
-            entry.spent_date = spent
+            state.set_spent_date(entry, spent)
         if notes is not None:
             entry.notes = notes
         if hours is not None:
