@@ -389,7 +389,7 @@ class _ControlPlane:
     def create_time_entry(self, request: Request, body: dict[str, Any]) -> Response:
         """``POST /sandbox/time_entries``."""
         user_id, project_id, form = self._user_and_project(body)
-        hours = form.number("hours")
+        hours = form.number("hours", minimum=0, maximum=24)
         form.check()
         entry = self.sandbox.add_time_entry(user_id, project_id, hours=1.0 if hours is None else hours)
         return json_response(dataclasses.asdict(entry), 201)
@@ -397,7 +397,7 @@ class _ControlPlane:
     def create_expense(self, request: Request, body: dict[str, Any]) -> Response:
         """``POST /sandbox/expenses``."""
         user_id, project_id, form = self._user_and_project(body)
-        cost = form.number("total_cost")
+        cost = form.number("total_cost", minimum=0)
         form.check()
         expense = self.sandbox.add_expense(user_id, project_id, total_cost=10.0 if cost is None else cost)
         return json_response(dataclasses.asdict(expense), 201)

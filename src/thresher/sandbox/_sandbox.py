@@ -246,7 +246,7 @@ class Sandbox:
         code: str | None = None,
         task_names: tuple[str, ...] = ("Development", "Meetings"),
     ) -> tuple[Project, list[int]]:
-        """Create a project (Harvest's projects API is not simulated); users with
+        """Create a project (the API's ``/v2/projects`` only reads); users with
         ``has_access_to_all_future_projects`` are assigned to it (§7.4). Returns the project and
         the ids of the assignments made."""
         with self.lock:
