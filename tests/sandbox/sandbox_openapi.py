@@ -35,6 +35,13 @@ DEVIATIONS: dict[str, str] = {
     "task-assignment-project": "The file's TaskAssignment has a `project` property that the docs' "
     "project-assignment example (and the sandbox) omit inside a project assignment; it is not "
     "required there.",
+    "team-report-fields": "The file has one TimeReportsResult for the client, project, task and team "
+    "reports; a team report row carries only the team fields (the file's own example for "
+    "/reports/time/team), so those alone are required, through a derived TeamTimeReportResults.",
+    "embedded-assignments": "Inside a time entry or an expense, user_assignment and task_assignment "
+    "are typed as the full UserAssignment and TaskAssignment objects; the sandbox sends the full "
+    "user assignment (project and user included) and a task assignment with its task, which "
+    "satisfies them. Nothing is patched; listed so the reason is on record.",
     "teammates-per-page": "§11 row 9: the teammates example says per_page 100; the parameter (and "
     "the sandbox) default to 2000. Examples are not validated.",
 }
@@ -47,6 +54,14 @@ _LIST_WRAPPERS = (
     "CostRates",
     "ProjectAssignments",
     "UserAssignments",
+    "Clients",
+    "Projects",
+    "Tasks",
+)
+#: The team report's fields (the file's example for GET /reports/time/team).
+TEAM_REPORT_FIELDS = (
+    "user_id", "user_name", "is_contractor", "total_hours", "billable_hours", "currency",
+    "billable_amount", "weekly_capacity", "avatar_url",
 )
 
 
@@ -77,6 +92,13 @@ def _components(*, int32_ids: bool) -> dict[str, Any] | None:
     for name in _LIST_WRAPPERS:  # DEVIATIONS["page-null"]
         schemas[name]["properties"]["page"]["nullable"] = True
     del schemas["TaskAssignment"]["properties"]["project"]  # DEVIATIONS["task-assignment-project"]
+    # DEVIATIONS["team-report-fields"]
+    row = copy.deepcopy(schemas["TimeReportsResult"])
+    row["properties"] = {k: v for k, v in row["properties"].items() if k in TEAM_REPORT_FIELDS}
+    schemas["TeamTimeReportResult"] = row
+    report = copy.deepcopy(schemas["TimeReportsResults"])
+    report["properties"]["results"]["items"] = {"$ref": "#/components/schemas/TeamTimeReportResult"}
+    schemas["TeamTimeReportResults"] = report
     if not int32_ids:  # DEVIATIONS["int32-ids"]
         for schema in schemas.values():
             for prop in (schema.get("properties") or {}).values():
@@ -151,4 +173,23 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], str] = {
     ("DELETE", "/v2/roles/{id}"): "Role",  # DEVIATIONS["delete-body"]
     ("GET", "/v2/company"): "Company",
     ("PATCH", "/v2/company"): "Company",
+    ("GET", "/v2/clients"): "Clients",
+    ("GET", "/v2/clients/{id}"): "Client",
+    ("GET", "/v2/projects"): "Projects",
+    ("GET", "/v2/projects/{id}"): "Project",
+    ("GET", "/v2/tasks"): "Tasks",
+    ("GET", "/v2/tasks/{id}"): "Task",
+    ("GET", "/v2/projects/{pid}/task_assignments"): "TaskAssignments",
+    ("GET", "/v2/time_entries"): "TimeEntries",
+    ("POST", "/v2/time_entries"): "TimeEntry",
+    ("GET", "/v2/time_entries/{id}"): "TimeEntry",
+    ("PATCH", "/v2/time_entries/{id}"): "TimeEntry",
+    ("DELETE", "/v2/time_entries/{id}"): "TimeEntry",  # DEVIATIONS["delete-body"]
+    ("PATCH", "/v2/time_entries/{id}/restart"): "TimeEntry",
+    ("PATCH", "/v2/time_entries/{id}/stop"): "TimeEntry",
+    ("GET", "/v2/expenses"): "Expenses",
+    ("POST", "/v2/expenses"): "Expense",
+    ("GET", "/v2/expenses/{id}"): "Expense",
+    ("DELETE", "/v2/expenses/{id}"): "Expense",  # DEVIATIONS["delete-body"]
+    ("GET", "/v2/reports/time/team"): "TeamTimeReportResults",  # DEVIATIONS["team-report-fields"]
 }

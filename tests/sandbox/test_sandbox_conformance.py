@@ -761,9 +761,15 @@ def test_oauth_code_flow_refresh_and_expiry(live: LiveSandbox, api: Api) -> None
         "grant_type": "refresh_token",
     }
     rotated = api.client.post(token_url, data=refresh, headers={**ua, "Accept": "application/json"}).json()
-    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert rotated["refresh_token"] != tokens["refresh_token"]  # a new one is returned too
+    # §5.2 and §10: the used refresh token keeps working (connectors reuse theirs every run).
     again = api.client.post(token_url, data=refresh, headers=ua)
-    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
+    assert again.status_code == 200, again.text
+    live.control("PUT", "/settings", json={"rotate_refresh_tokens": True})
+    single = api.client.post(token_url, data=refresh, headers=ua)
+    assert single.status_code == 200, single.text
+    spent = api.client.post(token_url, data=refresh, headers=ua)
+    assert (spent.status_code, spent.json()["error"]) == (400, "invalid_grant")
     accounts = api.client.get(
         f"{live.id_url}/api/v2/accounts", headers={**ua, "Authorization": f"Bearer {rotated['access_token']}"}
     ).json()

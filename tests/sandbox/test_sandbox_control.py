@@ -56,9 +56,9 @@ def test_reset_and_seed(live: LiveSandbox) -> None:
     assert api.get("/v2/users/me").status_code == 200  # tokens survive a reseed
     assert live.control("POST", "/reset").json()["users"] == 40
     assert live.control("GET", "/state").json() == baseline  # deterministic
-    assert live.client.post("/sandbox/seed", headers=live.control_headers, json={}).status_code == 422
+    assert live.client.post("/sandbox/seed", headers=live.control_headers, json={}).status_code == 400
     assert (
-        live.client.post("/sandbox/seed", headers=live.control_headers, json={"users": 1}).status_code == 422
+        live.client.post("/sandbox/seed", headers=live.control_headers, json={"users": 1}).status_code == 400
     )
 
 
@@ -78,7 +78,7 @@ def test_snapshots_and_state_import(live: LiveSandbox) -> None:
     live.control("PUT", "/state", json=exported)
     assert live.control("GET", "/state").json() == exported
     bad = live.client.put("/sandbox/state", headers=live.control_headers, json={"format": "other"})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
 
 
 def test_outbox_and_request_log(live: LiveSandbox) -> None:
@@ -117,7 +117,7 @@ def test_settings(live: LiveSandbox) -> None:
     assert (settings["seat_limit"], settings["latency_ms"]) == (3, 1)
     for body in ({"users": 5}, {"rate_limit": "fast"}, {"seat_limit": 0}):
         assert (
-            live.client.put("/sandbox/settings", headers=live.control_headers, json=body).status_code == 422
+            live.client.put("/sandbox/settings", headers=live.control_headers, json=body).status_code == 400
         )
     live.control("POST", "/reset")
     assert live.control("GET", "/settings").json()["seat_limit"] is None
@@ -136,7 +136,7 @@ def test_projects_time_entries_expenses_and_tokens(live: LiveSandbox) -> None:
         live.client.post(
             "/sandbox/time_entries", headers=live.control_headers, json={"user_id": 1}
         ).status_code
-        == 422
+        == 400
     )
     token = live.control("POST", "/tokens", json={"user_id": user["id"]}).json()["token"]
     assert api.get("/v2/users/me", token=token).json()["id"] == user["id"]

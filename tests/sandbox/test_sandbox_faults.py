@@ -174,4 +174,4 @@ def test_faults_over_real_http_and_at_run_time(fresh_live_sandbox: LiveSandbox) 
     live.control("PUT", "/faults", json={"spec": None})
     assert client.get("/v2/users/me", headers=live.headers()).status_code == 200
     refused = client.put("/sandbox/faults", headers=live.control_headers, json={"spec": "500:9"})
-    assert refused.status_code == 422
+    assert refused.status_code == 400

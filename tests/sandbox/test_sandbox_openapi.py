@@ -93,6 +93,29 @@ def test_deviation_teammates_per_page() -> None:
     assert example["application/json"]["example"]["per_page"] == 100
 
 
+def test_deviation_team_report_fields() -> None:
+    assert "team-report-fields" in DEVIATIONS
+    properties = raw_spec()["components"]["schemas"]["TimeReportsResult"]["properties"]
+    assert {"client_id", "project_id", "task_id", "user_id"} <= set(properties)  # one schema, four reports
+    example = raw_spec()["paths"]["/reports/time/team"]["get"]["responses"][200]["content"]
+    row = example["application/json"]["example"]["results"][0]
+    assert "client_id" not in row
+    assert_schema({**_page("results"), "results": [row]}, "TeamTimeReportResults")
+
+
+def test_deviation_embedded_assignments() -> None:
+    assert "embedded-assignments" in DEVIATIONS
+    entry = raw_spec()["components"]["schemas"]["TimeEntry"]["properties"]
+    assert entry["user_assignment"]["anyOf"][0]["$ref"] == "#/components/schemas/UserAssignment"
+    assert entry["task_assignment"]["anyOf"][0]["$ref"] == "#/components/schemas/TaskAssignment"
+
+
+def _page(key: str) -> dict[str, Any]:
+    return {key: [], "per_page": 2000, "total_pages": 1, "total_entries": 1, "next_page": None,
+            "previous_page": None, "page": 1,
+            "links": {"first": "http://x/?page=1", "next": None, "previous": None, "last": "http://x/?page=1"}}
+
+
 def test_validation_requires_every_documented_field() -> None:
     user = _user()
     assert_schema(user, "User")

@@ -45,6 +45,15 @@ from ._requests import UserAssignmentCreate, UserAssignmentUpdate, UserCreate, U
 from ._retry import RetryPolicy
 from ._settings import HarvestSettings
 from ._transport import RequestHook, ThreadedTransport
+from ._work_models import (
+    Client,
+    Expense,
+    Project,
+    ProjectTaskAssignment,
+    Task,
+    TeamTimeResult,
+    TimeEntry,
+)
 
 __all__ = ["Harvest"]
 
@@ -330,6 +339,61 @@ class Harvest:
 
     def delete_role(self, role_id: int) -> None:
         return self._run(self._client.delete_role(role_id))
+
+    # -- clients, projects, tasks, time and expenses ---------------------------------------------
+    def list_clients(
+        self, *, is_active: bool | None = None, updated_since: dt.datetime | str | None = None
+    ) -> Iterator[Client]:
+        return self._iterate(self._client.list_clients(is_active=is_active, updated_since=updated_since))
+
+    def list_projects(
+        self, *, is_active: bool | None = None, client_id: int | None = None,
+        updated_since: dt.datetime | str | None = None,
+    ) -> Iterator[Project]:
+        return self._iterate(self._client.list_projects(
+            is_active=is_active, client_id=client_id, updated_since=updated_since))
+
+    def get_project(self, project_id: int) -> Project:
+        return self._run(self._client.get_project(project_id))
+
+    def list_tasks(
+        self, *, is_active: bool | None = None, updated_since: dt.datetime | str | None = None
+    ) -> Iterator[Task]:
+        return self._iterate(self._client.list_tasks(is_active=is_active, updated_since=updated_since))
+
+    def list_task_assignments(
+        self, project_id: int, *, is_active: bool | None = None,
+        updated_since: dt.datetime | str | None = None,
+    ) -> Iterator[ProjectTaskAssignment]:
+        return self._iterate(self._client.list_task_assignments(
+            project_id, is_active=is_active, updated_since=updated_since))
+
+    def list_time_entries(
+        self, *, user_id: int | None = None, project_id: int | None = None,
+        client_id: int | None = None, task_id: int | None = None, is_running: bool | None = None,
+        is_billed: bool | None = None, updated_since: dt.datetime | str | None = None,
+        from_: dt.date | str | None = None, to: dt.date | str | None = None,
+    ) -> Iterator[TimeEntry]:
+        return self._iterate(self._client.list_time_entries(
+            user_id=user_id, project_id=project_id, client_id=client_id, task_id=task_id,
+            is_running=is_running, is_billed=is_billed, updated_since=updated_since, from_=from_,
+            to=to))
+
+    def get_time_entry(self, time_entry_id: int) -> TimeEntry:
+        return self._run(self._client.get_time_entry(time_entry_id))
+
+    def list_expenses(
+        self, *, user_id: int | None = None, project_id: int | None = None,
+        client_id: int | None = None, is_billed: bool | None = None,
+        updated_since: dt.datetime | str | None = None, from_: dt.date | str | None = None,
+        to: dt.date | str | None = None,
+    ) -> Iterator[Expense]:
+        return self._iterate(self._client.list_expenses(
+            user_id=user_id, project_id=project_id, client_id=client_id, is_billed=is_billed,
+            updated_since=updated_since, from_=from_, to=to))
+
+    def team_time_report(self, from_: dt.date | str, to: dt.date | str) -> list[TeamTimeResult]:
+        return self._run(self._client.team_time_report(from_, to))
 
     # -- company (§7.6) and identity (§5.3) -------------------------------------------------------
     def get_company(self) -> Company:

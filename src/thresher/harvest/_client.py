@@ -5,15 +5,19 @@ from __future__ import annotations
 from ._assignments import Assignments
 from ._company import Companies
 from ._identity import Identity
+from ._projects import Projects
 from ._rates import Rates
 from ._roles import Roles
 from ._teammates import Teammates
+from ._time_entries import TimeEntries
 from ._users import Users
 
 __all__ = ["AsyncHarvest"]
 
 
-class AsyncHarvest(Users, Teammates, Rates, Assignments, Roles, Companies, Identity):
+class AsyncHarvest(
+    Users, Teammates, Rates, Assignments, Roles, Companies, Projects, TimeEntries, Identity
+):
     """The async Harvest API v2 client.
 
     ``AsyncHarvest(settings)`` or ``AsyncHarvest(access_token=..., account_id=..., user_agent=...)``:

@@ -3,6 +3,16 @@
 It follows ``docs/harvest-api.md`` for everything user-related: headers and errors
 in each of Harvest's shapes, cursor and page pagination, permissions by access role, the rules of
 users, teammates, rates, roles and project assignments, the rate limit, and the OAuth endpoints.
+Around them it serves what user-lifecycle tools read, shaped as the community OpenAPI file in
+``tests/sandbox/data`` describes Harvest's docs: clients, projects, tasks, a project's task
+assignments, time entries (with timers), expenses and the team time report (with the Reports
+API's own rate limit, §4). The seeded time lies on projects its users are assigned to.
+
+Where production clients written by others expect it (§5.2, §10): a used refresh token stays
+valid (``rotate_refresh_tokens`` makes them single use); a GET or HEAD with a body is a 400 before
+routing; a JSON body that is not an object is read as Rails reads it; numbers out of range are
+422s and never stored; bodies over ``max_body_bytes`` are 413s before authentication; the outbox
+keeps the newest ``outbox_size`` invitations and counts the rest.
 Creates never send mail: invitations land in an outbox. Tests use it in-process
 (``httpx.ASGITransport(app=Sandbox(config).app)``) or over real HTTP::
 

@@ -29,10 +29,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._assignments import AssignmentsApi
+from ._catalog import CatalogApi
 from ._clock import format_ts
 from ._company import CompanyApi
 from ._control import ControlledSandbox, control_routes
 from ._errors import DroppedConnectionError
+from ._expenses import ExpensesApi
 from ._faults import FaultDecision
 from ._http import (
     JSON,
@@ -50,6 +52,7 @@ from ._rates import RatesApi
 from ._records import AccessToken, RequestRecord, User
 from ._roles import RolesApi
 from ._teammates import TeammatesApi
+from ._time_entries import TimeEntriesApi
 from ._users import UsersApi
 
 __all__ = ["ServedSandbox", "build_app"]
@@ -59,6 +62,10 @@ _MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 #: Paths of the identity service (id.getharvest.com) served on the same port.
 _IDENTITY_PATHS = frozenset({"/api/v2/accounts", "/api/v2/oauth2/token"})
 _AUTHORIZE_PATH = "/oauth2/authorize"
+_REPORTS = "/v2/reports/"
+#: docs/harvest-api.md §10: Harvest's words since 2021-08-15.
+GET_WITH_BODY = "HTTP GET requests with a body are not accepted."
+_BODYLESS = frozenset({"GET", "HEAD"})
 
 
 @dataclasses.dataclass(slots=True)
@@ -76,6 +83,9 @@ class ServedSandbox(ControlledSandbox, Protocol):
     @property
     def limiter(self) -> RateLimiter | None: ...
 
+    @property
+    def reports_limiter(self) -> RateLimiter | None: ...
+
     def draw_fault(self) -> FaultDecision: ...
 
 
@@ -88,7 +98,8 @@ def build_app(
     routes: list[BaseRoute] = []
     # Order matters where a literal segment shares a position with an id (/v2/users/me).
     for section in (UsersApi(sandbox), TeammatesApi(sandbox), RatesApi(sandbox), AssignmentsApi(sandbox),
-                    RolesApi(sandbox), CompanyApi(sandbox)):
+                    RolesApi(sandbox), CompanyApi(sandbox), CatalogApi(sandbox), TimeEntriesApi(sandbox),
+                    ExpensesApi(sandbox)):
         routes.extend(api.route(path, method, handler) for path, method, handler in section.routes())
     routes.extend(identity_routes(sandbox))
     routes.extend(control_routes(sandbox))
@@ -136,9 +147,11 @@ class _Api:
             raise invalid_token()
         return user, token
 
-    def limit(self, token: AccessToken) -> None:
+    def limit(self, token: AccessToken, path: str) -> None:
+        """§4: 100 requests per 15 s, and the Reports API its own 100 per 15 minutes (counted
+        apart: a report does not use the general budget)."""
         sandbox = self.sandbox
-        limiter = sandbox.limiter
+        limiter = sandbox.reports_limiter if path.startswith(_REPORTS) else sandbox.limiter
         if limiter is None:
             return
         key = token.token if sandbox.config.rate_limit_scope == "token" else str(sandbox.state.account_id)
@@ -155,7 +168,7 @@ class _Api:
                 actor, token = self.authenticate(request)
                 if info is not None:
                     info.user_id, info.token_kind = actor.id, token.kind
-                self.limit(token)
+                self.limit(token, request.url.path)
                 if raw:
                     body = parse_body(request.headers.get("content-type", ""), raw)
                 response = handler(Call(request, request.query_params, body, actor, token))
@@ -191,8 +204,14 @@ _CLOUDFLARE = (
     "\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
 )
 _REASONS = {
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    413: "Request Entity Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
 }
+
+
+def _too_large() -> Response:
+    """A body over ``max_body_bytes``: the HTML page of the proxy in front of Harvest (§1)."""
+    return Response(_CLOUDFLARE.format(413, _REASONS[413]).encode(), 413, media_type="text/html")
 
 
 def _fault_response(decision: FaultDecision) -> Response:
@@ -277,14 +296,72 @@ class _Gate:
                     "headers": [(b"content-type", JSON.encode()), (b"content-length", b"2048")],
                 })
                 raise DroppedConnectionError(f"sandbox fault: connection dropped ({decision.action})")
+            refusal: Response | None = None
+            if decision.action is None:
+                refusal, receive = await self._read_body(scope, receive)
             if decision.action is not None:
                 await _fault_response(decision)(scope, receive, capture)
+            elif refusal is not None:
+                await refusal(scope, receive, capture)
             elif path != _AUTHORIZE_PATH and not _has_user_agent(scope):
                 await bad_request("Missing User-Agent header").response(scope, receive, capture)
             else:
                 await self.app(scope, receive, capture)
         finally:
             log_once()
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
+        """Before routing and authentication: a GET or HEAD carrying a body is refused with
+        Harvest's 400 (docs/harvest-api.md §10); any other body is read up to
+        ``max_body_bytes`` and no further (a larger one is a 413, answered before the rest
+        arrives), then replayed to the app."""
+        headers = dict(scope.get("headers") or ())
+        length_header = headers.get(b"content-length")
+        chunked = b"transfer-encoding" in headers
+        if scope.get("method") in _BODYLESS:
+            if chunked or (length_header is not None and length_header.strip() not in (b"", b"0")):
+                return bad_request(GET_WITH_BODY).response, receive
+            return None, receive
+        limit = self.sandbox.config.max_body_bytes
+        if length_header is not None:
+            text = length_header.strip()
+            if not text.isdigit() or len(text) > 18:
+                return bad_request("Invalid Content-Length header").response, receive
+            if int(text) > limit:
+                return _too_large(), receive
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                pending: Message | None = message  # a disconnect: let the app see it
+
+                async def disconnected() -> Message:
+                    nonlocal pending
+                    if pending is not None:
+                        out, pending = pending, None
+                        return out
+                    return await receive()
+
+                return None, disconnected
+            body = message.get("body", b"")
+            total += len(body)
+            if total > limit:
+                return _too_large(), receive
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        data: bytes | None = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal data
+            if data is not None:
+                out: Message = {"type": "http.request", "body": data, "more_body": False}
+                data = None
+                return out
+            return await receive()
+
+        return None, replay
 
     def _log(self, scope: Scope, info: _RequestInfo, status: int, started: float) -> None:
         headers = dict(scope.get("headers") or ())

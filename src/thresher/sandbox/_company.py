@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from ._http import Call, Form, json_response
+from ._http import INT32_MAX, Call, Form, json_response
 from ._render import company_dict
 from ._section import ApiSection, RouteSpec
 
@@ -27,7 +27,7 @@ class CompanyApi(ApiSection):
         self.require_admin(call)
         form = Form(call.body)
         timers = form.boolean("wants_timestamp_timers")
-        capacity = form.integer("weekly_capacity")
+        capacity = form.integer("weekly_capacity", maximum=INT32_MAX)
         if capacity is not None and capacity < 0:
             form.error("Weekly capacity must be greater than or equal to 0")
         form.check()

@@ -28,6 +28,31 @@ HARVEST_TOKEN_TTL = 1_209_600
 MAX_PER_PAGE = 2000
 
 
+_HUNDRED_YEARS = 100 * 366 * 86400
+#: name -> (minimum, maximum, integer only, None allowed).
+_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "users": (3, 10_000_000, True, False),
+    "seed": (-(2**63), 2**63 - 1, True, False),
+    "account_id": (1, 2**63 - 1, True, True),
+    "forecast_account_id": (1, 2**63 - 1, True, True),
+    "id_base": (0, 2**62, True, False),
+    "token_ttl_seconds": (1, _HUNDRED_YEARS, True, False),
+    "refresh_token_ttl_seconds": (1, _HUNDRED_YEARS, True, True),
+    "authorization_code_ttl_seconds": (1, _HUNDRED_YEARS, True, False),
+    "time_scale": (1e-6, 1e6, False, False),
+    "latency_ms": (0, 600_000, False, False),
+    "request_log_size": (0, 10_000_000, True, False),
+    "seat_limit": (1, 10_000_000, True, True),
+    "default_new_user_rate": (0, 1e12, False, True),
+    "max_body_bytes": (1, 2**31 - 1, True, False),
+    "outbox_size": (0, 10_000_000, True, False),
+}
+_FLAGS = ("rename_while_restoring", "create_unknown_roles", "implicit_grant_in_query",
+          "rotate_refresh_tokens")
+_TEXTS = ("company_timezone", "seed_epoch", "oauth_redirect_uri", "duplicate_email_message",
+          "forbidden_message")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SandboxConfig:
     """How a ``Sandbox`` is seeded and how it behaves.
@@ -66,6 +91,9 @@ class SandboxConfig:
     #: §5.2 and §10 [U]: refresh-token lifetime is undocumented; None means they never expire.
     refresh_token_ttl_seconds: int | None = None
     authorization_code_ttl_seconds: int = 600
+    #: §5.2 and §10: a used refresh token keeps working (two production connectors rely on it); True
+    #: makes refresh tokens single use, so a refresh invalidates the one it was given.
+    rotate_refresh_tokens: bool = False
     #: §5.2 [U]: the docs put implicit-grant values in the URL fragment; Harvest's own sample app
     #: reads them from the query string. True puts them in the query.
     implicit_grant_in_query: bool = False
@@ -83,6 +111,13 @@ class SandboxConfig:
     #: A faults spec string (see ``thresher.sandbox``) or a ``FaultConfig``; None for none.
     faults: str | FaultConfig | None = None
     request_log_size: int = 10_000
+    #: §4: the Reports API (``/v2/reports/...``) has its own, lower limit; None turns it off.
+    reports_rate_limit: str | None = "100/15min"
+    #: Request bodies above this many bytes answer 413 before authentication, and nothing past
+    #: the limit is read (Harvest sits behind Cloudflare, §1, which caps bodies too).
+    max_body_bytes: int = 1_000_000
+    #: The outbox keeps the newest invitations; older ones are dropped and counted.
+    outbox_size: int = 10_000
 
     # -- [U] behaviours (§8, §10) -------------------------------------------------------------
     #: §8.4 and §10: seats cap *active* users; None (the default) means no cap.
@@ -101,6 +136,7 @@ class SandboxConfig:
     default_new_user_rate: float | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.users < 3:
             raise SandboxConfigError(
                 f"users must be at least 3, got {self.users}",
@@ -108,18 +144,38 @@ class SandboxConfig:
             )
         if not is_harvest_timezone(self.company_timezone):
             raise SandboxConfigError(f"company_timezone {self.company_timezone!r} is not a Harvest zone")
-        for name in ("account_id", "forecast_account_id"):
+        if "{email}" not in self.duplicate_email_message:
+            raise SandboxConfigError("duplicate_email_message must contain {email} (§8.2)")
+        self.parse_rate_limit(self.rate_limit)  # fail at construction, not at the first request
+        self.parse_rate_limit(self.reports_rate_limit)
+        FaultConfig.coerce(self.faults)
+
+    def _check_types(self) -> None:
+        """Every number within a range the sandbox can serve with (a latency of 1e300 seconds or
+        a NaN time scale would break every later request), and every flag a real bool."""
+        for name, (low, high, integral, optional) in _RANGES.items():
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise SandboxConfigError(f"{name} must be a positive integer, got {value}")
-        if not self.time_scale > 0 or not math.isfinite(self.time_scale):
-            raise SandboxConfigError(f"time_scale must be positive, got {self.time_scale}")
-        if self.latency_ms < 0:
-            raise SandboxConfigError(f"latency_ms must be >= 0, got {self.latency_ms}")
-        if self.seat_limit is not None and self.seat_limit < 1:
-            raise SandboxConfigError(f"seat_limit must be >= 1 or None, got {self.seat_limit}")
-        if self.token_ttl_seconds < 1 or self.authorization_code_ttl_seconds < 1:
-            raise SandboxConfigError("token_ttl_seconds and authorization_code_ttl_seconds must be >= 1")
+            if value is None and optional:
+                continue
+            kind = int if integral else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise SandboxConfigError(
+                    f"{name} must be {'an integer' if integral else 'a number'}"
+                    f"{' or null' if optional else ''}, got {value!r}"
+                )
+            if not low <= value <= high:
+                raise SandboxConfigError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        for name in _FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise SandboxConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in _TEXTS:
+            if not isinstance(getattr(self, name), str):
+                raise SandboxConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
+        for name in ("rate_limit", "reports_rate_limit"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise SandboxConfigError(f"{name} must be a string such as 100/15s, or null")
         if self.rate_limit_scope not in ("account", "token"):
             raise SandboxConfigError(
                 f"rate_limit_scope must be account or token, got {self.rate_limit_scope!r}"
@@ -128,12 +184,6 @@ class SandboxConfig:
             raise SandboxConfigError(
                 f"rate_limit_window must be sliding or fixed, got {self.rate_limit_window!r}"
             )
-        if "{email}" not in self.duplicate_email_message:
-            raise SandboxConfigError("duplicate_email_message must contain {email} (§8.2)")
-        if self.request_log_size < 0:
-            raise SandboxConfigError("request_log_size must be >= 0")
-        self.parse_rate_limit(self.rate_limit)  # fail at construction, not at the first request
-        FaultConfig.coerce(self.faults)
 
     @staticmethod
     def parse_rate_limit(spec: str | None) -> tuple[int, float] | None:
@@ -148,6 +198,12 @@ class SandboxConfig:
                 hint="For example 100/15s (Harvest's limit), 100/1.5s, or off.",
             )
         return int(count), parse_duration(window)
+
+    @property
+    def reports_rate_limit_rule(self) -> tuple[int, float] | None:
+        """§4: the Reports API's limit as (requests, window seconds), ``time_scale`` applied."""
+        rule = self.parse_rate_limit(self.reports_rate_limit)
+        return None if rule is None else (rule[0], rule[1] * self.time_scale)
 
     @property
     def rate_limit_rule(self) -> tuple[int, float] | None:

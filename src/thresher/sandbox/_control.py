@@ -1,7 +1,9 @@
 """The control plane under ``/sandbox`` (never under ``/v2``): knobs and inspection for tests.
 
 Every route needs ``Authorization: Bearer <control token>`` (``SandboxCredentials.control_token``);
-without it the answer is 401. Control requests are not faulted, rate limited or logged.
+without it the answer is 401. A value the sandbox cannot use (a clock offset of ``1e300``, a
+setting of the wrong type or out of range, a body that is not a JSON object) is a 400
+``{"message": ...}`` and changes nothing. Control requests are not faulted, rate limited or logged.
 
 =========================================  ==========================================================
 ``GET /sandbox``                           this list
@@ -13,7 +15,8 @@ without it the answer is 401. Control requests are not faulted, rate limited or 
 ``POST /sandbox/snapshots/{name}/restore`` go back to it
 ``GET`` / ``PUT /sandbox/state``           export / import the whole state (the ``--state`` format)
 ``POST /sandbox/save``                     write the state file now
-``GET`` / ``DELETE /sandbox/outbox``       invitations ``POST /v2/users`` would have emailed
+``GET`` / ``DELETE /sandbox/outbox``       invitations ``POST /v2/users`` would have emailed (the
+                                           newest ``outbox_size``; ``dropped`` counts older ones)
 ``GET`` / ``DELETE /sandbox/requests``     the request log (``?limit=N``, ``?since_id=N``)
 ``GET`` / ``PUT /sandbox/faults``          ``{"spec": "500:0.1,seed=3"}`` (see ``thresher.sandbox``)
 ``GET`` / ``PUT /sandbox/clock``           ``{"offset_seconds": 3600}``
@@ -47,7 +50,17 @@ from ._config import SandboxConfig
 from ._errors import SandboxError
 from ._faults import FaultConfig
 from ._host import SandboxHost, SandboxSnapshot
-from ._http import JSON, ApiError, Form, json_response, not_found, parse_body, unprocessable
+from ._http import (
+    JSON,
+    RAILS_JSON_KEY,
+    ApiError,
+    Form,
+    bad_request,
+    json_response,
+    not_found,
+    parse_body,
+    unprocessable,
+)
 from ._records import Expense, Project, TimeEntry
 from ._render import project_assignment_dict
 from ._state import SandboxState
@@ -59,7 +72,8 @@ RUNTIME_SETTINGS = (
     "rate_limit", "rate_limit_scope", "rate_limit_window", "time_scale", "latency_ms", "seat_limit",
     "token_ttl_seconds", "refresh_token_ttl_seconds", "authorization_code_ttl_seconds",
     "forbidden_message", "duplicate_email_message", "rename_while_restoring", "create_unknown_roles",
-    "default_new_user_rate", "implicit_grant_in_query", "request_log_size",
+    "default_new_user_rate", "implicit_grant_in_query", "request_log_size", "rotate_refresh_tokens",
+    "reports_rate_limit", "max_body_bytes", "outbox_size",
 )
 
 _Endpoint = Callable[[Request, dict[str, Any]], Response]
@@ -151,11 +165,17 @@ class _ControlPlane:
                 )
             try:
                 body = parse_body(request.headers.get("content-type", ""), await request.body())
+                if RAILS_JSON_KEY in body:
+                    raise bad_request("The request body must be a JSON object")
                 return endpoint(request, body)
             except ApiError as exc:
+                if exc.response.status_code == 422:
+                    # A value the control plane cannot use is the caller's mistake: 400, with
+                    # the same {"message"} body (the API's 422s model Harvest; this is not Harvest).
+                    exc.response.status_code = 400
                 return exc.response
             except SandboxError as exc:
-                return json_response({"message": str(exc), "hint": exc.hint}, 422)
+                return json_response({"message": str(exc), "hint": exc.hint}, 400)
 
         guarded.__doc__ = endpoint.__doc__
         return guarded
@@ -250,13 +270,16 @@ class _ControlPlane:
         to = request.query_params.get("to")
         with self.sandbox.lock:
             items = [i for i in self.state.outbox if to is None or i.to.casefold() == to.casefold()]
-            return Response(orjson.dumps({"invitations": items}), media_type=JSON)
+            data = {"invitations": items, "dropped": self.state.outbox_dropped,
+                    "limit": self.sandbox.config.outbox_size}
+            return Response(orjson.dumps(data), media_type=JSON)
 
     def clear_outbox(self, request: Request, body: dict[str, Any]) -> Response:
         """``DELETE /sandbox/outbox``."""
         with self.sandbox.lock:
             self.state.outbox.clear()
-        return json_response({"invitations": []})
+            self.state.outbox_dropped = 0
+        return json_response({"invitations": [], "dropped": 0})
 
     def requests(self, request: Request, body: dict[str, Any]) -> Response:
         """``GET /sandbox/requests`` (``?since_id=N``, ``?limit=N`` keeps the last N)."""
@@ -366,7 +389,7 @@ class _ControlPlane:
     def create_time_entry(self, request: Request, body: dict[str, Any]) -> Response:
         """``POST /sandbox/time_entries``."""
         user_id, project_id, form = self._user_and_project(body)
-        hours = form.number("hours")
+        hours = form.number("hours", minimum=0, maximum=24)
         form.check()
         entry = self.sandbox.add_time_entry(user_id, project_id, hours=1.0 if hours is None else hours)
         return json_response(dataclasses.asdict(entry), 201)
@@ -374,7 +397,7 @@ class _ControlPlane:
     def create_expense(self, request: Request, body: dict[str, Any]) -> Response:
         """``POST /sandbox/expenses``."""
         user_id, project_id, form = self._user_and_project(body)
-        cost = form.number("total_cost")
+        cost = form.number("total_cost", minimum=0)
         form.check()
         expense = self.sandbox.add_expense(user_id, project_id, total_cost=10.0 if cost is None else cost)
         return json_response(dataclasses.asdict(expense), 201)

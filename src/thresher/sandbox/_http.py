@@ -22,7 +22,10 @@ from starlette.responses import Response
 from ._records import AccessToken, User
 
 __all__ = [
+    "INT32_MAX",
+    "INT64_MAX",
     "JSON",
+    "RAILS_JSON_KEY",
     "ApiError",
     "Call",
     "Form",
@@ -133,7 +136,7 @@ class Call:
     def path_id(self, name: str) -> int:
         """An integer path parameter; anything else is an unknown record (404 JSON)."""
         raw = self.request.path_params[name]
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:  # §8.12: 64-bit ids
             raise not_found()
         return int(raw)
 
@@ -144,12 +147,26 @@ class Call:
 
 Handler = Callable[[Call], Response]
 
+#: Where Rails puts a JSON body that is not an object.
+RAILS_JSON_KEY = "_json"
+#: §8.12: ids and counts are 64-bit integers at most (PostgreSQL ``bigint``).
+INT64_MAX = 2**63 - 1
+#: PostgreSQL ``integer`` columns (capacities, page numbers).
+INT32_MAX = 2**31 - 1
+#: Amounts and hours: PostgreSQL ``numeric`` columns hold far less than a float can; anything
+#: beyond this is out of range.
+NUMBER_MAX = 1e12
+
+_DIGITS = re.compile(r"\s*-?[0-9]{1,40}\s*")
 _FORM_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 
 def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     """§1: JSON, or form fields (``roles[]=a&roles[]=b`` for arrays, as Rails reads them).
-    Raises ApiError 400 on a body that is not a JSON object."""
+    Raises ApiError 400 on a body that is not JSON. A JSON value that is not an object (``null``,
+    a list, a number) is wrapped as ``{"_json": value}``, as Rails' params parser does
+    (docs/harvest-api.md §10): the fields a handler looks for are then simply missing, so a DELETE
+    succeeds and a POST or PATCH gets its usual 422."""
     if not raw.strip():
         return {}
     if "application/x-www-form-urlencoded" in content_type:
@@ -166,7 +183,7 @@ def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise bad_request("The request body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise bad_request("The request body must be a JSON object")
+        return {RAILS_JSON_KEY: data}
     return data
 
 
@@ -220,20 +237,33 @@ class Form:
         self.error(f"{_label(key)} is not a boolean")
         return None
 
-    def integer(self, key: str) -> int | None:
+    def integer(self, key: str, *, minimum: int = -INT64_MAX, maximum: int = INT64_MAX) -> int | None:
+        """An integer within ``minimum..maximum`` (64-bit by default: §10, a number out of range
+        is a 422 and never stored)."""
         value = self.data.get(key)
         if value is None:
             return None
+        number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-            return int(value)
-        self.error(f"{_label(key)} is not a number")
-        return None
+            number = value
+        elif isinstance(value, float):
+            number = int(value) if math.isfinite(value) and value.is_integer() else None
+        elif isinstance(value, str) and _DIGITS.fullmatch(value):
+            number = int(value)
+        if number is None:
+            self.error(f"{_label(key)} is not a number")
+            return None
+        if number > maximum:
+            self.error(f"{_label(key)} must be less than or equal to {maximum}")
+            return None
+        if number < minimum:
+            self.error(f"{_label(key)} must be greater than or equal to {minimum}")
+            return None
+        return number
 
-    def number(self, key: str) -> float | None:
+    def number(
+        self, key: str, *, minimum: float = -NUMBER_MAX, maximum: float = NUMBER_MAX
+    ) -> float | None:
         value = self.data.get(key)
         if value is None:
             return None
@@ -246,6 +276,12 @@ class Form:
                 number = math.nan
         if not math.isfinite(number):
             self.error(f"{_label(key)} is not a number")
+            return None
+        if number > maximum:
+            self.error(f"{_label(key)} must be less than or equal to {maximum:g}")
+            return None
+        if number < minimum:
+            self.error(f"{_label(key)} must be greater than or equal to {minimum:g}")
             return None
         return number
 
@@ -266,9 +302,9 @@ class Form:
         out: list[int] = []
         if isinstance(value, list):
             for v in value:
-                if isinstance(v, int) and not isinstance(v, bool):
+                if isinstance(v, int) and not isinstance(v, bool) and 0 < v <= INT64_MAX:
                     out.append(v)
-                elif isinstance(v, str) and v.strip().isdigit():
+                elif isinstance(v, str) and re.fullmatch(r"\s*[0-9]{1,19}\s*", v):
                     out.append(int(v))
                 else:
                     break

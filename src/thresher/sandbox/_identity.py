@@ -8,8 +8,9 @@
   (implicit flow) redirects with the token in the fragment (or the query, configurable [U]).
 * ``POST /api/v2/oauth2/token``: ``authorization_code`` and ``refresh_token`` grants, form or JSON
   fields, client credentials in the body or HTTP Basic. Access tokens expire after
-  ``token_ttl_seconds`` on the sandbox clock; codes are single use; refresh rotates the refresh
-  token ([U], §10) while the previous access token lives on until it expires. Bad, used or expired
+  ``token_ttl_seconds`` on the sandbox clock; codes are single use; a refresh returns a new refresh
+  token and the one used stays valid (§5.2, §10; ``rotate_refresh_tokens`` makes them single
+  use), while the previous access token lives on until it expires. Bad, used or expired
   grants answer Rack::OAuth2's ``invalid_grant`` (400).
 
 ``/api/v1/accounts`` and ``/api/v1/oauth2/token`` answer too (§5.2: legacy aliases still in use [U]).
@@ -218,7 +219,11 @@ class _Identity:
 
     def _redeem_refresh(self, body: dict[str, Any]) -> tuple[int, str]:
         state = self.sandbox.state
-        entry = state.refresh_tokens.pop(str(body.get("refresh_token") or ""), None)  # rotation
+        text = str(body.get("refresh_token") or "")
+        # §5.2 and §10: a used refresh token stays valid (production connectors reuse theirs);
+        # rotate_refresh_tokens makes it single use.
+        entry = state.refresh_tokens.pop(text, None) if self.sandbox.config.rotate_refresh_tokens \
+            else state.refresh_tokens.get(text)
         if (
             entry is None
             or (entry.expires_at is not None and entry.expires_at <= self.sandbox.clock.now())

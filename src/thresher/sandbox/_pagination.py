@@ -27,6 +27,7 @@ import binascii
 import bisect
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
@@ -35,9 +36,23 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from ._config import MAX_PER_PAGE
-from ._http import unprocessable
+from ._http import INT32_MAX, unprocessable
 
-__all__ = ["NewestFirst", "Ordered", "PageQuery", "SortedBy", "envelope", "read_page_query"]
+__all__ = ["InOrder", "NewestFirst", "Ordered", "PageQuery", "SortedBy", "envelope", "read_page_query"]
+
+_INTEGER = re.compile(r"\s*(-?)0*([0-9]{1,40})\s*")
+
+
+def _small_int(raw: str) -> int | None:
+    """An integer query value, capped: a 30-digit ``page`` reads as "too large" (a 422, §10),
+    never as an offset the page arithmetic or the JSON encoder cannot handle."""
+    match = _INTEGER.fullmatch(raw)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    value = int(digits) if len(digits) <= 12 else 10**12
+    return -value if sign else value
+
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -77,15 +92,18 @@ def read_page_query(params: QueryParams, keep: Sequence[str] = (), *, cursors: b
     per_page = MAX_PER_PAGE
     raw = params.get("per_page")
     if raw is not None:
-        if not raw.strip().lstrip("-").isdigit() or not 1 <= int(raw) <= MAX_PER_PAGE:
+        value = _small_int(raw)
+        if value is None or not 1 <= value <= MAX_PER_PAGE:
             raise unprocessable(f"Per page must be between 1 and {MAX_PER_PAGE}")
-        per_page = int(raw)
+        per_page = value
     page = None
     raw = params.get("page")
     if raw is not None:
-        if not raw.strip().isdigit() or int(raw) < 1:
+        page = _small_int(raw)
+        if page is None or page < 1:
             raise unprocessable("Page must be greater than 0")
-        page = int(raw)
+        if page > INT32_MAX:
+            raise unprocessable(f"Page must be less than or equal to {INT32_MAX}")
     cursor = None
     raw = params.get("cursor")
     if cursors and raw:
@@ -169,6 +187,28 @@ class SortedBy(Generic[T]):
 
     def cursor_key(self, index: int) -> dict[str, Any]:
         return self._to_cursor(self._items[index])
+
+
+class InOrder(Generic[T]):
+    """Items already in display order, for plain-page lists (no cursor is ever read for them)."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def after(self, key: Mapping[str, Any]) -> int:
+        raise unprocessable("Cursor is invalid")
+
+    def before(self, key: Mapping[str, Any]) -> int:
+        raise unprocessable("Cursor is invalid")
+
+    def slice(self, start: int, stop: int) -> Sequence[T]:
+        return self._items[start:stop]
+
+    def cursor_key(self, index: int) -> dict[str, Any]:
+        raise unprocessable("Cursor is invalid")
 
 
 def envelope(

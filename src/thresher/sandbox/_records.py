@@ -145,8 +145,10 @@ class UserAssignment:
 
 @dataclasses.dataclass(slots=True)
 class TimeEntry:
-    """Only what the user rules need: a user with time cannot be deleted (§6.4), nor an
-    assignment with time on it (§7.4)."""
+    """Time tracked by a user on a task of a project they are assigned to. A user with time
+    cannot be deleted (§6.4), nor an assignment with time on it (§7.4). ``hours`` holds the
+    stopped total; while ``timer_started_at`` is set the entry is running and its hours grow.
+    Fields after ``created_at`` have defaults so that older state files still load."""
 
     id: int
     user_id: int
@@ -156,6 +158,15 @@ class TimeEntry:
     hours: float
     notes: str
     created_at: int
+    #: 0: never changed since ``created_at``.
+    updated_at: int = 0
+    timer_started_at: int | None = None
+    started_time: str | None = None
+    ended_time: str | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self.timer_started_at is not None
 
 
 @dataclasses.dataclass(slots=True)
@@ -167,6 +178,11 @@ class Expense:
     total_cost: float
     notes: str
     created_at: int
+    updated_at: int = 0
+    #: 0: the first of the fixed expense categories (``_expenses.py``).
+    expense_category_id: int = 0
+    units: int | None = None
+    billable: bool = True
 
 
 @dataclasses.dataclass(slots=True)

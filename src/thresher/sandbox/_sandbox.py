@@ -14,6 +14,7 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import math
 import os
 import secrets
 import threading
@@ -50,6 +51,10 @@ from ._seed import derive_account_ids, generate
 from ._state import SandboxState
 
 __all__ = ["Sandbox"]
+
+#: How far the control plane may move the clock: 100 years either way keeps every timestamp
+#: printable and every expiry computable.
+MAX_CLOCK_OFFSET = 100 * 366 * 86400
 
 #: Seconds between two saves of the state file while changes keep coming; at least ten times
 #: what the last save took, so a big account (seconds per save) spends <= 10% of its time saving.
@@ -99,6 +104,7 @@ class Sandbox:
         self.clock = SandboxClock()
         self.lock = threading.RLock()
         self._limiter: RateLimiter | None = None
+        self._reports_limiter: RateLimiter | None = None
         self._faults = FaultInjector(FaultConfig.coerce(self.config.faults), self.config.seed)
         self._dirty = False
         self._last_save = 0.0
@@ -131,12 +137,25 @@ class Sandbox:
         """The rate limiter the settings call for (None: no limit); rebuilt when they change."""
         return self._limiter
 
+    @property
+    def reports_limiter(self) -> RateLimiter | None:
+        """The Reports API's own limiter (§4: 100 per 15 minutes), or None."""
+        return self._reports_limiter
+
     def draw_fault(self) -> FaultDecision:
         """The fault the next API or identity request meets (see ``thresher.sandbox``)."""
         return self._faults.draw()
 
     def set_clock_offset(self, seconds: float) -> None:
-        """Move the sandbox's wall clock (token expiry, ``updated_at``, rate ``start_date`` checks)."""
+        """Move the sandbox's wall clock (token expiry, ``updated_at``, rate ``start_date`` checks)
+        by at most ``MAX_CLOCK_OFFSET`` either way; anything else (NaN, 1e300) raises
+        ``SandboxConfigError`` and leaves the clock as it was."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+                or abs(seconds) > MAX_CLOCK_OFFSET:
+            raise SandboxConfigError(
+                f"clock offset must be a number of seconds within ±{MAX_CLOCK_OFFSET}, got {seconds!r}",
+                hint="100 years either way at most: timestamps must stay between 1870 and 2120.",
+            )
         with self.lock:
             self.clock.offset = float(seconds)
             self.mark_changed()
@@ -149,12 +168,15 @@ class Sandbox:
             raise SandboxConfigError(f"unknown sandbox setting(s): {', '.join(sorted(unknown))}")
         with self.lock:
             self.config = dataclasses.replace(self.config, **changes)
-            if {"rate_limit", "rate_limit_scope", "rate_limit_window", "time_scale"} & changes.keys():
+            if {"rate_limit", "rate_limit_scope", "rate_limit_window", "time_scale",
+                    "reports_rate_limit"} & changes.keys():
                 self._configure_limiter()
             if "faults" in changes:
                 self.set_faults(self.config.faults)
             if "request_log_size" in changes:
                 self.state.request_log = deque(self.state.request_log, maxlen=self.config.request_log_size)
+            if "outbox_size" in changes:
+                self.state.trim_outbox(self.config.outbox_size)
         return self.config
 
     def reset(self, *, users: int | None = None, seed: int | None = None) -> None:
@@ -224,7 +246,7 @@ class Sandbox:
         code: str | None = None,
         task_names: tuple[str, ...] = ("Development", "Meetings"),
     ) -> tuple[Project, list[int]]:
-        """Create a project (Harvest's projects API is not simulated); users with
+        """Create a project (the API's ``/v2/projects`` only reads); users with
         ``has_access_to_all_future_projects`` are assigned to it (§7.4). Returns the project and
         the ids of the assignments made."""
         with self.lock:
@@ -265,8 +287,8 @@ class Sandbox:
             project = state.projects[pid]
             now = self.clock.stamp()
             entry = TimeEntry(state.next_id("time_entry"), user.id, pid, project.task_assignments[0].task_id,
-                              format_date(self.clock.now()), hours, "", now)
-            state.time_entries.setdefault(user.id, []).append(entry)
+                              format_date(self.clock.now()), hours, "", now, now)
+            state.add_time_entry(entry)
             self.mark_changed()
             return entry
 
@@ -278,9 +300,10 @@ class Sandbox:
             state = self.state
             user = state.users[user_id]
             pid = project_id if project_id is not None else self._some_project(user)
+            now = self.clock.stamp()
             expense = Expense(state.next_id("expense"), user.id, pid, format_date(self.clock.now()),
-                              total_cost, "", self.clock.stamp())
-            state.expenses.setdefault(user.id, []).append(expense)
+                              total_cost, "", now, now)
+            state.add_expense(expense)
             self.mark_changed()
             return expense
 
@@ -324,6 +347,7 @@ class Sandbox:
             sent_at=format_ts(self.clock.now()),
         )
         state.outbox.append(invitation)
+        state.trim_outbox(self.config.outbox_size)
         return invitation
 
     # -- internals --------------------------------------------------------------------------------
@@ -367,10 +391,17 @@ class Sandbox:
         self._limiter = None if rule is None else RateLimiter(
             rule[0], rule[1], mode=mode, clock=self._monotonic
         )
+        reports = self.config.reports_rate_limit_rule
+        self._reports_limiter = None if reports is None else RateLimiter(
+            reports[0], reports[1], mode=mode, clock=self._monotonic
+        )
 
     def mark_changed(self) -> None:
         """Note a change: the state file is written at most every second, and at shutdown."""
         self._dirty = True
+        # A time entry's JSON embeds its user, project, task and assignments: any change may
+        # touch it, and a cache that outlived one would serve stale names.
+        self.state.time_entry_json.clear()
         if self.config.state_file is None:
             return
         wait = self._last_save + max(_SAVE_INTERVAL, 10 * self._save_cost) - time.monotonic()

@@ -3,6 +3,8 @@ and §7 (administrators do everything; managers act on their teammates; members 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ._clock import parse_ts
 from ._host import SandboxHost
 from ._http import ApiError, Call, Form, Handler, forbidden, not_found, unprocessable
@@ -64,8 +66,33 @@ class ApiSection:
             return None
         try:
             return parse_ts(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise unprocessable("Updated since is not a valid date and time") from None
+
+    def may_see_work(self, actor: User, user_id: int, project_id: int) -> bool:
+        """Time and expenses (tests/sandbox/data/harvest-openapi.yaml, ``GET /expenses``): an
+        administrator sees everything; a manager their own, their teammates' and what was tracked
+        on the projects they manage; a member their own."""
+        if is_admin(actor) or actor.id == user_id:
+            return True
+        return is_manager(actor) and (
+            user_id in self.state.teammates.get(actor.id, ())
+            or project_id in self.state.managed_project_ids(actor.id)
+        )
+
+    @staticmethod
+    def date_param(call: Call, name: str, *, required: bool = False) -> str | None:
+        """A date query parameter as ``YYYY-MM-DD``; ``YYYYMMDD`` (the reports' examples) too."""
+        raw = (call.params.get(name) or "").strip()
+        if not raw:
+            if required:
+                raise unprocessable(f"{name.capitalize()} can't be blank")
+            return None
+        text = f"{raw[:4]}-{raw[4:6]}-{raw[6:]}" if len(raw) == 8 and raw.isdigit() else raw
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise unprocessable(f"{name.capitalize()} is not a valid date") from None
 
     @staticmethod
     def is_active_filter(call: Call) -> bool | None:

@@ -318,6 +318,7 @@ def _generate(  # noqa: PLR0917 -- the private body of generate(), same argument
 
     for token, uid in zip(tokens, owners, strict=True):
         state.access_tokens[token] = AccessToken(token, uid, "pat", "all", None)
+    state.index_work()
     return state
 
 

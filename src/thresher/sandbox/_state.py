@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import operator
 from collections import deque
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from ._records import (
     User,
     UserAssignment,
 )
+from ._work_state import WorkRecords
 
 __all__ = ["ID_BASES", "STATE_FORMAT", "RateKind", "SandboxState", "rate_sort_key"]
 
@@ -60,7 +62,7 @@ ID_BASES: dict[str, int] = {
 
 
 @dataclasses.dataclass(eq=False)
-class SandboxState:
+class SandboxState(WorkRecords):
     """Typed in-memory state of one sandbox account, for in-process inspection.
 
     Read freely (between requests); change it only through its methods or the ``Sandbox`` helpers,
@@ -86,6 +88,8 @@ class SandboxState:
     time_entries: dict[int, list[TimeEntry]] = dataclasses.field(default_factory=dict)
     expenses: dict[int, list[Expense]] = dataclasses.field(default_factory=dict)
     outbox: list[Invitation] = dataclasses.field(default_factory=list)
+    #: Invitations dropped from the front of the outbox to keep it within ``outbox_size``.
+    outbox_dropped: int = 0
     access_tokens: dict[str, AccessToken] = dataclasses.field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = dataclasses.field(default_factory=dict)
     authorization_codes: dict[str, AuthorizationCode] = dataclasses.field(default_factory=dict)
@@ -101,7 +105,17 @@ class SandboxState:
     user_roles: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     assignments_by_user: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     assignments_by_project: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    #: (project id, user id) -> assignment id: one user has one assignment per project (§7.4).
+    assignment_pairs: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
     active_users: int = 0
+    #: Time entries and expenses by id (derived from ``time_entries`` / ``expenses``).
+    time_entry_index: dict[int, TimeEntry] = dataclasses.field(default_factory=dict)
+    expense_index: dict[int, Expense] = dataclasses.field(default_factory=dict)
+    #: ``(spent_date, id)`` of every time entry, ascending: the list's order without a sort.
+    time_entry_keys: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    #: Serialized JSON of stopped time entries, emptied by every change to the account (an
+    #: entry's JSON embeds its user, project, client, task and assignments).
+    time_entry_json: dict[int, bytes] = dataclasses.field(default_factory=dict)
     #: Serialized user JSON, dropped on every change of the user (a 2,000-user page is a join).
     user_json: dict[int, bytes] = dataclasses.field(default_factory=dict)
 
@@ -127,6 +141,13 @@ class SandboxState:
             if any(project_id is None or e.project_id == project_id for e in entries):
                 return True
         return False
+
+    def trim_outbox(self, size: int) -> None:
+        """Keep the newest ``size`` invitations, counting the ones dropped."""
+        excess = len(self.outbox) - size
+        if excess > 0:
+            del self.outbox[:excess]
+            self.outbox_dropped += excess
 
     # -- users ----------------------------------------------------------------------------------
     def touch_user(self, user: User) -> None:
@@ -176,8 +197,11 @@ class SandboxState:
         for assignment_id in list(self.assignments_by_user.get(user_id, ())):
             self.delete_assignment(assignment_id)
         self.assignments_by_user.pop(user_id, None)
+        for entry in list(self.time_entries.get(user_id, ())):
+            self.remove_time_entry(entry)
         self.time_entries.pop(user_id, None)
-        self.expenses.pop(user_id, None)
+        for expense in self.expenses.pop(user_id, ()):
+            del self.expense_index[expense.id]
         for token in [t for t, a in self.access_tokens.items() if a.user_id == user_id]:
             del self.access_tokens[token]
         for token in [t for t, r in self.refresh_tokens.items() if r.user_id == user_id]:
@@ -332,19 +356,25 @@ class SandboxState:
             self.assignment_ids.append(assignment.id)
         else:
             bisect.insort(self.assignment_ids, assignment.id)
+        self.assignment_pairs.setdefault((assignment.project_id, assignment.user_id), assignment.id)
 
     def delete_assignment(self, assignment_id: int) -> UserAssignment:
         assignment = self.user_assignments.pop(assignment_id)
         del self.assignment_ids[bisect.bisect_left(self.assignment_ids, assignment_id)]
         self.assignments_by_user[assignment.user_id].remove(assignment_id)
         self.assignments_by_project[assignment.project_id].remove(assignment_id)
+        pair = (assignment.project_id, assignment.user_id)
+        if self.assignment_pairs.get(pair) == assignment_id:
+            del self.assignment_pairs[pair]
+            for other in self.assignments_by_project[assignment.project_id]:
+                if self.user_assignments[other].user_id == assignment.user_id:
+                    self.assignment_pairs[pair] = other
+                    break
         return assignment
 
     def assignment_for(self, project_id: int, user_id: int) -> UserAssignment | None:
-        for aid in self.assignments_by_project.get(project_id, ()):
-            if self.user_assignments[aid].user_id == user_id:
-                return self.user_assignments[aid]
-        return None
+        aid = self.assignment_pairs.get((project_id, user_id))
+        return None if aid is None else self.user_assignments[aid]
 
     def managed_project_ids(self, user_id: int) -> set[int]:
         return {
@@ -380,6 +410,7 @@ class SandboxState:
             "time_entries": _table(TimeEntry, (e for entries in self.time_entries.values() for e in entries)),
             "expenses": _table(Expense, (e for entries in self.expenses.values() for e in entries)),
             "outbox": _table(Invitation, self.outbox),
+            "outbox_dropped": self.outbox_dropped,
             "access_tokens": _table(AccessToken, self.access_tokens.values()),
             "refresh_tokens": _table(RefreshToken, self.refresh_tokens.values()),
             "authorization_codes": _table(AuthorizationCode, self.authorization_codes.values()),
@@ -398,7 +429,10 @@ class SandboxState:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any], clock: SandboxClock, log_size: int) -> SandboxState:
-        clock.offset = float(data.get("clock_offset", 0.0))
+        offset = float(data.get("clock_offset", 0.0))
+        if not math.isfinite(offset) or abs(offset) > 100 * 366 * 86400:
+            raise ValueError(f"clock_offset {offset!r} is out of range")
+        clock.offset = offset
         projects = _rows(Project, data["projects"])
         for project in projects:
             project.task_assignments = [TaskAssignment(**t) for t in project.task_assignments]  # type: ignore[arg-type]
@@ -416,6 +450,7 @@ class SandboxState:
             tasks={t.id: t for t in _rows(Task, data["tasks"])},
             projects={p.id: p for p in projects},
             outbox=_rows(Invitation, data["outbox"]),
+            outbox_dropped=int(data.get("outbox_dropped", 0)),
             access_tokens={t.token: t for t in _rows(AccessToken, data["access_tokens"])},
             refresh_tokens={t.token: t for t in _rows(RefreshToken, data["refresh_tokens"])},
             authorization_codes={c.code: c for c in _rows(AuthorizationCode, data["authorization_codes"])},
@@ -427,6 +462,7 @@ class SandboxState:
         for expense in _rows(Expense, data["expenses"]):
             state.expenses.setdefault(expense.user_id, []).append(expense)
         state.reindex()
+        state.index_work()
         for assignment in _rows(UserAssignment, data["user_assignments"]):
             state.add_assignment(assignment)
         return state
@@ -455,9 +491,16 @@ def _table(cls: type[Any], records: Iterable[Any]) -> dict[str, Any]:
 
 
 def _rows(cls: type[R], table: dict[str, Any]) -> list[R]:
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    if table["fields"] != names:
-        raise ValueError(f"{cls.__name__} fields {table['fields']} do not match {names}")
+    """Records from a table; a table written before fields with defaults were added (its fields
+    a prefix of the current ones) still loads, the new fields taking their defaults."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = [f.name for f in fields]
+    given = table["fields"]
+    missing = fields[len(given):]
+    if given != names[: len(given)] or any(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in missing
+    ):
+        raise ValueError(f"{cls.__name__} fields {given} do not match {names}")
     return [cls(*row) for row in table["rows"]]
 
 

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 from ..harvest import AccessRoleError, is_harvest_timezone, validate_access_roles
-from ._http import Call, Form, raw_json, unprocessable
+from ._http import INT32_MAX, Call, Form, raw_json, unprocessable
 from ._pagination import NewestFirst, envelope, read_page_query
 from ._records import Rate, User
 from ._render import user_bytes, user_dict
@@ -143,7 +143,7 @@ class UsersApi(ApiSection):
         future = form.boolean("has_access_to_all_future_projects")
         contractor = form.boolean("is_contractor")
         active = form.boolean("is_active")
-        capacity = form.integer("weekly_capacity")
+        capacity = form.integer("weekly_capacity", maximum=INT32_MAX)
         if capacity is not None and capacity < 0:
             form.error("Weekly capacity must be greater than or equal to 0")
         hourly = form.number("default_hourly_rate")
@@ -197,7 +197,7 @@ class UsersApi(ApiSection):
         future = form.boolean("has_access_to_all_future_projects")
         contractor = form.boolean("is_contractor")
         active = form.boolean("is_active")
-        capacity = form.integer("weekly_capacity")
+        capacity = form.integer("weekly_capacity", maximum=INT32_MAX)
         names = form.strings("roles")
         access = self._access_roles(form)
         form.check()
