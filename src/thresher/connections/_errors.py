@@ -8,6 +8,7 @@ from __future__ import annotations
 from thresher._errors import ThresherError
 
 __all__ = [
+    "ConnectionMismatchError",
     "ConnectionsError",
     "CredentialsKeyError",
     "NoConnectionError",
@@ -21,6 +22,13 @@ class ConnectionsError(ThresherError):
 
 class NoConnectionError(ConnectionsError):
     """No connection matches what was asked for: log in, or set the ``HARVEST_*`` variables."""
+
+
+class ConnectionMismatchError(ConnectionsError):
+    """The configuration names another Harvest account than the stored connection of that name:
+    nothing is changed (the stored roster exists nowhere else); remove it, or pick another name."""
+
+    exit_code = 78  # sysexits EX_CONFIG
 
 
 class CredentialsKeyError(ConnectionsError):

@@ -29,7 +29,7 @@ from thresher.harvest import (
 from thresher.store import Store, StoredConnection
 
 from ._credentials import Credentials, SecretBox
-from ._errors import NoConnectionError
+from ._errors import ConnectionMismatchError, NoConnectionError
 
 __all__ = [
     "ENV_CONNECTION",
@@ -69,15 +69,23 @@ class ResolvedConnection:
 def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
     assert settings.account_id is not None
     connection = store.get_connection_or_none(ENV_CONNECTION)
-    if connection is None or connection.account_id != settings.account_id:
-        if connection is not None:
-            store.remove_connection(ENV_CONNECTION)
+    if connection is None:
         connection = store.add_connection(
             ENV_CONNECTION,
             account_id=settings.account_id,
             base_url=settings.base_url,
             id_url=settings.id_url,
             label="from HARVEST_* environment variables",
+        )
+    elif connection.account_id != settings.account_id:
+        # The stored roster (change log, SCIM externalIds, enterprise fields) exists nowhere
+        # else: a changed variable must never cost it. Deleting it is `connections remove`'s job.
+        raise ConnectionMismatchError(
+            f"HARVEST_ACCOUNT_ID is {settings.account_id}, but the stored {ENV_CONNECTION!r} "
+            f"connection is of account {connection.account_id}; nothing was changed",
+            hint=f"Run 'thresher connections remove {ENV_CONNECTION}' to start over (this deletes "
+            "its mirror and change log), or save the other account under a name of its own "
+            "with 'thresher login --name NAME' and pass '--connection NAME'.",
         )
     return ResolvedConnection(connection, settings)
 
