@@ -20,6 +20,7 @@ from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
 from ._errors import (
     ConnectionMismatchError,
     ConnectionsError,
+    CredentialsBusyError,
     CredentialsKeyError,
     NoConnectionError,
     OAuthLoginError,
@@ -34,6 +35,7 @@ __all__ = [
     "ConnectionMismatchError",
     "ConnectionsError",
     "Credentials",
+    "CredentialsBusyError",
     "CredentialsKeyError",
     "NoConnectionError",
     "OAuthLoginError",

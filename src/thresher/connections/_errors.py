@@ -10,6 +10,7 @@ from thresher._errors import ThresherError
 __all__ = [
     "ConnectionMismatchError",
     "ConnectionsError",
+    "CredentialsBusyError",
     "CredentialsKeyError",
     "NoConnectionError",
     "OAuthLoginError",
@@ -33,6 +34,12 @@ class ConnectionMismatchError(ConnectionsError):
 
 class CredentialsKeyError(ConnectionsError):
     """The stored credentials cannot be decrypted with the key at hand."""
+
+
+class CredentialsBusyError(ConnectionsError):
+    """Another process kept the connection's credentials locked (refreshing) for too long."""
+
+    exit_code = 75  # sysexits EX_TEMPFAIL
 
 
 class OAuthLoginError(ConnectionsError):
