@@ -2,8 +2,8 @@
 folding, so ``straße@example.com`` and ``strasse@example.com`` are two people in the mirror, the
 lookups, the roster, the SCIM bridge and the sandbox.
 
-The CLI runs in subprocesses against a sandbox served over HTTP; the SCIM bridge runs in this
-process on the same store.
+The CLI runs in subprocesses against a sandbox served over HTTP; the first sync and the SCIM
+bridge run in this process on the same store.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from thresher.connections import open_client
+from thresher.connections import open_client, resolve
 from thresher.harvest import LimiterRegistry, normalize_email
 from thresher.provision import WriteThrough
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
 from thresher.scim import ScimBridge, TokenStore
 from thresher.store import Store
+from thresher.sync import RosterSync, SyncOptions
 
 UA = "thresher-email-tests (tests@example.com)"
 SHARP = "straße@example.com"
@@ -86,6 +87,11 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         yield Site(running, {**inherited, **harvest_env, "COLUMNS": "200"})
 
 
+async def _sync(store: Store) -> None:
+    async with open_client(store, "env", limiter_registry=LimiterRegistry()) as client:
+        await RosterSync(store, client, resolve(store, "env").connection, SyncOptions()).run()
+
+
 async def _scim(store: Store, calls: list[tuple[str, str, dict[str, Any] | None]]) -> list[httpx.Response]:
     connection = store.get_connection("env")
     _, secret = TokenStore(store).create("idp")
@@ -113,10 +119,10 @@ def test_strasse_and_strasse_with_sharp_s_are_two_people(site: Site, tmp_path: P
     )
     assert created.status_code == 201, created.text
     double_id = created.json()["id"]
-    site.thresher("sync")
 
     # SCIM: the other address is no conflict, and each filter finds its own person only.
     with Store.open(site.env["THRESHER_DATABASE_URL"]) as store:
+        asyncio.run(_sync(store))
         before, post, sharp, double = asyncio.run(_scim(store, [
             ("GET", _eq(SHARP), None),
             ("POST", "/Users", {
@@ -137,10 +143,9 @@ def test_strasse_and_strasse_with_sharp_s_are_two_people(site: Site, tmp_path: P
     # The roster: a row for one renames that one, never the other.
     roster = tmp_path / "roster.csv"
     roster.write_text(f"email,first_name,last_name\n{SHARP},Anna,Straße-Neu\n", encoding="utf-8")
-    plan = site.json("plan", str(roster))
-    changes = [(c["action"], c["user_id"]) for c in plan["changes"]]
-    assert changes == [("update", sharp_id)], plan
-    site.thresher("apply", str(roster), "--yes")
+    applied = site.json("apply", str(roster), "--yes")  # syncs, plans, then applies the plan
+    changes = [(c["action"], c["user_id"]) for c in applied["changes"]]
+    assert changes == [("update", sharp_id)], applied
     assert (site.user(SHARP).first_name, site.user(SHARP).last_name) == ("Anna", "Straße-Neu")
     assert (site.user(DOUBLE).first_name, site.user(DOUBLE).last_name) == ("Sam", "Strasse")
 

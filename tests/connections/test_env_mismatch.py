@@ -5,10 +5,16 @@ deletes a connection's data, asking first (or needing ``--yes`` without a termin
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
-from thresher.store import ScimRecords, ScimUserExtras
+import pytest
+
+from thresher.connections import open_client, resolve
+from thresher.harvest import LimiterRegistry
+from thresher.store import ScimRecords, ScimUserExtras, Store
+from thresher.sync import RosterSync, SyncOptions
 
 from .conftest import Site
 
@@ -33,11 +39,20 @@ def _snapshot(site: Site) -> dict[str, list[tuple[object, ...]]]:
         return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}  # noqa: S608
 
 
-def test_a_changed_account_id_refuses_and_keeps_every_row(site: Site) -> None:
+async def _first_sync(store: Store) -> None:
+    async with open_client(store, None, limiter_registry=LimiterRegistry()) as client:
+        await RosterSync(store, client, resolve(store).connection, SyncOptions()).run()
+
+
+def test_a_changed_account_id_refuses_and_keeps_every_row(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account = site.sandbox.credentials.account_id
-    first = site.thresher("sync", env=_env(site, account))
-    assert first.returncode == 0, first.stderr
+    for name, value in {**site.env, **_env(site, account)}.items():
+        if name.startswith(("HARVEST_", "THRESHER_")):
+            monkeypatch.setenv(name, value)
     with site.store() as store:
+        asyncio.run(_first_sync(store))  # this process as the first host of the store
         conn = store.get_connection("env")
         someone = store.list_users(conn.id)[0]
         ScimRecords(store, conn.id).save_user_extras(
@@ -55,10 +70,9 @@ def test_a_changed_account_id_refuses_and_keeps_every_row(site: Site) -> None:
         assert "--connection" in run.stderr
         assert _snapshot(site) == before
 
-    # The configured account again: everything is where it was.
-    listed = site.thresher("users", "list", "--json", env=_env(site, account))
-    assert listed.returncode == 0, listed.stderr
-    assert len(listed.json()) == len(before["users"])
+    with site.store() as store:  # the configured account again: everything is where it was
+        assert resolve(store).connection == store.get_connection("env")
+        assert len(store.list_users(store.get_connection("env").id)) == len(before["users"])
 
 
 def test_connections_remove_needs_confirmation_without_a_terminal(site: Site) -> None:
