@@ -215,11 +215,25 @@ def connections_remove(
 ) -> None:
     """Forget a connection, its credentials and its roster mirror (Harvest is not touched).
 
+    The mirror's change log, SCIM externalIds and enterprise fields exist nowhere else, so this
+    asks first; without a terminal it needs --yes.
+
     Example: thresher connections remove acme --yes
     """
     store = open_store(database_url)
-    store.get_connection(name)
-    if not yes and not typer.confirm(f"Remove connection {name!r} and its mirror?"):
-        raise typer.Abort()
+    conn = store.get_connection(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ThresherError(
+                f"removing connection {name!r} deletes its mirror and change log; "
+                "refusing without confirmation",
+                hint=f"Run it in a terminal to confirm, or pass --yes: "
+                f"thresher connections remove {name} --yes",
+            )
+        if not typer.confirm(
+            f"Remove connection {name!r} (account {conn.account_id}) with its mirror, change log "
+            "and SCIM data?"
+        ):
+            raise typer.Abort()
     store.remove_connection(name)
     out.print(f"Removed connection [bold]{name}[/].")

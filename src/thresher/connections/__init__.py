@@ -17,7 +17,14 @@ records it with ``save_connection``.
 """
 
 from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
-from ._errors import ConnectionsError, CredentialsKeyError, NoConnectionError, OAuthLoginError
+from ._errors import (
+    ConnectionMismatchError,
+    ConnectionsError,
+    CredentialsBusyError,
+    CredentialsKeyError,
+    NoConnectionError,
+    OAuthLoginError,
+)
 from ._login import reachable_accounts, save_connection, token_owner
 from ._oauth_login import oauth_login
 from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
@@ -25,8 +32,10 @@ from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
 __all__ = [
     "BLOB_PREFIX",
     "ENV_CONNECTION",
+    "ConnectionMismatchError",
     "ConnectionsError",
     "Credentials",
+    "CredentialsBusyError",
     "CredentialsKeyError",
     "NoConnectionError",
     "OAuthLoginError",

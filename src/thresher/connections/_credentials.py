@@ -1,9 +1,16 @@
 """Credentials at rest: a Fernet-encrypted blob in ``connections.credentials_ref``.
 
 The key comes from ``THRESHER_SECRET_KEY`` (a Fernet key, or any passphrase, which is stretched
-into one) or from a key file created once with mode 0600 in the user's config folder. The blob
-holds the token(s), the OAuth client (to refresh) and the token owner's user id; nothing in it is
-ever printed: reprs mask every secret.
+into one with scrypt and a random salt) or from a key file created once with mode 0600 in the
+user's config folder. The blob holds the token(s), the OAuth client (to refresh) and the token
+owner's user id; nothing in it is ever printed: reprs mask every secret.
+
+Blob formats (the part before the Fernet token says how its key was made):
+
+* ``fernet:v2:key:<token>``: the Fernet key itself (key file, or a Fernet key in the variable);
+* ``fernet:v2:scrypt:<salt>:<token>``: scrypt(passphrase, salt), n=2**15, r=8, p=1;
+* ``fernet:v1:<token>``: written by earlier versions, a passphrase stretched by one unsalted
+  SHA-256. Still read; ``SecretBox.outdated`` tells callers to save such a blob again.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+import secrets
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from thresher.harvest import OAuth2Token
 
@@ -31,9 +41,22 @@ __all__ = [
     "default_key_path",
 ]
 
-#: Marks an encrypted blob (and its format version) in ``credentials_ref``.
-BLOB_PREFIX = "fernet:v1:"
+#: Marks an encrypted blob in the format this version writes (``credentials_ref``).
+BLOB_PREFIX = "fernet:v2:"
+#: The format of earlier versions: still read, rewritten when saved again.
+LEGACY_PREFIX = "fernet:v1:"
 KEY_ENV = "THRESHER_SECRET_KEY"
+
+_RAW = "key:"
+_SCRYPT = "scrypt:"
+# scrypt's cost is the point (a stolen store must not make passphrases cheap to guess): about
+# 0.1-0.2 s and 32 MiB per derivation, paid once per salt per process (see _derived).
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_SALT_BYTES = 16
+
+_derived_keys: dict[tuple[bytes, bytes], bytes] = {}
+_sealing_salts: dict[bytes, bytes] = {}
+_cache_lock = threading.Lock()
 
 
 def default_key_path() -> Path:
@@ -41,15 +64,46 @@ def default_key_path() -> Path:
     return Path(platformdirs.user_config_dir("thresher")) / "secret.key"
 
 
-def _key_from_passphrase(value: str) -> bytes:
+def _as_fernet_key(value: str) -> bytes | None:
     try:
         raw = base64.urlsafe_b64decode(value.encode())
-        if len(raw) == 32:
-            return value.encode()
     except (ValueError, TypeError):
-        pass
-    # Not a Fernet key: derive one, so any long random string works as THRESHER_SECRET_KEY.
-    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest())
+        return None
+    return value.encode() if len(raw) == 32 else None
+
+
+def _legacy_key(passphrase: str) -> bytes:
+    # The unsalted form of earlier versions: only ever used to read their blobs.
+    return base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest())
+
+
+def _derived(passphrase: str, salt: bytes) -> bytes:
+    """scrypt(passphrase, salt) as a Fernet key, computed once per (passphrase, salt) per process."""
+    ident = (hashlib.sha256(passphrase.encode()).digest(), salt)
+    with _cache_lock:
+        key = _derived_keys.get(ident)
+    if key is None:
+        kdf = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+        key = base64.urlsafe_b64encode(kdf.derive(passphrase.encode()))
+        with _cache_lock:
+            _derived_keys[ident] = key
+    return key
+
+
+def _sealing_salt(passphrase: str) -> bytes:
+    """One random salt per passphrase per process: every blob this process seals carries it, so
+    sealing costs one derivation in all (each blob still names its own salt)."""
+    ident = hashlib.sha256(passphrase.encode()).digest()
+    with _cache_lock:
+        return _sealing_salts.setdefault(ident, secrets.token_bytes(_SALT_BYTES))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _load_or_create_key_file(path: Path) -> bytes:
@@ -69,10 +123,13 @@ def _load_or_create_key_file(path: Path) -> bytes:
 
 
 class SecretBox:
-    """Encrypts and decrypts credential blobs with one key."""
+    """Encrypts and decrypts credential blobs with one key: a Fernet key, or a passphrase."""
 
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, key: bytes | None = None, *, passphrase: str | None = None) -> None:
+        if (key is None) == (passphrase is None):
+            raise ValueError("give a Fernet key or a passphrase")
+        self._fernet = None if key is None else Fernet(key)
+        self._passphrase = passphrase
 
     def __repr__(self) -> str:
         return "SecretBox(key=***)"
@@ -84,20 +141,59 @@ class SecretBox:
         env = os.environ if environ is None else environ
         secret = env.get(KEY_ENV, "").strip()
         if secret:
-            return cls(_key_from_passphrase(secret))
+            key = _as_fernet_key(secret)
+            # Not a Fernet key: a passphrase, so any long random string works.
+            return cls(key) if key is not None else cls(passphrase=secret)
         return cls(_load_or_create_key_file(key_path or default_key_path()))
 
     def seal(self, credentials: Credentials) -> str:
-        return BLOB_PREFIX + self._fernet.encrypt(credentials.to_json().encode()).decode()
+        data = credentials.to_json().encode()
+        if self._fernet is not None:
+            return f"{BLOB_PREFIX}{_RAW}{self._fernet.encrypt(data).decode()}"
+        assert self._passphrase is not None
+        salt = _sealing_salt(self._passphrase)
+        token = Fernet(_derived(self._passphrase, salt)).encrypt(data).decode()
+        return f"{BLOB_PREFIX}{_SCRYPT}{_b64(salt)}:{token}"
+
+    @staticmethod
+    def outdated(blob: str) -> bool:
+        """Whether ``blob`` is in a format this version reads but no longer writes: sealing its
+        credentials again (``seal(open(blob))``) brings it up to date."""
+        return blob.startswith(LEGACY_PREFIX)
+
+    def _fernet_for(self, blob: str) -> tuple[Fernet | None, str]:
+        """The Fernet that opens ``blob`` with this box's secret (None: this kind of secret
+        cannot), and the blob's Fernet token."""
+        if blob.startswith(LEGACY_PREFIX):
+            token = blob[len(LEGACY_PREFIX):]
+            if self._passphrase is None:
+                return self._fernet, token
+            return Fernet(_legacy_key(self._passphrase)), token
+        body = blob[len(BLOB_PREFIX):]
+        if body.startswith(_RAW):
+            return self._fernet, body[len(_RAW):]
+        salt, _, token = body[len(_SCRYPT):].partition(":")
+        if self._passphrase is None:
+            return None, token
+        try:
+            return Fernet(_derived(self._passphrase, _unb64(salt))), token
+        except ValueError:  # a damaged salt
+            return None, token
 
     def open(self, blob: str) -> Credentials:
-        if not blob.startswith(BLOB_PREFIX):
+        known = blob.startswith(LEGACY_PREFIX) or blob.startswith(
+            (BLOB_PREFIX + _RAW, BLOB_PREFIX + _SCRYPT)
+        )
+        if not known:
             raise CredentialsKeyError(
                 "the stored credentials are not in a format this version understands",
                 hint="Run 'thresher login' again for this connection.",
             )
+        fernet, token = self._fernet_for(blob)
         try:
-            data = self._fernet.decrypt(blob[len(BLOB_PREFIX):].encode())
+            if fernet is None:
+                raise InvalidToken
+            data = fernet.decrypt(token.encode())
         except InvalidToken:
             raise CredentialsKeyError(
                 "the stored credentials cannot be decrypted with this secret key",

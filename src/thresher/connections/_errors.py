@@ -8,7 +8,9 @@ from __future__ import annotations
 from thresher._errors import ThresherError
 
 __all__ = [
+    "ConnectionMismatchError",
     "ConnectionsError",
+    "CredentialsBusyError",
     "CredentialsKeyError",
     "NoConnectionError",
     "OAuthLoginError",
@@ -23,8 +25,21 @@ class NoConnectionError(ConnectionsError):
     """No connection matches what was asked for: log in, or set the ``HARVEST_*`` variables."""
 
 
+class ConnectionMismatchError(ConnectionsError):
+    """The configuration names another Harvest account than the stored connection of that name:
+    nothing is changed (the stored roster exists nowhere else); remove it, or pick another name."""
+
+    exit_code = 78  # sysexits EX_CONFIG
+
+
 class CredentialsKeyError(ConnectionsError):
     """The stored credentials cannot be decrypted with the key at hand."""
+
+
+class CredentialsBusyError(ConnectionsError):
+    """Another process kept the connection's credentials locked (refreshing) for too long."""
+
+    exit_code = 75  # sysexits EX_TEMPFAIL
 
 
 class OAuthLoginError(ConnectionsError):

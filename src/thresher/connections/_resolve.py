@@ -5,12 +5,14 @@ With the ``HARVEST_*`` variables set they form the default connection, so script
 containers need no ``thresher login``; a name picks a saved one (``thresher login``) instead.
 Saved connections carry their credentials encrypted (``SecretBox``); an OAuth client refreshes
 its token when it expires, saves the new one sealed at once, and takes a token another process
-saved instead of refreshing again.
+saved instead of refreshing again. Refreshes hold the connection's credentials lease
+(``_lease.py``), so of several processes whose token expired together exactly one refreshes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 
@@ -28,10 +30,11 @@ from thresher.harvest import (
     RetryPolicy,
     parse_rate_limit,
 )
-from thresher.store import Store, StoredConnection
+from thresher.store import Store, StoredConnection, StoreError
 
 from ._credentials import Credentials, SecretBox
-from ._errors import NoConnectionError
+from ._errors import ConnectionMismatchError, NoConnectionError
+from ._lease import credentials_lease
 
 __all__ = [
     "ENV_CONNECTION",
@@ -39,6 +42,8 @@ __all__ = [
     "open_client",
     "resolve",
 ]
+
+_log = logging.getLogger("thresher.connections")
 
 #: Name under which the connection formed by the HARVEST_* variables is recorded in the store.
 ENV_CONNECTION = "env"
@@ -71,15 +76,23 @@ class ResolvedConnection:
 def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
     assert settings.account_id is not None
     connection = store.get_connection_or_none(ENV_CONNECTION)
-    if connection is None or connection.account_id != settings.account_id:
-        if connection is not None:
-            store.remove_connection(ENV_CONNECTION)
+    if connection is None:
         connection = store.add_connection(
             ENV_CONNECTION,
             account_id=settings.account_id,
             base_url=settings.base_url,
             id_url=settings.id_url,
             label="from HARVEST_* environment variables",
+        )
+    elif connection.account_id != settings.account_id:
+        # The stored roster (change log, SCIM externalIds, enterprise fields) exists nowhere
+        # else: a changed variable must never cost it. Deleting it is `connections remove`'s job.
+        raise ConnectionMismatchError(
+            f"HARVEST_ACCOUNT_ID is {settings.account_id}, but the stored {ENV_CONNECTION!r} "
+            f"connection is of account {connection.account_id}; nothing was changed",
+            hint=f"Run 'thresher connections remove {ENV_CONNECTION}' to start over (this deletes "
+            "its mirror and change log), or save the other account under a name of its own "
+            "with 'thresher login --name NAME' and pass '--connection NAME'.",
         )
     return ResolvedConnection(connection, settings)
 
@@ -90,7 +103,10 @@ def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnectio
             f"the connection {connection.name!r} has no saved credentials",
             hint=f"Run 'thresher login --name {connection.name}' or set the HARVEST_* variables.",
         )
-    credentials = SecretBox.from_env().open(connection.credentials_ref)
+    box = SecretBox.from_env()
+    credentials = box.open(connection.credentials_ref)
+    if box.outdated(connection.credentials_ref):
+        connection = _rewrite(store, box, connection, credentials)
     settings = HarvestSettings(
         access_token=credentials.access_token,
         account_id=connection.account_id,
@@ -99,6 +115,27 @@ def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnectio
         user_agent=os.environ.get("HARVEST_USER_AGENT") or credentials.user_agent,
     )
     return ResolvedConnection(connection, settings, credentials)
+
+
+def _rewrite(
+    store: Store, box: SecretBox, connection: StoredConnection, credentials: Credentials
+) -> StoredConnection:
+    """Save credentials read from an outdated blob again in the current format (a salted key).
+
+    Under the credentials lease, and only if the blob is still the one read: a token another
+    process refreshed meanwhile must not be overwritten by this older copy. Best effort: a
+    read-only store, or a lease held elsewhere, leaves it for a later run."""
+    try:
+        with credentials_lease(store, connection.id, wait=False) as lease:
+            if lease is None:
+                return connection
+            if store.get_connection(connection.name).credentials_ref != connection.credentials_ref:
+                # Saved meanwhile: keep the version read, so the client sees the newer token.
+                return connection
+            return store.update_connection(connection.name, credentials_ref=box.seal(credentials))
+    except StoreError as exc:
+        _log.info("credentials of %r left in the old format: %s", connection.name, exc)
+        return connection
 
 
 def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
@@ -132,6 +169,10 @@ def _oauth_auth(store: Store, resolved: ResolvedConnection, creds: Credentials) 
         creds.client_id, creds.client_secret, resolved.settings.id_url, resolved.settings.user_agent
     )
     name = resolved.connection.name
+    connection_id = resolved.connection.id
+    # The credentials_version of the token this process refreshed last (or loaded): a stored
+    # version other than this one means another process saved a token since.
+    known_version = [resolved.connection.credentials_version]
 
     def stored() -> Credentials | None:
         connection = store.get_connection_or_none(name)
@@ -140,14 +181,28 @@ def _oauth_auth(store: Store, resolved: ResolvedConnection, creds: Credentials) 
         return SecretBox.from_env().open(connection.credentials_ref)
 
     def save(token: OAuth2Token) -> None:
+        # Called under the credentials lease (refresh_lock): nobody else writes meanwhile.
         latest = stored() or creds
-        store.update_connection(name, credentials_ref=SecretBox.from_env().seal(latest.with_token(token)))
+        saved = store.update_connection(
+            name, credentials_ref=SecretBox.from_env().seal(latest.with_token(token))
+        )
+        known_version[0] = saved.credentials_version
 
     def latest() -> OAuth2Token | None:
-        found = stored()
-        return found.oauth_token if found is not None and found.kind == "oauth" else None
+        connection = store.get_connection_or_none(name)
+        if (
+            connection is None
+            or connection.credentials_ref is None
+            or connection.credentials_version == known_version[0]
+        ):
+            return None  # nothing saved since this process's own token: nothing to decrypt
+        found = SecretBox.from_env().open(connection.credentials_ref)
+        return found.oauth_token if found.kind == "oauth" else None
 
-    return OAuth2Auth(creds.oauth_token, app, on_refresh=save, latest=latest)
+    return OAuth2Auth(
+        creds.oauth_token, app, on_refresh=save, latest=latest,
+        refresh_lock=lambda: credentials_lease(store, connection_id),
+    )
 
 
 def open_client(

@@ -27,6 +27,7 @@ from ._access_roles import (
 from ._auth import OAuth2Auth, OAuth2Token, OAuthApp, PersonalAccessToken
 from ._blocking import Harvest
 from ._client import AsyncHarvest
+from ._emails import normalize_email
 from ._errors import (
     AmbiguousCreateError,
     AuthenticationError,
@@ -183,6 +184,7 @@ __all__ = [
     "hours_to_seconds",
     "iana_to_harvest",
     "is_harvest_timezone",
+    "normalize_email",
     "normalize_timezone",
     "parse_rate_limit",
     "parse_retry_after",

@@ -4,7 +4,9 @@
 the same client and transport as the API calls (the refresh is an extra request yielded by the
 flow), so tests and the sandbox see it like any other request. Refreshes are serialised: Harvest
 may rotate the refresh token (§5.2, undocumented [U]), and two concurrent refreshes with the same
-refresh token could leave the loser holding a revoked one.
+refresh token could leave the loser holding a revoked one. Within a client a lock does it; across
+clients and processes sharing the credentials the ``refresh_lock`` hook does (the caller's, e.g. a
+lease in a database), inside which the newest saved token is read again before refreshing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
 from urllib.parse import urlencode
 
@@ -235,6 +238,13 @@ class OAuth2Auth(httpx.Auth):
     it returns is used instead of refreshing, so a long-running process is never stranded by a
     refresh it did not make.
 
+    ``refresh_lock``, when given, returns a context manager held around every refresh: one that
+    excludes the other holders of the same credentials (other clients, other processes). Inside
+    it ``latest`` is asked again and a token saved meanwhile is taken even if it too is about to
+    expire (its refresh token is the live one), so of several holders that found the token
+    expired at once exactly one spends the refresh token. Entering it may block; the async flow
+    enters and leaves it in a worker thread.
+
     One instance serves one client (and so one event loop; the sync facade's loop counts as one);
     give each client its own instance built from the latest ``token``.
     """
@@ -248,12 +258,14 @@ class OAuth2Auth(httpx.Auth):
         *,
         on_refresh: Callable[[OAuth2Token], None] | None = None,
         latest: Callable[[], OAuth2Token | None] | None = None,
+        refresh_lock: Callable[[], AbstractContextManager[object]] | None = None,
         refresh_margin: float = 300.0,
     ) -> None:
         self._token = token
         self._app = app
         self._on_refresh = on_refresh
         self._latest = latest
+        self._refresh_lock = refresh_lock
         self._margin = refresh_margin
         self._generation = 0
         self._thread_lock = threading.Lock()
@@ -274,8 +286,13 @@ class OAuth2Auth(httpx.Auth):
     def _stale(self) -> bool:
         return self._token.refresh_token is not None and self._token.expires_within(self._margin)
 
-    def _adopt_latest(self, failed_access_token: str | None = None) -> bool:
-        """Take a newer token saved by someone else instead of refreshing; True when taken."""
+    def _adopt_latest(
+        self, failed_access_token: str | None = None, *, even_if_stale: bool = False
+    ) -> bool:
+        """Take a newer token saved by someone else instead of refreshing; True when taken.
+
+        ``even_if_stale`` (under ``refresh_lock`` only): take it even if it expires soon, since
+        its refresh token is the one still valid and ours may be spent."""
         if self._latest is None:
             return False
         try:
@@ -285,7 +302,7 @@ class OAuth2Auth(httpx.Auth):
             return False
         if stored is None or stored.access_token in (self._token.access_token, failed_access_token):
             return False
-        if stored.refresh_token is not None and stored.expires_within(self._margin):
+        if not even_if_stale and stored.refresh_token is not None and stored.expires_within(self._margin):
             return False
         self._token = stored
         self._generation += 1
@@ -314,15 +331,24 @@ class OAuth2Auth(httpx.Auth):
                 # one back. Make the lost persistence loud instead.
                 _log.exception("on_refresh callback failed; the refreshed token was not saved")
 
+    def _must_refresh(self, failed_access_token: str | None) -> bool:
+        """Under ``refresh_lock``: take what another holder saved meanwhile; whether a refresh is
+        still needed (``failed_access_token``: the 401 path, where anything newer will do)."""
+        if self._adopt_latest(failed_access_token, even_if_stale=True):
+            return failed_access_token is None and self._stale()
+        return failed_access_token is not None or self._stale()
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         if self._stale():
             with self._thread_lock:
                 if self._stale() and not self._adopt_latest():
-                    response = yield self._refresh_request()
-                    response.read()
-                    self._store(response)
+                    with self._shared_lock():
+                        if self._must_refresh(None):
+                            response = yield self._refresh_request()
+                            response.read()
+                            self._store(response)
         seen = self._generation
         used = self._token.access_token
         self._authorize(request)
@@ -330,11 +356,32 @@ class OAuth2Auth(httpx.Auth):
         if response.status_code == 401 and self._token.refresh_token is not None:
             with self._thread_lock:
                 if self._generation == seen and not self._adopt_latest(used):
-                    refreshed = yield self._refresh_request()
-                    refreshed.read()
-                    self._store(refreshed)
+                    with self._shared_lock():
+                        if self._must_refresh(used):
+                            refreshed = yield self._refresh_request()
+                            refreshed.read()
+                            self._store(refreshed)
             self._authorize(request)
             yield request
+
+    def _shared_lock(self) -> AbstractContextManager[object]:
+        if self._refresh_lock is None:
+            return nullcontext()
+        return self._refresh_lock()
+
+    @asynccontextmanager
+    async def _shared_lock_async(self) -> AsyncIterator[None]:
+        if self._refresh_lock is None:
+            yield
+            return
+        held = self._refresh_lock()
+        # Entering may wait for another process's refresh: not on the event loop's thread.
+        await anyio.to_thread.run_sync(held.__enter__)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(held.__exit__, None, None, None)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -346,9 +393,11 @@ class OAuth2Auth(httpx.Auth):
             async with lock:
                 # Another task may have refreshed while this one waited, or another process.
                 if self._stale() and not self._adopt_latest():
-                    response = yield self._refresh_request()
-                    await response.aread()
-                    self._store(response)
+                    async with self._shared_lock_async():
+                        if self._must_refresh(None):
+                            response = yield self._refresh_request()
+                            await response.aread()
+                            self._store(response)
         seen = self._generation
         used = self._token.access_token
         self._authorize(request)
@@ -356,8 +405,11 @@ class OAuth2Auth(httpx.Auth):
         if response.status_code == 401 and self._token.refresh_token is not None:
             async with lock:
                 if self._generation == seen and not self._adopt_latest(used):
-                    refreshed = yield self._refresh_request()
-                    await refreshed.aread()
-                    self._store(refreshed)
+                    async with self._shared_lock_async():
+                        if self._must_refresh(used):
+                            refreshed = yield self._refresh_request()
+                            await refreshed.aread()
+                            self._store(refreshed)
             self._authorize(request)
             yield request
+

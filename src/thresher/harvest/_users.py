@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ._core import Core
+from ._emails import normalize_email
 from ._errors import AmbiguousCreateError, HarvestError
 from ._models import User
 from ._pagination import Page
@@ -122,8 +123,8 @@ class Users(Core):
         Harvest has no email filter, so this reads the whole ``GET /v2/users`` listing (§6.4);
         prefer the store's mirror for routine lookups.
         """
-        wanted = email.strip().casefold()
+        wanted = normalize_email(email)
         async for user in self.list_users():
-            if user.email.strip().casefold() == wanted:
+            if normalize_email(user.email) == wanted:
                 return user
         return None

@@ -23,6 +23,7 @@ from thresher.harvest import (
     PEOPLE_MANAGER,
     UserCreate,
     UserUpdate,
+    normalize_email,
 )
 from thresher.store import Store, StoredUser
 
@@ -109,7 +110,7 @@ def make_plan(
 ) -> Plan:
     """Compare the file with the mirror: no Harvest request."""
     users = store.list_users(connection_id)
-    by_email = {u.email.casefold(): u for u in users}
+    by_email = {normalize_email(u.email): u for u in users}
     plan = Plan([])
     creates, restores, updates, rates, archives = [], [], [], [], []
     for row in rows:
@@ -164,7 +165,7 @@ def make_plan(
             )
         in_file = {r.key for r in rows}
         for u in users:
-            if u.is_active and u.email.casefold() not in in_file:
+            if u.is_active and normalize_email(u.email) not in in_file:
                 if u.harvest_id == own_user_id:
                     plan.warnings.append(f"{u.email} owns the token in use and is never pruned")
                     continue
@@ -201,13 +202,13 @@ def _teammates(
     store: Store, connection_id: int, rows: Sequence[RosterRow], by_email: Mapping[str, StoredUser]
 ) -> list[Change]:
     """Per manager: keep teammates the file does not place elsewhere, add those it places here."""
-    managed = {r.key: r.manager_email.casefold() for r in rows if r.manager_email}
+    managed = {r.key: normalize_email(r.manager_email) for r in rows if r.manager_email}
     if not managed:
         return []  # the file places nobody: every team stays as it is
     managers = set(managed.values())
     for u in by_email.values():
         if PEOPLE_MANAGER in u.access_roles:
-            managers.add(u.email.casefold())
+            managers.add(normalize_email(u.email))
     ids = {u.harvest_id: k for k, u in by_email.items()}
     changes: list[Change] = []
     for manager in sorted(managers):

@@ -27,6 +27,7 @@ from thresher.harvest import (
     AccessRoleError,
     UnknownTimezoneError,
     hours_to_seconds,
+    normalize_email,
     normalize_timezone,
     validate_access_roles,
 )
@@ -94,7 +95,7 @@ class RosterRow:
 
     @property
     def key(self) -> str:
-        return self.email.casefold()
+        return normalize_email(self.email)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -241,10 +242,10 @@ def load_roster(
     for row in rows:
         if row.manager_email is None:
             continue
-        if row.manager_email.casefold() == row.key:
+        if normalize_email(row.manager_email) == row.key:
             problems.append((row.line, "a user cannot be their own manager"))
             continue
-        manager_row = by_key.get(row.manager_email.casefold())
+        manager_row = by_key.get(normalize_email(row.manager_email))
         stored = (
             store.find_user_by_email(connection_id, row.manager_email)
             if store is not None and connection_id is not None

@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..harvest import normalize_email
 from ._clock import format_ts
 from ._config import SandboxConfig
 from ._errors import SandboxError
@@ -269,7 +270,8 @@ class _ControlPlane:
         """``GET /sandbox/outbox`` (``?to=email`` filters)."""
         to = request.query_params.get("to")
         with self.sandbox.lock:
-            items = [i for i in self.state.outbox if to is None or i.to.casefold() == to.casefold()]
+            wanted = None if to is None else normalize_email(to)
+            items = [i for i in self.state.outbox if wanted is None or normalize_email(i.to) == wanted]
             data = {"invitations": items, "dropped": self.state.outbox_dropped,
                     "limit": self.sandbox.config.outbox_size}
             return Response(orjson.dumps(data), media_type=JSON)

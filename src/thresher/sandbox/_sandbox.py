@@ -220,7 +220,11 @@ class Sandbox:
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            # 0600 from the first byte: the state holds the sandbox's tokens and OAuth secrets.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o600)  # a file left over from an earlier crash keeps its old mode
             os.replace(tmp, target)
         except OSError as exc:
             raise SandboxStateError(f"Cannot write the sandbox state to {target}: {exc.strerror}") from exc

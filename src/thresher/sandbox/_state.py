@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
+from ..harvest import normalize_email
 from ._clock import SandboxClock, format_date
 from ._collector import collector_paused
 from ._records import (
@@ -126,7 +127,7 @@ class SandboxState(WorkRecords):
         return value
 
     def user_by_email(self, email: str) -> User | None:
-        uid = self.email_index.get(email.casefold())
+        uid = self.email_index.get(normalize_email(email))
         return None if uid is None else self.users[uid]
 
     def role_names(self, user_id: int) -> list[str]:
@@ -161,13 +162,13 @@ class SandboxState(WorkRecords):
             self.user_ids.append(user.id)
         else:
             bisect.insort(self.user_ids, user.id)
-        self.email_index[user.email.casefold()] = user.id
+        self.email_index[normalize_email(user.email)] = user.id
         self.active_users += user.is_active
 
     def set_email(self, user: User, email: str) -> None:
-        del self.email_index[user.email.casefold()]
+        del self.email_index[normalize_email(user.email)]
         user.email = email
-        self.email_index[email.casefold()] = user.id
+        self.email_index[normalize_email(email)] = user.id
 
     def set_active(self, user: User, active: bool) -> None:
         if user.is_active != active:
@@ -183,7 +184,7 @@ class SandboxState(WorkRecords):
     def delete_user(self, user_id: int) -> User:
         user = self.users.pop(user_id)
         del self.user_ids[bisect.bisect_left(self.user_ids, user_id)]
-        del self.email_index[user.email.casefold()]
+        del self.email_index[normalize_email(user.email)]
         self.active_users -= user.is_active
         self.user_json.pop(user_id, None)
         self.set_user_roles(user, [], touch=False)
@@ -471,7 +472,7 @@ class SandboxState(WorkRecords):
         """Rebuild the user and role indexes from ``users`` and ``roles``."""
         self.user_ids = sorted(self.users)
         self.role_ids = sorted(self.roles)
-        self.email_index = {u.email.casefold(): u.id for u in self.users.values()}
+        self.email_index = {normalize_email(u.email): u.id for u in self.users.values()}
         self.role_name_index = {r.name.casefold(): r.id for r in self.roles.values()}
         self.active_users = sum(u.is_active for u in self.users.values())
         self.user_roles = {}

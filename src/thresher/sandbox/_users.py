@@ -7,7 +7,7 @@ import re
 import orjson
 from starlette.responses import Response
 
-from ..harvest import AccessRoleError, is_harvest_timezone, validate_access_roles
+from ..harvest import AccessRoleError, is_harvest_timezone, normalize_email, validate_access_roles
 from ._http import INT32_MAX, Call, Form, raw_json, unprocessable
 from ._pagination import NewestFirst, envelope, read_page_query
 from ._records import Rate, User
@@ -202,7 +202,7 @@ class UsersApi(ApiSection):
         access = self._access_roles(form)
         form.check()
         if limited and (
-            (email is not None and email.casefold() != user.email.casefold())
+            (email is not None and normalize_email(email) != normalize_email(user.email))
             or (names is not None and sorted(n.casefold() for n in names if n)
                 != sorted(n.casefold() for n in state.role_names(user.id)))
             or (access is not None and access != user.access_roles)

@@ -32,7 +32,7 @@ from scim2_models import (
 )
 from scim2_server.storage import AsyncScimStorage, SearchPage
 
-from thresher.harvest import HarvestError, UserCreate
+from thresher.harvest import HarvestError, UserCreate, normalize_email
 from thresher.provision import WriteThrough, edit_user, remove_user
 from thresher.store import StoredRole, StoredUser
 
@@ -313,7 +313,7 @@ class HarvestStorage(AsyncScimStorage):
             raise NotFoundException(detail=f"User {user_id} not found")
         fields = user_fields(resource)
         email = cast(str, fields["email"])
-        if email.lower() != current.email.lower():
+        if normalize_email(email) != normalize_email(current.email):
             other = self.store.find_user_by_email(self.connection_id, email)
             if other is not None and other.harvest_id != user_id:
                 raise UniquenessException(detail=f"userName {email!r} belongs to another user")

@@ -23,7 +23,7 @@ from sqlalchemy import Integer, Text, func, insert, select, text, type_coerce, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SAConnection
 
-from thresher.harvest import User
+from thresher.harvest import User, normalize_email
 
 from ._database import json_dumps, json_loads
 from ._events import PendingEvents
@@ -219,7 +219,7 @@ class SQLiteBulk(Bulk):
             "access_roles": json_dumps(list(user.access_roles)),
             "avatar_url": user.avatar_url,
             "created_at": _sqlite_time(user.created_at),
-            "email_lower": user.email.lower(),
+            "email_lower": normalize_email(user.email),
             "updated_at": _sqlite_time(user.updated_at),
             "first_seen_at": seen,
             "last_seen_at": seen,

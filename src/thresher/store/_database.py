@@ -112,11 +112,12 @@ def create_store_engine(url: str) -> Engine:
         )
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        folder = Path(database).expanduser().absolute().parent
-        if Path(database).expanduser().absolute() == _default_path():
-            folder.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():
+        path = Path(database).expanduser().absolute()
+        if path == _default_path():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not path.parent.is_dir():
             raise DatabaseUnavailableError(f"the folder of the SQLite database {database} does not exist")
+        _create_private(path)
     engine = create_engine(
         parsed,
         connect_args={"timeout": 30.0},
@@ -126,6 +127,23 @@ def create_store_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file empty with mode 0600 before SQLite first opens it.
+
+    The store holds personal data, token digests and encrypted credentials. SQLite gives the
+    ``-wal``, ``-shm`` and ``-journal`` files it creates beside a database the database file's own
+    permissions, so a file that is private from its first byte keeps them private too. An empty
+    file is a valid empty database. An existing file is left as it is.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise DatabaseUnavailableError(f"cannot create the SQLite database {path}: {exc.strerror}") from exc
+    os.close(fd)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

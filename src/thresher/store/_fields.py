@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from thresher.harvest import User
+from thresher.harvest import User, normalize_email
 
 from ._types import canonical_decimal
 
@@ -71,7 +71,7 @@ def user_columns(user: User) -> dict[str, Any]:
         "first_name": user.first_name,
         "last_name": user.last_name,
         "email": user.email,
-        "email_lower": user.email.lower(),
+        "email_lower": normalize_email(user.email),
         "telephone": user.telephone,
         "timezone": user.timezone,
         "has_access_to_all_future_projects": user.has_access_to_all_future_projects,

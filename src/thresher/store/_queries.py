@@ -15,6 +15,8 @@ from sqlalchemy import ColumnElement, Select, exists, func, literal, select, typ
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection as SAConnection
 
+from thresher.harvest import normalize_email
+
 from ._arguments import aware, event_source
 from ._errors import InvalidArgumentError, UnknownConnectionError
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_fields
@@ -177,7 +179,7 @@ class Queries:
         if not include_deleted:
             query = query.where(USERS.c.deleted_at.is_(None))
         if email is not None:
-            query = query.where(USERS.c.email_lower == email.strip().lower())
+            query = query.where(USERS.c.email_lower == normalize_email(email))
         if name_contains:
             full_name = USERS.c.first_name + " " + USERS.c.last_name
             query = query.where(full_name.icontains(name_contains.strip(), autoescape=True))

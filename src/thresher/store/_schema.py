@@ -146,7 +146,7 @@ class UserRow(Base):
     first_name: Mapped[str]
     last_name: Mapped[str]
     email: Mapped[str]
-    #: ``email.lower()``: Harvest cannot look users up by email, the mirror can (any case).
+    #: ``normalize_email(email)``: Harvest cannot look users up by email, the mirror can (any case).
     email_lower: Mapped[str]
     telephone: Mapped[str | None]
     timezone: Mapped[str | None]

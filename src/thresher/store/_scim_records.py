@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, delete, func, insert, select, update
 
+from thresher.harvest import normalize_email
+
 from ._database import read_connection, write_transaction
 from ._errors import InvalidArgumentError
 from ._queries import USER_RECORD_COLUMNS
@@ -103,7 +105,7 @@ class ScimRecords:
         providers make before every create cost one round trip instead of three."""
         params: dict[str, Any] = {"connection_id": self.connection_id}
         if email is not None:
-            query, params["email"] = _BY_EMAIL, email.strip().lower()
+            query, params["email"] = _BY_EMAIL, normalize_email(email)
         elif external_id is not None:
             query, params["external_id"] = _BY_EXTERNAL_ID, external_id
         elif harvest_ids is not None:
