@@ -68,7 +68,10 @@ _REFRESH = SyncOptions(reconcile_every=dt.timedelta(days=36500))
 
 
 def _plan_table(plan: Plan) -> Table:
-    table = Table("action", "who", "changes")
+    table = Table("action")
+    # Emails and names wrap rather than being cut short.
+    table.add_column("who", overflow="fold")
+    table.add_column("changes", overflow="fold")
     for change in plan.changes:
         parts = []
         for key, (before, after) in change.diffs.items():
