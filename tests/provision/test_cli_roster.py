@@ -45,7 +45,11 @@ def test_plan_apply_and_reapply(cli: Cli, tmp_path: Path) -> None:
     x_roles = len([r for r in cli.sandbox.state.roles.values() if x_id in r.user_ids])
     before = _requests(cli)
     plan = cli.json("plan", str(roster))
-    assert _requests(cli) == before  # planning reads only the mirror
+    # Planning reads only the (fresh) mirror; the file archives someone, so the plan asks
+    # Harvest once who owns the token (the env connection has not recorded it).
+    asked = [(r.method, r.path) for r in list(cli.sandbox.state.request_log)[before:]]
+    assert asked == [("GET", "/v2/users/me")]
+    assert plan["mirror"]["refreshed"] is False
     expected = {"archive": 1, "create": 3, "role": 1 + x_roles, "teammates": 1, "update": 1}
     assert plan["counts"] == expected
     assert plan["invitations"] == 3
@@ -87,10 +91,14 @@ def test_prune_archives_missing_users_but_never_the_token_owner(cli: Cli, tmp_pa
     owner = cli.sandbox.user_for_token(cli.sandbox.credentials.admin_token)
     assert owner is not None
     active_before = [u.id for u in cli.sandbox.state.users.values() if u.is_active]
-    plan = cli.json("plan", str(roster), "--prune")
-    # The env connection has not recorded its owner yet: apply asks Harvest (users/me).
-    result = cli.json("apply", str(roster), "--yes", "--prune")
-    assert any("never pruned" in w for w in result["warnings"])
+    plan = cli.json("plan", str(roster), "--prune", "--max-archive", "100")
+    # The env connection has not recorded its owner: plan and apply ask Harvest (users/me), and
+    # the owner is not listed at all, not even as a warning.
+    assert owner.email not in cli("plan", str(roster), "--prune", "--max-archive", "100").stdout
+    assert owner.email not in {c["target"] for c in plan["changes"]}
+    assert plan["warnings"] == []
+    result = cli.json("apply", str(roster), "--yes", "--prune", "--max-archive", "100")
+    assert result["warnings"] == []
     assert plan["counts"]["create"] == 1
     state = cli.sandbox.state
     still_active = {u.id for u in state.users.values() if u.is_active}

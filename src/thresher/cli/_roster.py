@@ -1,9 +1,20 @@
-"""``thresher plan`` and ``thresher apply``: make Harvest match a declarative roster file."""
+"""``thresher plan`` and ``thresher apply``: make Harvest match a declarative roster file.
+
+``plan`` works like terraform's: it says how old the mirror it plans against is, refreshes it
+first (an incremental sync) when older than ``--refresh-after``, can save the plan (``-o``) for
+``apply PLAN.json`` to carry out only while Harvest still matches, and with
+``--detailed-exitcode`` exits 0 (no changes), 2 (changes) or 1 (error).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import re
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +25,64 @@ from rich.table import Table
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, open_client, resolve
-from thresher.provision import Plan, WriteThrough, apply_plan, load_roster, make_plan
-from thresher.store import Store
+from thresher.harvest import AsyncHarvest
+from thresher.provision import (
+    Plan,
+    RosterRow,
+    SavedPlan,
+    WriteThrough,
+    apply_plan,
+    check_saved_plan,
+    load_roster,
+    load_saved_plan,
+    make_plan,
+    membership_diff,
+    save_plan,
+)
+from thresher.store import USERS_RESOURCE, Store
 from thresher.sync import RosterSync, SyncOptions
 
 from ._console import err_console, out, print_json
 from ._options import CONNECTION, DATABASE_URL, JSON
-from ._plumbing import open_store, own_user_id
+from ._plumbing import open_store
 
 __all__ = ["apply_command", "plan_command"]
 
-ROSTER = typer.Argument(..., help="Roster file (.csv, .yaml or .yml).")
+ROSTER = typer.Argument(..., help="Roster file (.csv, .tsv, .yaml or .yml).")
+APPLY_SOURCE = typer.Argument(
+    ..., help="Roster file (.csv, .tsv, .yaml, .yml), or a plan saved by 'plan -o' (.json)."
+)
+MAX_ARCHIVE = typer.Option(
+    None, "--max-archive", min=0,
+    help="Most users a prune may archive (default: 10 or 10% of active users, the larger).",
+)
+PRUNE_HELP = "Also archive active users missing from the file (never the token's own)."
+#: Seconds between progress lines when stderr is not a terminal (hidden; tests use 0).
+PROGRESS_EVERY = typer.Option(5.0, "--progress-every", hidden=True, min=0)
+OUTPUT = typer.Option(None, "--out", "-o", help="Save the plan here for 'thresher apply PLAN.json'.")
+#: Incremental only: a refresh before planning reads what changed, not the whole roster.
+_REFRESH = SyncOptions(reconcile_every=dt.timedelta(days=36500))
+
+
+# -- showing a plan --------------------------------------------------------------------------
 
 
 def _plan_table(plan: Plan) -> Table:
-    table = Table("action", "who", "changes")
+    table = Table("action")
+    # Emails and names wrap rather than being cut short.
+    table.add_column("who", overflow="fold")
+    table.add_column("changes", overflow="fold")
     for change in plan.changes:
         parts = []
         for key, (before, after) in change.diffs.items():
-            b, a = _fmt(before), _fmt(after)
-            parts.append(f"{key}: {a}" if change.action == "create" else f"{key}: {b} → {a}")
+            if key in ("members", "teammates"):
+                added, removed = membership_diff(before, after)
+                parts.append(" ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed)])
+                             or f"{key}: none")
+            elif change.action == "create":
+                parts.append(f"{key}: {_fmt(after)}")
+            else:
+                parts.append(f"{key}: {_fmt(before)} → {_fmt(after)}")
         table.add_row(change.action, escape(change.email), escape("; ".join(parts)))
     return table
 
@@ -53,48 +102,223 @@ def _summary(plan: Plan) -> str:
     return f"{len(plan.changes)} change(s): {counts}.{mail}"
 
 
-def _show_plan(plan: Plan, json_out: bool) -> None:
+def _show_plan(plan: Plan, json_out: bool, extra: dict[str, Any] | None = None) -> None:
     if json_out:
-        print_json(plan.as_dict())
+        print_json({**plan.as_dict(), **(extra or {})})
         return
     if plan:
         out.print(_plan_table(plan))
     for warning in plan.warnings:
-        err_console.print(f"[yellow]Warning:[/] {warning}")
+        err_console.print(f"[yellow]Warning:[/] {escape(warning)}")
     out.print(_summary(plan))
+
+
+def _note(message: str) -> None:
+    """A status line for people, on stderr so stdout stays the result."""
+    err_console.print(escape(message), soft_wrap=True, highlight=False)
+
+
+# -- the mirror's age ------------------------------------------------------------------------
+
+
+def _synced_at(store: Store, connection_id: int) -> dt.datetime | None:
+    """When the last completed sync started, by Harvest's clock (the mirror is as of then)."""
+    with store.transaction() as tx:
+        return tx.get_sync_state(connection_id, USERS_RESOURCE).high_water_mark
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min ago"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h ago"
+    return f"{round(seconds / 86400)} days ago"
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*", re.IGNORECASE)
+_UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str) -> float:
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r} is not a duration (like 300, 30s, 5m, 1h)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return float(match.group(1)) * _UNITS[unit]
+
+
+async def _me(client: AsyncHarvest, resolved: ResolvedConnection) -> int:
+    if resolved.own_user_id is not None:
+        return resolved.own_user_id
+    return (await client.me()).id
+
+
+def _needs_owner(rows: list[RosterRow], prune: bool) -> bool:
+    return prune or any(not r.active for r in rows)
+
+
+async def _refresh(
+    store: Store, resolved: ResolvedConnection, *, sync: bool, owner: bool
+) -> int | None:
+    """Sync incrementally (``sync``) and/or ask who owns the token (``owner``), one client."""
+    async with open_client(store, resolved) as client:
+        if sync:
+            await RosterSync(store, client, resolved.connection, _REFRESH).run()
+        return await _me(client, resolved) if owner else resolved.own_user_id
+
+
+# -- plan ------------------------------------------------------------------------------------
 
 
 def plan_command(
     file: Path = ROSTER,
-    prune: bool = typer.Option(False, "--prune", help="Also archive active users missing from the file."),
+    prune: bool = typer.Option(False, "--prune", help=PRUNE_HELP),
+    max_archive: int | None = MAX_ARCHIVE,
+    refresh: bool | None = typer.Option(
+        None, "--refresh/--no-refresh",
+        help="Sync the mirror first, or never (default: when older than --refresh-after).",
+    ),
+    refresh_after: str = typer.Option(
+        "5m", "--refresh-after", help="Refresh a mirror older than this (300, 30s, 5m, 1h)."
+    ),
+    output: Path | None = OUTPUT,
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 when there are no changes, 2 when there are, 1 on error."
+    ),
     connection: str | None = CONNECTION, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Show what 'apply' would change, computed from the roster mirror (no Harvest request).
+    """Show what 'apply' would change, computed from the roster mirror (refreshed first when stale).
 
     Columns: email, first_name, last_name, access_roles, roles, weekly_capacity_hours, timezone,
     is_contractor, manager_email, billable_rate, cost_rate, active. Blank cells are left alone.
+    CSV may be comma, semicolon or tab separated, in UTF-8, UTF-16 or Windows-1252.
 
-    Example: thresher plan roster.csv --prune
+    Example: thresher plan roster.csv --prune -o plan.json
     """
+    threshold = _duration(refresh_after)
+    try:
+        plan = _plan(file, prune=prune, max_archive=max_archive, refresh=refresh,
+                     threshold=threshold, output=output, connection=connection,
+                     json_out=json_out, database_url=database_url)
+    except ThresherError as exc:
+        if detailed_exitcode:
+            exc.exit_code = 1  # terraform's convention: 2 means "changes", never an error
+        raise
+    if detailed_exitcode and plan:
+        raise typer.Exit(2)
+
+
+def _plan(
+    file: Path, *, prune: bool, max_archive: int | None, refresh: bool | None, threshold: float,
+    output: Path | None, connection: str | None, json_out: bool, database_url: str | None,
+) -> Plan:
     store = open_store(database_url)
     resolved = resolve(store, connection)
-    conn_id = resolved.connection.id
-    rows = load_roster(file, store, conn_id)
-    _show_plan(make_plan(store, conn_id, rows, prune=prune, own_user_id=resolved.own_user_id), json_out)
+    conn = resolved.connection
+    rows = load_roster(file, store, conn.id)  # a bad file costs no request
+    synced_at = _synced_at(store, conn.id)
+    age = None if synced_at is None else (dt.datetime.now(dt.UTC) - synced_at).total_seconds()
+    due = refresh if refresh is not None else (age is None or age > threshold)
+    owner = resolved.own_user_id is None and _needs_owner(rows, prune)
+    own = resolved.own_user_id
+    if due or owner:
+        if due:
+            _note("Mirror never synced; syncing it first." if age is None else
+                  f"Mirror synced {_ago(age)}; refreshing it first (incremental sync).")
+        own = asyncio.run(_refresh(store, resolved, sync=due, owner=owner))
+        if due:
+            rows = load_roster(file, store, conn.id)
+            synced_at = _synced_at(store, conn.id)
+            age = None if synced_at is None else max(
+                0.0, (dt.datetime.now(dt.UTC) - synced_at).total_seconds())
+    elif age is not None:
+        _note(f"Mirror synced {_ago(age)} (not refreshed: --refresh to sync first).")
+    plan = make_plan(store, conn.id, rows, prune=prune, own_user_id=own, max_archive=max_archive)
+    mirror = {
+        "synced_at": synced_at.isoformat() if synced_at else None,
+        "age_s": None if age is None else round(age, 1),
+        "refreshed": bool(due),
+    }
+    _show_plan(plan, json_out, {"mirror": mirror})
+    if output is not None:
+        save_plan(output, plan, store, conn, source=str(file))
+        _note(f"Saved the plan to {output}; carry it out with: thresher apply {output}")
+    return plan
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class _Lines:
+    """Progress as plain lines (done/total, rate, ETA) at most every ``every`` seconds, for logs
+    and pipes where a redrawn bar would be noise or invisible."""
+
+    def __init__(self, total: int, every: float, write: Callable[[str], None]) -> None:
+        self.total, self.every, self.write = total, every, write
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else 0.0
+        self.write(
+            f"apply: {done}/{total} ({100 * done // max(total, 1)}%), {rate:.1f}/s, "
+            f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _progress(total: int, every: float, json_out: bool) -> Iterator[Callable[[int, int], None]]:
+    if err_console.is_terminal:
+        with Progress(
+            TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, transient=True, disable=json_out,
+        ) as bar:
+            task = bar.add_task("apply", total=total)
+            yield lambda done, _total: bar.update(task, completed=done)
+        return
+    _stderr_line(f"apply: {total} change(s) to make")
+    yield _Lines(total, every, _stderr_line)
+
+
+# -- apply -----------------------------------------------------------------------------------
+
+
+async def _run(writes: WriteThrough, plan: Plan, every: float, json_out: bool) -> dict[str, int]:
+    with _progress(len(plan.changes), every, json_out) as progress:
+        return await apply_plan(writes, plan, progress=progress)
 
 
 async def _apply(
-    store: Store, resolved: ResolvedConnection, file: Path, *, prune: bool, yes: bool, json_out: bool,
+    store: Store, resolved: ResolvedConnection, file: Path, *, prune: bool, max_archive: int | None,
+    yes: bool, json_out: bool, every: float,
 ) -> tuple[Plan, dict[str, int]]:
     conn = resolved.connection
     async with open_client(store, resolved) as client:
         writes = WriteThrough(client, store, conn)
         # Re-plan from a fresh sync: an interrupted apply's writes are seen, never repeated.
         await RosterSync(store, client, conn, SyncOptions()).run()
-        me = await own_user_id(writes, resolved)
         rows = load_roster(file, store, conn.id)
-        plan = make_plan(store, conn.id, rows, prune=prune, own_user_id=me)
+        me = await _me(client, resolved) if _needs_owner(rows, prune) else resolved.own_user_id
+        plan = make_plan(store, conn.id, rows, prune=prune, own_user_id=me, max_archive=max_archive)
         if not json_out:
             _show_plan(plan, False)
         if not plan:
@@ -106,37 +330,57 @@ async def _apply(
                 )
             if not await asyncio.to_thread(typer.confirm, "Apply these changes?"):
                 raise typer.Abort()
-        with Progress(
-            TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=json_out or not err_console.is_terminal,
-        ) as bar:
-            task = bar.add_task("apply", total=len(plan.changes))
-            applied = await apply_plan(
-                writes, plan, progress=lambda done, total: bar.update(task, completed=done)
-            )
-        return plan, applied
+        return plan, await _run(writes, plan, every, json_out)
+
+
+async def _apply_saved(
+    store: Store, resolved: ResolvedConnection, path: Path, saved: SavedPlan, *, json_out: bool,
+    every: float,
+) -> tuple[Plan, dict[str, int]]:
+    conn = resolved.connection
+    async with open_client(store, resolved) as client:
+        # The mirror must show Harvest as it is now before the plan is compared with it.
+        await RosterSync(store, client, conn, _REFRESH).run()
+        check_saved_plan(store, conn, saved, str(path))
+        if not json_out:
+            _show_plan(saved.plan, False)
+        if not saved.plan:
+            return saved.plan, {}
+        return saved.plan, await _run(WriteThrough(client, store, conn), saved.plan, every, json_out)
 
 
 def apply_command(
-    file: Path = ROSTER,
+    file: Path = APPLY_SOURCE,
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
-    prune: bool = typer.Option(
-        False, "--prune", help="Archive active users missing from the file (never the token's own)."
-    ),
+    prune: bool = typer.Option(False, "--prune", help=PRUNE_HELP),
+    max_archive: int | None = MAX_ARCHIVE,
     connection: str | None = CONNECTION, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
+    every: float = PROGRESS_EVERY,
 ) -> None:
     """Make Harvest match a roster file: sync, plan, then create, update, restore and archive in
     dependency order. Never deletes; safe to re-run after an interruption.
+
+    Given a plan saved by 'thresher plan FILE -o PLAN.json', carry out exactly that plan, and only
+    if Harvest still matches what it was computed against (no question asked: it was reviewed).
 
     Example: thresher apply roster.yaml --yes --prune
     """
     store = open_store(database_url)
     resolved = resolve(store, connection)
-    load_roster(file, store, resolved.connection.id)  # refuse a bad file before any request
-    plan, applied = asyncio.run(
-        _apply(store, resolved, file, prune=prune, yes=yes, json_out=json_out)
-    )
+    if file.suffix.casefold() == ".json":
+        if prune or max_archive is not None:
+            raise typer.BadParameter("a saved plan already says what to archive", param_hint="--prune")
+        saved = load_saved_plan(file)
+        plan, applied = asyncio.run(
+            _apply_saved(store, resolved, file, saved, json_out=json_out, every=every)
+        )
+    else:
+        load_roster(file, store, resolved.connection.id)  # refuse a bad file before any request
+        plan, applied = asyncio.run(_apply(
+            store, resolved, file, prune=prune, max_archive=max_archive, yes=yes,
+            json_out=json_out, every=every,
+        ))
     if json_out:
         print_json({**plan.as_dict(), "applied": applied})
     elif plan:

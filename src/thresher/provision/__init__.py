@@ -4,31 +4,43 @@ Harvest's rules for a user's state live here once (``remove_user``, ``edit_user`
 offboarding, the roster and the SCIM bridge alike.
 """
 
+from ._apply import apply_plan
 from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
-from ._roster import Change, Plan, apply_plan, make_plan
-from ._roster_file import COLUMNS, RosterError, RosterRow, load_roster
+from ._roster import Change, Plan, PruneRefusedError, default_max_archive, make_plan, membership_diff
+from ._roster_file import COLUMNS, MAX_CELL_CHARS, MAX_FILE_BYTES, RosterError, RosterRow, load_roster
+from ._saved_plan import PlanStaleError, SavedPlan, check_saved_plan, load_saved_plan, save_plan
 from ._writes import WriteThrough
 
 __all__ = [
     "COLUMNS",
     "FROZEN_WHEN_ARCHIVED",
+    "MAX_CELL_CHARS",
+    "MAX_FILE_BYTES",
     "Change",
     "OffboardResult",
     "Plan",
+    "PlanStaleError",
     "ProvisionError",
+    "PruneRefusedError",
     "Removal",
     "RosterError",
     "RosterRow",
+    "SavedPlan",
     "UnknownUserError",
     "WriteThrough",
     "apply_plan",
+    "check_saved_plan",
+    "default_max_archive",
     "edit_user",
     "find_user",
     "load_roster",
+    "load_saved_plan",
     "make_plan",
+    "membership_diff",
     "offboard",
     "remove_user",
+    "save_plan",
 ]
 
 # Tracebacks name the public path (``thresher.provision.SomeError``), never the private module an

@@ -1,37 +1,43 @@
-"""The declarative roster: plan a validated roster against the store, then apply the plan.
+"""The declarative roster: plan a validated roster against the store (``_apply`` applies it).
 
 Planning reads only the store (0 API requests; docs/architecture.md: plans are computed before
-any write so a dry run costs nothing). Apply re-plans from a fresh sync, then writes in dependency
-order through ``WriteThrough``: restores (archived names are frozen, §8.3; updates go through
-``edit_user``), creates, updates, rates, teammate sets (managers exist and are managers by then),
-roles (after their members exist), archives. Apply is idempotent and converges after an
-interruption: the re-run's sync sees whatever the interrupted run created, and the client never
-re-sends an ambiguous create. Files are read by ``_roster_file``.
+any write so a dry run costs nothing); the caller decides how fresh the mirror must be. Files are
+read by ``_roster_file``; saved plans are ``_saved_plan``'s.
+
+A prune is guarded: an empty file never archives anybody, and a plan that would archive more
+than ``max_archive`` users (default ``default_max_archive``) is refused until the limit is raised
+explicitly, so a failed HR export cannot take the company offline. The token's own user is
+never planned for archiving.
 """
 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from thresher._errors import ThresherError
-from thresher.harvest import (
-    PEOPLE_MANAGER,
-    UserCreate,
-    UserUpdate,
-    normalize_email,
-)
+from thresher.harvest import PEOPLE_MANAGER
 from thresher.store import Store, StoredUser
 
-from ._lifecycle import FROZEN_WHEN_ARCHIVED, edit_user
-from ._roster_file import RosterRow
-from ._writes import WriteThrough
+from ._lifecycle import FROZEN_WHEN_ARCHIVED
+from ._ops import ProvisionError
+from ._roster_file import RosterRow, email_key
 
-__all__ = ["Change", "Plan", "apply_plan", "make_plan"]
+__all__ = [
+    "Change", "Plan", "PruneRefusedError", "default_max_archive", "make_plan", "membership_diff",
+]
+
+
+class PruneRefusedError(ProvisionError):
+    """A prune that looks like a mistake: an empty file, or more archives than allowed."""
+
+
+def default_max_archive(active_users: int) -> int:
+    """The most users one prune may archive unless raised: 10, or 10 % of the active roster."""
+    return max(10, math.ceil(active_users / 10))
 
 
 # -- plan ------------------------------------------------------------------------------------
@@ -52,8 +58,25 @@ class Change:
             "action": self.action,
             "target": self.email,
             "user_id": self.user_id,
-            "changes": {k: {"from": _j(a), "to": _j(b)} for k, (a, b) in self.diffs.items()},
+            "changes": {k: _diff_json(k, a, b) for k, (a, b) in self.diffs.items()},
         }
+
+
+#: Membership lists: shown as who joins and who leaves, never as two whole lists.
+MEMBERSHIP = ("members", "teammates")
+
+
+def membership_diff(before: Any, after: Any) -> tuple[list[str], list[str]]:
+    """``(added, removed)`` of a membership diff, sorted."""
+    b, a = set(before or ()), set(after or ())
+    return sorted(str(v) for v in a - b), sorted(str(v) for v in b - a)
+
+
+def _diff_json(key: str, before: Any, after: Any) -> dict[str, Any]:
+    if key in MEMBERSHIP:
+        added, removed = membership_diff(before, after)
+        return {"add": added, "remove": removed}
+    return {"from": _j(before), "to": _j(after)}
 
 
 def _j(value: Any) -> Any:
@@ -107,10 +130,21 @@ def make_plan(
     *,
     prune: bool = False,
     own_user_id: int | None = None,
+    max_archive: int | None = None,
 ) -> Plan:
-    """Compare the file with the mirror: no Harvest request."""
+    """Compare the file with the mirror: no Harvest request.
+
+    ``own_user_id``: the token's owner, never archived (the caller asks Harvest when the
+    connection has not recorded it and the plan archives anyone). A prune refuses
+    (``PruneRefusedError``) an empty file, and more archives than ``max_archive``.
+    """
+    if prune and not rows:
+        raise PruneRefusedError(
+            "the roster file lists nobody, and --prune would archive every active user",
+            hint="Check the export that produced the file; nothing was planned.",
+        )
     users = store.list_users(connection_id)
-    by_email = {normalize_email(u.email): u for u in users}
+    by_email = {email_key(u.email): u for u in users}
     plan = Plan([])
     creates, restores, updates, rates, archives = [], [], [], [], []
     for row in rows:
@@ -154,22 +188,25 @@ def make_plan(
             rates.append(Change("rate", row.email, {"cost_rate": (current.cost_rate, row.cost_rate)}, uid))
         if not row.active and current.is_active:
             if uid == own_user_id:
-                plan.warnings.append(f"{row.email} owns the token in use and is never archived")
+                plan.warnings.append(
+                    f"{row.email} is marked inactive in the file but is the token's own user; "
+                    "left active"
+                )
             else:
                 archives.append(Change("archive", row.email, {"active": (True, False)}, uid))
     if prune:
-        if own_user_id is None:
-            plan.warnings.append(
-                "the token's own user is never archived; this connection has not recorded who "
-                "that is, so 'apply' asks Harvest and skips them even if listed here"
-            )
         in_file = {r.key for r in rows}
         for u in users:
-            if u.is_active and normalize_email(u.email) not in in_file:
-                if u.harvest_id == own_user_id:
-                    plan.warnings.append(f"{u.email} owns the token in use and is never pruned")
-                    continue
+            if u.is_active and email_key(u.email) not in in_file and u.harvest_id != own_user_id:
                 archives.append(Change("archive", u.email, {"active": (True, False)}, u.harvest_id))
+        active = sum(1 for u in users if u.is_active)
+        limit = default_max_archive(active) if max_archive is None else max_archive
+        if len(archives) > limit:
+            raise PruneRefusedError(
+                f"this prune would archive {len(archives)} of {active} active users, more than "
+                f"the limit of {limit}; nothing was planned",
+                hint=f"If that is intended, pass --max-archive {len(archives)}.",
+            )
     plan.changes = [*restores, *creates, *updates, *rates, *_teammates(store, connection_id, rows, by_email),
                     *_roles(store, connection_id, rows, by_email), *archives]
     return plan
@@ -202,13 +239,13 @@ def _teammates(
     store: Store, connection_id: int, rows: Sequence[RosterRow], by_email: Mapping[str, StoredUser]
 ) -> list[Change]:
     """Per manager: keep teammates the file does not place elsewhere, add those it places here."""
-    managed = {r.key: normalize_email(r.manager_email) for r in rows if r.manager_email}
+    managed = {r.key: email_key(r.manager_email) for r in rows if r.manager_email}
     if not managed:
         return []  # the file places nobody: every team stays as it is
     managers = set(managed.values())
     for u in by_email.values():
         if PEOPLE_MANAGER in u.access_roles:
-            managers.add(normalize_email(u.email))
+            managers.add(email_key(u.email))
     ids = {u.harvest_id: k for k, u in by_email.items()}
     changes: list[Change] = []
     for manager in sorted(managers):
@@ -255,82 +292,3 @@ def _roles(
                 role.harvest_id if role else None,
             ))
     return changes
-
-
-# -- apply -----------------------------------------------------------------------------------
-
-Progress = Callable[[int, int], None]
-
-
-async def apply_plan(
-    writes: WriteThrough, plan: Plan, *, concurrency: int = 32, progress: Progress | None = None
-) -> dict[str, int]:
-    """Carry out ``plan`` in dependency order; independent writes of one stage run together (the
-    client's shared limiter paces them to Harvest's rate limit)."""
-    total, done = len(plan.changes), 0
-    applied: dict[str, int] = {}
-    gate = asyncio.Semaphore(concurrency)
-    conn_id = writes.connection.id
-
-    def user_id(email: str) -> int:
-        if email.startswith("#"):
-            return int(email[1:])
-        found = writes.store.find_user_by_email(conn_id, email)
-        if found is None:  # pragma: no cover - created earlier in this apply
-            raise ThresherError(f"{email} is not in the mirror after its create")
-        return found.harvest_id
-
-    async def run(change: Change) -> None:
-        nonlocal done
-        async with gate:
-            await _one(writes, change, user_id)
-        applied[change.action] = applied.get(change.action, 0) + 1
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    stages = ("restore", "create", "update", "rate", "teammates", "role", "archive")
-    for stage in stages:
-        batch = [c for c in plan.changes if c.action == stage]
-        if batch:
-            await asyncio.gather(*(run(c) for c in batch))
-    return applied
-
-
-async def _one(writes: WriteThrough, change: Change, user_id: Callable[[str], int]) -> None:
-    uid = change.user_id
-    if change.action == "create":
-        await writes.create_user(UserCreate.model_validate(change.body))
-    elif change.action == "restore":
-        assert uid is not None
-        await writes.restore_user(uid)
-    elif change.action == "archive":
-        assert uid is not None
-        await writes.archive_user(uid)
-    elif change.action == "update":
-        assert uid is not None
-        # The restores ran in an earlier stage, so edit_user restores nobody here; it still
-        # holds the rule should a plan ever ask to rename a user who is archived.
-        body = UserUpdate.model_validate(change.body)
-        current = writes.store.get_user(writes.connection.id, uid)
-        if current is None:  # pragma: no cover - the plan was made from the mirror just now
-            await writes.update_user(uid, body)
-        else:
-            await edit_user(writes, current, body)
-    elif change.action == "rate":
-        assert uid is not None
-        for key, (_, amount) in change.diffs.items():
-            if key == "billable_rate":
-                await writes.create_billable_rate(uid, amount)
-            else:
-                await writes.create_cost_rate(uid, amount)
-    elif change.action == "teammates":
-        manager = uid if uid is not None else user_id(change.email)
-        wanted = change.diffs["teammates"][1]
-        await writes.set_teammates(manager, sorted(user_id(k) for k in wanted))
-    elif change.action == "role":
-        members = sorted(user_id(k) for k in change.diffs["members"][1])
-        if uid is None:
-            await writes.create_role(change.email, members)
-        else:
-            await writes.update_role(uid, user_ids=members)

@@ -4,6 +4,13 @@ The whole file is checked first and every bad row is reported with its line numb
 sees it; nothing is applied from a file with a problem. Blank cells mean "not managed by the
 file": the user's current value stays (a decision on an undocumented point; only email,
 first_name and last_name are required).
+
+Files come as spreadsheets save them. The encoding is decided once for the whole file by a small
+explicit rule (``_decode``): a byte-order mark says UTF-8 or UTF-16; otherwise UTF-8 if the bytes
+are valid UTF-8, else Windows-1252 (what Excel on Windows writes, a superset of Latin-1's
+printable range). The CSV delimiter (``,`` ``;`` or tab) is sniffed from the header line alone.
+A file over ``MAX_FILE_BYTES``, a cell over ``MAX_CELL_CHARS`` and a binary file are refused
+with the line they occur on.
 """
 
 
@@ -33,7 +40,14 @@ from thresher.harvest import (
 )
 from thresher.store import Store
 
-__all__ = ["COLUMNS", "RosterError", "RosterRow", "load_roster"]
+__all__ = [
+    "COLUMNS", "MAX_CELL_CHARS", "MAX_FILE_BYTES", "RosterError", "RosterRow", "email_key", "load_roster",
+]
+
+#: Larger files are refused (a roster of 100,000 people is about 10 MB).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+#: Longer cells are refused: no Harvest field comes near it.
+MAX_CELL_CHARS = 1000
 
 COLUMNS = (
     "email",
@@ -60,18 +74,28 @@ _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 
 
+def email_key(email: str) -> str:
+    """How emails compare everywhere in provisioning: Harvest's own rule (``normalize_email``,
+    plain lower-casing, docs/harvest-api.md §8.2), so straße@ and strasse@ stay two people."""
+    return normalize_email(email)
+
+
 class RosterError(ThresherError):
     """The roster file has problems; ``problems`` lists them as ``(line, message)``."""
 
     exit_code = 2
 
-    def __init__(self, problems: list[tuple[int, str]], path: str) -> None:
+    def __init__(
+        self, problems: list[tuple[int, str]], path: str, *, whole_file: bool = False
+    ) -> None:
         self.problems = problems
         first = "; ".join(f"line {line}: {msg}" for line, msg in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        what = "cannot be read as a roster" if whole_file else f"has {len(problems)} bad row(s)"
         super().__init__(
-            f"{path} has {len(problems)} bad row(s), so nothing was applied: {first}{more}",
-            hint="Fix the rows listed and run the command again.",
+            f"{path} {what}, so nothing was applied: {first}{more}",
+            hint="Fix the file (save it as CSV, YAML or TSV text) and run the command again."
+            if whole_file else "Fix the rows listed and run the command again.",
         )
 
 
@@ -95,7 +119,7 @@ class RosterRow:
 
     @property
     def key(self) -> str:
-        return normalize_email(self.email)
+        return email_key(self.email)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -135,6 +159,12 @@ def _money(value: str, name: str) -> Decimal:
 
 def _row(line: int, raw: Mapping[str, Any]) -> RosterRow:
     cells = {str(k).strip().casefold(): _text(v) for k, v in raw.items() if k is not None}
+    for name, value in cells.items():
+        if len(value) > MAX_CELL_CHARS:
+            raise ValueError(
+                f"the {name[:40]} cell is {len(value):,} characters, over the "
+                f"{MAX_CELL_CHARS:,} character limit"
+            )
     unknown = sorted(set(cells) - set(COLUMNS))
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}")
@@ -179,6 +209,65 @@ def _row(line: int, raw: Mapping[str, Any]) -> RosterRow:
     return RosterRow(**values)
 
 
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook"),
+    (b"%PDF", "a PDF document"),
+)
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _decode(path: Path) -> str:
+    """The file's text, by one rule for the whole file (see the module docstring)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ThresherError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise RosterError(
+            [(_line_at(data, MAX_FILE_BYTES), f"the file passes the {MAX_FILE_BYTES // 2**20} MB "
+              "limit on this line (a roster of 100,000 people is about 10 MB)")],
+            str(path), whole_file=True,
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise RosterError([(_line_at(data, exc.start), "not valid UTF-16 text")],
+                              str(path), whole_file=True) from None
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise RosterError([(1, f"this is {what}, not a text file")], str(path), whole_file=True)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise RosterError(
+            [(_line_at(data, nul), "binary content (a NUL byte), not a CSV or YAML text file")],
+            str(path), whole_file=True,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Five bytes are undefined in Windows-1252; Latin-1 reads them as the C1 controls they were.
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _delimiter(text: str) -> str:
+    """``,`` ``;`` or tab, sniffed from the header line alone (data cells may hold any of them)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read(path: Path, text: str) -> list[tuple[int, Mapping[str, Any]]]:
     if path.suffix.casefold() in (".yaml", ".yml"):
         loader = yaml.SafeLoader(text)
@@ -201,12 +290,21 @@ def _read(path: Path, text: str) -> list[tuple[int, Mapping[str, Any]]]:
             line = item.start_mark.line + 1
             rows.append((line, data if isinstance(data, dict) else {"?": data}))
         return rows
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     out: list[tuple[int, Mapping[str, Any]]] = []
-    for raw in reader:
-        if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
-            continue
-        out.append((reader.line_num, raw))
+    try:
+        for raw in reader:
+            if not any((v or "").strip() for v in raw.values() if isinstance(v, str)):
+                continue
+            out.append((reader.line_num, raw))
+    except csv.Error as exc:
+        # The csv module's own cap (131,072 characters) is far above MAX_CELL_CHARS.
+        message = (
+            f"a cell is over the {MAX_CELL_CHARS:,} character limit" if "field larger" in str(exc)
+            else f"not valid CSV: {exc}"
+        )
+        # DictReader.line_num is only updated after a row parses; the inner reader's is current.
+        raise RosterError([(reader.reader.line_num, message)], str(path), whole_file=True) from None
     return out
 
 
@@ -215,10 +313,7 @@ def load_roster(
 ) -> list[RosterRow]:
     """Parse and validate the whole file; any problem raises ``RosterError`` listing every bad
     row by line number. Managers must be in the file or in the mirror (``store``)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ThresherError(f"cannot read {path}: {exc.strerror}") from None
+    text = _decode(path)
     try:
         raw_rows = _read(path, text)
     except yaml.YAMLError as exc:
@@ -242,10 +337,10 @@ def load_roster(
     for row in rows:
         if row.manager_email is None:
             continue
-        if normalize_email(row.manager_email) == row.key:
+        if email_key(row.manager_email) == row.key:
             problems.append((row.line, "a user cannot be their own manager"))
             continue
-        manager_row = by_key.get(normalize_email(row.manager_email))
+        manager_row = by_key.get(email_key(row.manager_email))
         stored = (
             store.find_user_by_email(connection_id, row.manager_email)
             if store is not None and connection_id is not None

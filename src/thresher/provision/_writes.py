@@ -33,6 +33,8 @@ from thresher.harvest import (
 )
 from thresher.store import ChangeEvent, Store, StoredConnection
 
+from ._roster_file import email_key
+
 __all__ = ["WriteThrough"]
 
 
@@ -78,6 +80,25 @@ class WriteThrough:
         created = await self.client.create_user(user)
         self._users([created])
         return created
+
+    async def create_or_find_user(self, user: UserCreate | Mapping[str, Any]) -> tuple[User, bool]:
+        """Like ``create_user``, but when Harvest answers that the email is taken (a 422 naming
+        it, gotcha 2: someone created the user since the mirror last saw the roster), look the
+        user up, record it, and return ``(user, False)`` instead of failing. Still one request
+        per create in the usual case; the lookup costs one listing only when the email is taken.
+        """
+        body = user if isinstance(user, UserCreate) else UserCreate.model_validate(user)
+        try:
+            return await self.create_user(body), True
+        except UnprocessableError as exc:
+            said = email_key(exc.api_message or str(exc))
+            if email_key(body.email) not in said:
+                raise
+            found = await self.client.find_user_by_email(body.email)
+            if found is None:
+                raise  # the 422 was about something else that happened to quote the email
+        self._users([found])
+        return found, False
 
     async def update_user(self, user_id: int, changes: UserUpdate | Mapping[str, Any]) -> User:
         """``PATCH /v2/users/{id}``; a change of ``access_roles`` may drop teammates (§6.3)."""
