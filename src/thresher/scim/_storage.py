@@ -143,13 +143,23 @@ class HarvestStorage(AsyncScimStorage):
             raise NotFoundException(detail=f"User {user_id} not found")
         return found[0]
 
-    def _group(self, role_id: int) -> Resource[Any]:
-        role = self._roles().by_id.get(role_id)
-        if role is None:
+    def _group(self, role_id: int, *, members_limit: int | None = None) -> Resource[Any]:
+        """``members_limit``: 1 to put only the first member shown in the resource."""
+        found = self.local.shown_group(role_id, members_limit=members_limit)
+        if found is None:
             raise NotFoundException(detail=f"Group {role_id} not found")
-        users = self._visible_users(role.user_ids)
-        external_id = self.local.group_external_ids().get(role_id)
-        return group_resource(self.group_model, role, external_id, users)
+        role, external_id = found
+        return group_resource(self.group_model, role, external_id, role.user_ids)
+
+    def group_sample(self, resource_id: str) -> tuple[Resource[Any], int]:
+        """For the bridge's fast ``GET /Groups/{id}`` (``_group_reads``): the group with its first
+        member only (or none), and its role id (see :meth:`shown_member_ids`)."""
+        role_id = _parse_id(resource_id, "Group")
+        return self._group(role_id, members_limit=1), role_id
+
+    def shown_member_ids(self, role_id: int) -> list[int]:
+        """The ids of the members the group of ``role_id`` shows, ascending."""
+        return self.local.shown_member_ids(role_id)
 
     # -- contract: get / search ------------------------------------------------------------
 
@@ -238,8 +248,16 @@ class HarvestStorage(AsyncScimStorage):
             roles = [r for r in roles if r.harvest_id in keep]
         external = self.local.group_external_ids()
         member_ids = {uid for r in roles for uid in r.user_ids}
-        users = self._visible_users(member_ids) if member_ids else {}
-        resources = [group_resource(self.group_model, r, external.get(r.harvest_id), users) for r in roles]
+        shown = self._visible_users(member_ids) if member_ids else {}
+        resources = [
+            group_resource(
+                self.group_model,
+                r,
+                external.get(r.harvest_id),
+                [uid for uid in r.user_ids if uid in shown],
+            )
+            for r in roles
+        ]
         if scim_filter is None:
             return resources
         return [r for r in resources if scim_filter.match(r)]
