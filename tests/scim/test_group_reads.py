@@ -19,6 +19,7 @@ from harvest_clients import engine
 from thresher.provision import WriteThrough
 from thresher.sandbox import SandboxConfig
 from thresher.scim import ScimBridge, TokenStore
+from thresher.scim._group_reads import GroupResponse
 from thresher.store import Store
 
 from .conftest import BASE, make_harness
@@ -116,17 +117,41 @@ async def test_the_fast_group_read_answers_what_scim2_server_answers(store: Stor
         for name, role_id in groups.items():
             for parameters in RESPONSE_PARAMETERS:
                 fast = await h.http.get(f"/Groups/{role_id}", params=parameters)
+                request = ScimRequest(
+                    method="GET", base_url=BASE, path=f"/Groups/{role_id}", query=parameters
+                )
+                assert isinstance(await handler.query(request), GroupResponse)  # the fast read
                 # scim2-server's own query: the whole group built by scim2-models, published
                 # and dumped member by member.
-                usual = await AsyncScimHandler.query(
-                    handler,
-                    ScimRequest(method="GET", base_url=BASE, path=f"/Groups/{role_id}", query=parameters),
-                )
+                usual = await AsyncScimHandler.query(handler, request)
                 assert fast.status_code == int(usual.status) == 200, (name, parameters, fast.text)
                 assert fast.json() == json.loads(json.dumps(usual.body)), (name, parameters)
                 for header in ("Content-Type", "Content-Location"):
                     assert fast.headers[header] == usual.headers[header]
                 assert fast.headers["Location"] == usual.headers["Content-Location"]
+
+        # The list endpoint, as identity providers check groups (Entra: a displayName filter
+        # without members; Okta: pages of groups), and member filters matched on whole groups.
+        searches: list[dict[str, str]] = [
+            {},
+            {"filter": 'displayName eq "everyone"', "excludedAttributes": "members"},
+            {"filter": 'displayName eq "Everyone"'},
+            {"filter": f'members[value eq "{ids[2]}"]', "attributes": "members.value"},
+            {"filter": f'id eq "{groups["Everyone"]}" and members[value eq "{ids[20]}"]'},
+            {"filter": 'externalId eq "okta-00g1"', "attributes": "externalId,members"},
+            {"startIndex": "2", "count": "3", "excludedAttributes": "members.$ref"},
+            {"count": "0"},
+            {"filter": 'displayName sw "T"', "attributes": "displayName"},
+        ]
+        for parameters in searches:
+            fast = await h.http.get("/Groups", params=parameters)
+            request = ScimRequest(method="GET", base_url=BASE, path="/Groups", query=parameters)
+            assert isinstance(await handler.search(request), GroupResponse)
+            usual = await AsyncScimHandler.search(handler, request)
+            assert fast.status_code == int(usual.status) == 200, (parameters, fast.text)
+            assert fast.json() == json.loads(json.dumps(usual.body)), parameters
+        listed = (await h.http.get("/Groups", params={"filter": 'displayName eq "Everyone"'})).json()
+        assert len(listed["Resources"][0]["members"]) == len(ids) - 1
 
         everyone = (await h.http.get(f"/Groups/{groups['Everyone']}")).json()
         assert [m["value"] for m in everyone["members"]] == [str(i) for i in ids if i != hidden]

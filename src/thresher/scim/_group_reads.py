@@ -115,25 +115,52 @@ class BridgeHandler(AsyncScimHandler):
                 # no need to read their ids.
                 wanted = isinstance(response.body, dict) and response.body.get("members") is not None
                 member_ids = self.storage.shown_member_ids(role_id) if wanted else []
-            base_url = request.base_url
-
-            def user_location(uid: str) -> str:
-                return service.reference_location(base_url, f"Users/{uid}")
-
-            if not expand_members(response.body, member_ids, _cached_prefix(user_location)):
+            if not expand_members(
+                response.body, member_ids, _user_location(service, request.base_url)
+            ):
                 return None
             fast = GroupResponse(response.status, response.body, response.headers)
             return service.me_response(request, target, fast)
 
+    async def search(self, request: ScimRequest) -> ScimResponse:
+        response = await self._group_search(request)
+        return response if response is not None else await super().search(request)
 
-def _cached_prefix(location: Callable[[str], str]) -> Callable[[str], str]:
-    """``location``, as a prefix and the id when two probes show a user's URL is that (a string
-    concatenation per member instead of scim2-server's endpoint lookup each)."""
-    probe = "1"
-    url = location(probe)
-    if not url.endswith("/" + probe):
-        return location
-    prefix = url[: -len(probe)]
-    if location("2") != prefix + "2":
+    async def _group_search(self, request: ScimRequest) -> ScimResponse | None:
+        """scim2-server's ``search`` steps (GET), on groups with their first member each (None:
+        not a search of groups, or a published member of another shape)."""
+        service = self.service
+        with service.provider:
+            target = service.route(request, Operation.search)
+            resource_types = service.searched_types(target.endpoint)
+            if [rt.name for rt in resource_types] != ["Group"]:
+                return None
+            service.authorized_types(request, target, resource_types)
+            search_request, _ = service.read_search_query(resource_types, request.query)
+            if search_request.cursor is not None:
+                return None
+            async with self.storage.operation():
+                page, members = self.storage.search_group_samples(search_request)
+            response = service.search_response(
+                request.base_url, resource_types, page, search_request
+            )
+            location = _user_location(service, request.base_url)
+            entries = (response.body or {}).get("Resources") or []
+            for entry in entries:
+                if not expand_members(entry, members.get(str(entry.get("id")), []), location):
+                    return None
+            return GroupResponse(response.status, response.body, response.headers)
+
+
+def _user_location(service: ScimService, base_url: str) -> Callable[[str], str]:
+    """A user's URL from their id, as scim2-server publishes a ``$ref``: a prefix and the id when
+    two probes show it is that (a concatenation per member instead of an endpoint lookup each)."""
+
+    def location(uid: str) -> str:
+        return service.reference_location(base_url, f"Users/{uid}")
+
+    url = location("1")
+    prefix = url[:-1]
+    if not url.endswith("/1") or location("2") != prefix + "2":
         return location
     return lambda uid: prefix + uid

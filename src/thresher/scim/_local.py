@@ -70,6 +70,10 @@ class LocalRecords:
         (only the first when ``members_limit`` is 1)."""
         return self._records.shown_group(role_id, members_limit=members_limit)
 
+    def shown_user_ids(self, harvest_ids: Iterable[int]) -> set[int]:
+        """Which of ``harvest_ids`` are live users the bridge shows (not hidden)."""
+        return self._records.shown_user_ids(harvest_ids)
+
     def shown_member_ids(self, role_id: int) -> list[int]:
         """The ids of the role's members the bridge shows, ascending."""
         return self._records.shown_member_ids(role_id)

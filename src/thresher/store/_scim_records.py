@@ -114,6 +114,22 @@ _SHOWN_MEMBER_IDS = (
     .order_by(MEMBERS.c.user_id)
 )
 _FIRST_SHOWN_MEMBER_ID = _SHOWN_MEMBER_IDS.limit(1)
+_SHOWN_USER_IDS = (
+    select(USERS.c.harvest_id)
+    .select_from(
+        USERS.outerjoin(
+            SCIM_USERS,
+            (SCIM_USERS.c.connection_id == USERS.c.connection_id)
+            & (SCIM_USERS.c.harvest_id == USERS.c.harvest_id),
+        )
+    )
+    .where(
+        USERS.c.connection_id == bindparam("connection_id"),
+        USERS.c.harvest_id.in_(bindparam("ids", expanding=True)),
+        USERS.c.deleted_at.is_(None),
+        SCIM_USERS.c.hidden_at.is_(None),
+    )
+)
 
 
 class ScimRecords:
@@ -236,6 +252,15 @@ class ScimRecords:
             deleted_at=row.deleted_at,
         )
         return role, row.external_id
+
+    def shown_user_ids(self, harvest_ids: Iterable[int]) -> set[int]:
+        """Which of ``harvest_ids`` the bridge shows (live users a SCIM DELETE did not hide): ids
+        only, no user rows. Callers keep ``harvest_ids`` under the database's bound parameters."""
+        params = {"connection_id": self.connection_id, "ids": list(harvest_ids)}
+        if not params["ids"]:
+            return set()
+        with read_connection(self._engine, self._url) as conn:
+            return set(conn.execute(_SHOWN_USER_IDS, params).scalars().all())
 
     def shown_member_ids(self, role_id: int) -> list[int]:
         """The ids of the members of role ``role_id`` the bridge shows, ascending (see
