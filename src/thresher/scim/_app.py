@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from scim2_models import ForbiddenException, Resource, UnauthorizedException
-from scim2_server.applications.asgi import ASGIApplication, Receive, Scope
+from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.routing import Mount
 from thresher.provision import WriteThrough
 from thresher.sync import RosterSync
 
+from ._group_reads import BridgeHandler, GroupResponse
 from ._models import ScimGroup, ScimUser, build_provider
 from ._service import BridgeService
 from ._storage import DeleteMode, HarvestStorage
@@ -48,6 +49,7 @@ class BridgeRequest(ScimRequest):
 class _BridgeApplication(ASGIApplication):
     def __init__(self, storage: HarvestStorage, bridge: ScimBridge) -> None:
         super().__init__(storage, bridge.provider, BridgeService(bridge.provider))
+        self.handler = BridgeHandler(self.service, storage)  # reads a group without a model per member
         self.tokens = bridge.tokens
         self.log = log
 
@@ -68,6 +70,15 @@ class _BridgeApplication(ASGIApplication):
             raise ForbiddenException(detail="this token may not be used from this address")
         if token.read_only and request.method.upper() not in _READS:
             raise ForbiddenException(detail="this token is read-only")
+
+    @staticmethod
+    async def send_response(response: ScimResponse, send: Send) -> None:
+        if not isinstance(response, GroupResponse):
+            await ASGIApplication.send_response(response, send)
+            return
+        headers = [(name.encode(), value.encode()) for name, value in response.headers.items()]
+        await send({"type": "http.response.start", "status": int(response.status), "headers": headers})
+        await send({"type": "http.response.body", "body": response.encoded_body()})
 
     async def serve(self, request: ScimRequest) -> ScimResponse:
         response = await super().serve(request)

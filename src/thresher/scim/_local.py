@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from thresher.store import ScimRecords, ScimUserExtras, Store, StoredUser
+from thresher.store import ScimRecords, ScimUserExtras, Store, StoredRole, StoredUser
 
 __all__ = ["LocalRecords", "UserExtras"]
 
@@ -62,6 +62,21 @@ class LocalRecords:
     def role_ids_by_name(self) -> dict[str, int]:
         """Live roles' ids by name, without their members (a user's groups need only these)."""
         return self._records.role_ids_by_name()
+
+    def shown_group(
+        self, role_id: int, *, members_limit: int | None = None
+    ) -> tuple[StoredRole, str | None] | None:
+        """The live role and its externalId; its ``user_ids`` only the members the bridge shows
+        (only the first when ``members_limit`` is 1)."""
+        return self._records.shown_group(role_id, members_limit=members_limit)
+
+    def shown_user_ids(self, harvest_ids: Iterable[int]) -> set[int]:
+        """Which of ``harvest_ids`` are live users the bridge shows (not hidden)."""
+        return self._records.shown_user_ids(harvest_ids)
+
+    def shown_member_ids(self, role_id: int) -> list[int]:
+        """The ids of the role's members the bridge shows, ascending."""
+        return self._records.shown_member_ids(role_id)
 
     def group_external_ids(self) -> dict[int, str | None]:
         return self._records.group_external_ids()

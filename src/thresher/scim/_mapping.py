@@ -28,6 +28,7 @@ from ._models import ACCOUNT_TIMEZONE, ENTERPRISE_USER_SCHEMA, HARVEST_USER_SCHE
 
 __all__ = [
     "extension",
+    "group_member",
     "group_resource",
     "harvest_changes",
     "normalize_access_roles",
@@ -130,18 +131,11 @@ def group_resource(
     model: type[Resource[Any]],
     role: StoredRole,
     external_id: str | None,
-    users: Mapping[int, StoredUser],
+    member_ids: Iterable[int],
 ) -> Resource[Any]:
-    """The role as a group; ``users``: the members to show (the others are hidden)."""
-    members = [
-        {
-            "value": str(uid),
-            "$ref": f"Users/{uid}",
-            "type": "User",
-        }
-        for uid in role.user_ids
-        if uid in users
-    ]
+    """The role as a group; ``member_ids``: the members to show, in order (the others are
+    hidden)."""
+    members = [group_member(uid) for uid in member_ids]
     resource = model.model_validate(
         {
             "schemas": [str(model.__schema__)],
@@ -153,6 +147,12 @@ def group_resource(
     )
     resource.meta = Meta(resource_type="Group", created=role.created_at, last_modified=role.updated_at)
     return resource
+
+
+def group_member(user_id: int) -> dict[str, str]:
+    """One member of a group, as :func:`group_resource` shows it (before scim2-server turns the
+    ``$ref`` into a URL)."""
+    return {"value": str(user_id), "$ref": f"Users/{user_id}", "type": "User"}
 
 
 # -- SCIM -> Harvest ---------------------------------------------------------------------------

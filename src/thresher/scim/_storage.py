@@ -66,6 +66,13 @@ def _parse_id(resource_id: str | None, what: str) -> int:
     return int(resource_id)
 
 
+def _page(found: list[Resource[Any]], search_request: SearchRequest[Any]) -> SearchPage:
+    found.sort(key=lambda r: int(cast(str, r.id)))
+    start = search_request.start_index_0 or 0
+    stop = None if search_request.count is None else start + search_request.count
+    return SearchPage(len(found), found[start:stop])
+
+
 @dataclasses.dataclass
 class _Roles:
     by_id: dict[int, StoredRole]
@@ -143,13 +150,23 @@ class HarvestStorage(AsyncScimStorage):
             raise NotFoundException(detail=f"User {user_id} not found")
         return found[0]
 
-    def _group(self, role_id: int) -> Resource[Any]:
-        role = self._roles().by_id.get(role_id)
-        if role is None:
+    def _group(self, role_id: int, *, members_limit: int | None = None) -> Resource[Any]:
+        """``members_limit``: 1 to put only the first member shown in the resource."""
+        found = self.local.shown_group(role_id, members_limit=members_limit)
+        if found is None:
             raise NotFoundException(detail=f"Group {role_id} not found")
-        users = self._visible_users(role.user_ids)
-        external_id = self.local.group_external_ids().get(role_id)
-        return group_resource(self.group_model, role, external_id, users)
+        role, external_id = found
+        return group_resource(self.group_model, role, external_id, role.user_ids)
+
+    def group_sample(self, resource_id: str) -> tuple[Resource[Any], int]:
+        """For the bridge's fast ``GET /Groups/{id}`` (``_group_reads``): the group with its first
+        member only (or none), and its role id (see :meth:`shown_member_ids`)."""
+        role_id = _parse_id(resource_id, "Group")
+        return self._group(role_id, members_limit=1), role_id
+
+    def shown_member_ids(self, role_id: int) -> list[int]:
+        """The ids of the members the group of ``role_id`` shows, ascending."""
+        return self.local.shown_member_ids(role_id)
 
     # -- contract: get / search ------------------------------------------------------------
 
@@ -178,18 +195,39 @@ class HarvestStorage(AsyncScimStorage):
     ) -> SearchPage:
         if len(resource_types) != 1:
             raise NotImplementedException(detail="Search /Users or /Groups, not the server root")
-        scim_filter = search_request.filter
         is_user = resource_types[0].name == "User"
+        scim_filter = self._filter(search_request, is_user=is_user)
+        found = self._search_users(scim_filter) if is_user else self._search_groups(scim_filter)
+        return _page(found, search_request)
+
+    def search_group_samples(
+        self, search_request: SearchRequest[Any]
+    ) -> tuple[SearchPage, dict[str, list[int]]]:
+        """For the bridge's fast ``GET /Groups`` (``_group_reads``): the page :meth:`search`
+        finds, each group with its first member only, and the ids of every member each shows,
+        by group id. A filter that names members is matched against whole groups."""
+        scim_filter = self._filter(search_request, is_user=False)
+        whole = scim_filter is not None and "members" in str(scim_filter).lower()
+        found: list[Resource[Any]] = []
+        members: dict[str, list[int]] = {}
+        for role, external_id in self._shown_roles(scim_filter):
+            sample = group_resource(self.group_model, role, external_id, role.user_ids[:1])
+            if scim_filter is not None and not scim_filter.match(
+                group_resource(self.group_model, role, external_id, role.user_ids) if whole else sample
+            ):
+                continue
+            found.append(sample)
+            members[str(role.harvest_id)] = role.user_ids
+        return _page(found, search_request), members
+
+    def _filter(self, search_request: SearchRequest[Any], *, is_user: bool) -> ScimFilter[Any] | None:
+        scim_filter = search_request.filter
         model = self.user_model if is_user else self.group_model
         if scim_filter is not None:
             if scim_filter.model is not model:
                 scim_filter = ScimFilter[model](str(scim_filter))  # type: ignore[valid-type]
             check_filter(scim_filter, is_user)
-        found = self._search_users(scim_filter) if is_user else self._search_groups(scim_filter)
-        found.sort(key=lambda r: int(cast(str, r.id)))
-        start = search_request.start_index_0 or 0
-        stop = None if search_request.count is None else start + search_request.count
-        return SearchPage(len(found), found[start:stop])
+        return scim_filter
 
     def _search_users(self, scim_filter: ScimFilter[Any] | None) -> list[Resource[Any]]:
         candidates = index_lookups(scim_filter.ast, user=True) if scim_filter is not None else None
@@ -223,6 +261,17 @@ class HarvestStorage(AsyncScimStorage):
         return found
 
     def _search_groups(self, scim_filter: ScimFilter[Any] | None) -> list[Resource[Any]]:
+        resources = [
+            group_resource(self.group_model, role, external_id, role.user_ids)
+            for role, external_id in self._shown_roles(scim_filter)
+        ]
+        if scim_filter is None:
+            return resources
+        return [r for r in resources if scim_filter.match(r)]
+
+    def _shown_roles(self, scim_filter: ScimFilter[Any] | None) -> list[tuple[StoredRole, str | None]]:
+        """The roles a filter's indexed comparisons leave (all without them), each with its
+        externalId and only the members the bridge shows."""
         roles = list(self._roles().by_id.values())
         candidates = index_lookups(scim_filter.ast, user=False) if scim_filter is not None else None
         if candidates is not None:
@@ -237,12 +286,17 @@ class HarvestStorage(AsyncScimStorage):
                         keep.add(role.harvest_id)
             roles = [r for r in roles if r.harvest_id in keep]
         external = self.local.group_external_ids()
-        member_ids = {uid for r in roles for uid in r.user_ids}
-        users = self._visible_users(member_ids) if member_ids else {}
-        resources = [group_resource(self.group_model, r, external.get(r.harvest_id), users) for r in roles]
-        if scim_filter is None:
-            return resources
-        return [r for r in resources if scim_filter.match(r)]
+        wanted = sorted({uid for r in roles for uid in r.user_ids})
+        shown: set[int] = set()
+        for start in range(0, len(wanted), _ID_BATCH):
+            shown |= self.local.shown_user_ids(wanted[start : start + _ID_BATCH])
+        return [
+            (
+                dataclasses.replace(r, user_ids=[uid for uid in r.user_ids if uid in shown]),
+                external.get(r.harvest_id),
+            )
+            for r in roles
+        ]
 
     # -- contract: writes ------------------------------------------------------------------
 

@@ -19,9 +19,9 @@ from thresher.harvest import normalize_email
 from ._database import read_connection, write_transaction
 from ._errors import InvalidArgumentError
 from ._queries import USER_RECORD_COLUMNS
-from ._records import StoredUser
+from ._records import StoredRole, StoredUser
 from ._store import Store
-from ._tables import ROLES, SCIM_GROUPS, SCIM_USERS, USERS
+from ._tables import MEMBERS, ROLES, SCIM_GROUPS, SCIM_USERS, USERS
 
 __all__ = ["ScimRecords", "ScimUserExtras"]
 
@@ -67,6 +67,70 @@ _BY_EXTERNAL_ID = _users_with_extras(SCIM_USERS.c.external_id == bindparam("exte
 _BY_IDS = _users_with_extras(USERS.c.harvest_id.in_(bindparam("ids", expanding=True)))
 _ROLE_IDS = select(ROLES.c.name, ROLES.c.harvest_id).where(
     ROLES.c.connection_id == bindparam("connection_id"), ROLES.c.deleted_at.is_(None)
+)
+# One live role with its externalId, and the ids of the members the bridge shows: live users a
+# SCIM DELETE did not hide. Ids only, through the role_members primary key, never user rows (a
+# group of 2,000 members read 2,000 forty-column rows only to learn which ids to show).
+_ROLE = (
+    select(
+        ROLES.c.connection_id,
+        ROLES.c.harvest_id,
+        ROLES.c.name,
+        ROLES.c.created_at,
+        ROLES.c.updated_at,
+        ROLES.c.deleted_at,
+        SCIM_GROUPS.c.external_id,
+    )
+    .select_from(
+        ROLES.outerjoin(
+            SCIM_GROUPS,
+            (SCIM_GROUPS.c.connection_id == ROLES.c.connection_id)
+            & (SCIM_GROUPS.c.role_id == ROLES.c.harvest_id),
+        )
+    )
+    .where(
+        ROLES.c.connection_id == bindparam("connection_id"),
+        ROLES.c.harvest_id == bindparam("role_id"),
+        ROLES.c.deleted_at.is_(None),
+    )
+)
+_SHOWN_MEMBER_IDS = (
+    select(MEMBERS.c.user_id)
+    .select_from(
+        MEMBERS.join(
+            USERS,
+            (USERS.c.connection_id == MEMBERS.c.connection_id)
+            & (USERS.c.harvest_id == MEMBERS.c.user_id),
+        ).outerjoin(
+            SCIM_USERS,
+            (SCIM_USERS.c.connection_id == MEMBERS.c.connection_id)
+            & (SCIM_USERS.c.harvest_id == MEMBERS.c.user_id),
+        )
+    )
+    .where(
+        MEMBERS.c.connection_id == bindparam("connection_id"),
+        MEMBERS.c.role_id == bindparam("role_id"),
+        USERS.c.deleted_at.is_(None),
+        SCIM_USERS.c.hidden_at.is_(None),
+    )
+    .order_by(MEMBERS.c.user_id)
+)
+_FIRST_SHOWN_MEMBER_ID = _SHOWN_MEMBER_IDS.limit(1)
+_SHOWN_USER_IDS = (
+    select(USERS.c.harvest_id)
+    .select_from(
+        USERS.outerjoin(
+            SCIM_USERS,
+            (SCIM_USERS.c.connection_id == USERS.c.connection_id)
+            & (SCIM_USERS.c.harvest_id == USERS.c.harvest_id),
+        )
+    )
+    .where(
+        USERS.c.connection_id == bindparam("connection_id"),
+        USERS.c.harvest_id.in_(bindparam("ids", expanding=True)),
+        USERS.c.deleted_at.is_(None),
+        SCIM_USERS.c.hidden_at.is_(None),
+    )
 )
 
 
@@ -163,6 +227,49 @@ class ScimRecords:
         with read_connection(self._engine, self._url) as conn:
             rows = conn.execute(_ROLE_IDS, {"connection_id": self.connection_id})
             return {name: role_id for name, role_id in rows}
+
+    def shown_group(
+        self, role_id: int, *, members_limit: int | None = None
+    ) -> tuple[StoredRole, str | None] | None:
+        """The live role ``role_id`` and its externalId, or None. Its ``user_ids`` are only the
+        members the bridge shows (live users a SCIM DELETE did not hide), ascending, and only
+        the first one when ``members_limit`` is 1: one read, two indexed statements, whatever
+        the group's size."""
+        if members_limit not in (None, 1):
+            raise InvalidArgumentError("members_limit is None (all) or 1")
+        params = {"connection_id": self.connection_id, "role_id": role_id}
+        members = _SHOWN_MEMBER_IDS if members_limit is None else _FIRST_SHOWN_MEMBER_ID
+        with read_connection(self._engine, self._url) as conn:
+            row = conn.execute(_ROLE, params).first()
+            if row is None:
+                return None
+            member_ids = list(conn.execute(members, params).scalars().all())
+        role = StoredRole(
+            connection_id=row.connection_id,
+            harvest_id=row.harvest_id,
+            name=row.name,
+            user_ids=member_ids,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            deleted_at=row.deleted_at,
+        )
+        return role, row.external_id
+
+    def shown_user_ids(self, harvest_ids: Iterable[int]) -> set[int]:
+        """Which of ``harvest_ids`` the bridge shows (live users a SCIM DELETE did not hide): ids
+        only, no user rows. Callers keep ``harvest_ids`` under the database's bound parameters."""
+        params = {"connection_id": self.connection_id, "ids": list(harvest_ids)}
+        if not params["ids"]:
+            return set()
+        with read_connection(self._engine, self._url) as conn:
+            return set(conn.execute(_SHOWN_USER_IDS, params).scalars().all())
+
+    def shown_member_ids(self, role_id: int) -> list[int]:
+        """The ids of the members of role ``role_id`` the bridge shows, ascending (see
+        :meth:`shown_group`): one indexed statement of ids, no user rows."""
+        params = {"connection_id": self.connection_id, "role_id": role_id}
+        with read_connection(self._engine, self._url) as conn:
+            return list(conn.execute(_SHOWN_MEMBER_IDS, params).scalars().all())
 
     def group_external_ids(self) -> dict[int, str | None]:
         query = select(SCIM_GROUPS.c.role_id, SCIM_GROUPS.c.external_id).where(
