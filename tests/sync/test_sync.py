@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import httpx
 import pytest
 
-from harvest_clients import client_for, connection_for, engine
-from thresher.harvest import AsyncHarvest, RetryPolicy, ServerError, UserCreate
+from harvest_clients import client_for, connection_for, engine, settings_for
+from thresher.harvest import AsyncHarvest, LimiterRegistry, RetryPolicy, ServerError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store, user_snapshot
 from thresher.sync import RosterSync
@@ -121,31 +122,47 @@ async def test_reconciliation_runs_by_itself_when_due(store: Store) -> None:
         assert (await due.run()).kind == "full"
 
 
+class FailUserPagesFrom(httpx.AsyncBaseTransport):
+    """The sandbox, except that ``GET /v2/users`` answers 500 from its ``n``-th request on (while
+    ``failing``): a failure at an exact page, whatever the pipelining overlaps."""
+
+    def __init__(self, sandbox: Sandbox, n: int) -> None:
+        self._inner = httpx.ASGITransport(app=sandbox.app)
+        self._n = n
+        self.seen = 0
+        self.failing = True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/v2/users":
+            self.seen += 1
+            if self.failing and self.seen >= self._n:
+                return httpx.Response(500, json={"error": "injected"}, request=request)
+        return await self._inner.handle_async_request(request)
+
+
 async def test_a_failed_run_resumes_from_its_last_committed_page(store: Store) -> None:
     sandbox = quiet_sandbox(users=60)
     conn = connection_for(store, sandbox)
-    async with client_for(sandbox, retry=RetryPolicy.never()) as client:
+    transport = FailUserPagesFrom(sandbox, 3)
+    async with AsyncHarvest(
+        settings_for(sandbox), transport=transport, limiter_registry=LimiterRegistry(),
+        retry=RetryPolicy.never(),
+    ) as client:
         sync = engine(store, client, conn, per_page=20)
-        committed: list[int] = []
-
-        def fail_after_two_pages(stage: str, done: int, total: int | None) -> None:
-            # Called after each page commits: from the third request on, Harvest answers 500.
-            committed.append(done)
-            if len(committed) == 2:
-                sandbox.set_faults("500:1.0")
-
         with pytest.raises(ServerError):
-            await sync.run(progress=fail_after_two_pages)
+            await sync.run()
         state = store.get_sync_state(conn.id, "users")
         assert state.in_progress
         assert state.resume_url is not None
         assert store.count_users(conn.id) == 40
 
-        sandbox.set_faults(None)
+        transport.failing = False
         resumed = await sync.run()
         assert resumed.resumed
+        assert resumed.caught_up
         assert resumed.kind == "full"
-        assert resumed.users_seen == 20  # only the page that was not committed
+        # The page that was not committed, then the catch-up window from the run's start.
+        assert resumed.users_seen >= 20
         assert store.snapshot_users(conn.id) == await harvest_truth(client)
         created = store.list_events(conn.id, kind="created", resource="user")
         assert len(created) == 60 == len({e.harvest_id for e in created})
