@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-import httpx
 import pytest
 
-from harvest_clients import client_for, connection_for, engine, settings_for
-from thresher.harvest import AsyncHarvest, LimiterRegistry, RetryPolicy, ServerError, UserCreate
+from harvest_clients import client_for, connection_for, engine
+from sync.faulty import Faulty, faulty_client
+from thresher.harvest import AsyncHarvest, ServerError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store, user_snapshot
 from thresher.sync import RosterSync
@@ -122,32 +122,12 @@ async def test_reconciliation_runs_by_itself_when_due(store: Store) -> None:
         assert (await due.run()).kind == "full"
 
 
-class FailUserPagesFrom(httpx.AsyncBaseTransport):
-    """The sandbox, except that ``GET /v2/users`` answers 500 from its ``n``-th request on (while
-    ``failing``): a failure at an exact page, whatever the pipelining overlaps."""
-
-    def __init__(self, sandbox: Sandbox, n: int) -> None:
-        self._inner = httpx.ASGITransport(app=sandbox.app)
-        self._n = n
-        self.seen = 0
-        self.failing = True
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path == "/v2/users":
-            self.seen += 1
-            if self.failing and self.seen >= self._n:
-                return httpx.Response(500, json={"error": "injected"}, request=request)
-        return await self._inner.handle_async_request(request)
-
-
 async def test_a_failed_run_resumes_from_its_last_committed_page(store: Store) -> None:
     sandbox = quiet_sandbox(users=60)
     conn = connection_for(store, sandbox)
-    transport = FailUserPagesFrom(sandbox, 3)
-    async with AsyncHarvest(
-        settings_for(sandbox), transport=transport, limiter_registry=LimiterRegistry(),
-        retry=RetryPolicy.never(),
-    ) as client:
+    transport = Faulty(sandbox)
+    transport.fail("users", after=2)
+    async with faulty_client(sandbox, transport) as client:
         sync = engine(store, client, conn, per_page=20)
         with pytest.raises(ServerError):
             await sync.run()
@@ -156,7 +136,7 @@ async def test_a_failed_run_resumes_from_its_last_committed_page(store: Store) -
         assert state.resume_url is not None
         assert store.count_users(conn.id) == 40
 
-        transport.failing = False
+        transport.heal()
         resumed = await sync.run()
         assert resumed.resumed
         assert resumed.caught_up
