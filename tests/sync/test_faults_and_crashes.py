@@ -135,7 +135,7 @@ def _wait_for_phase(proc: subprocess.Popen[bytes], db_path: Path, phase: str) ->
     while proc.poll() is None and time.monotonic() < deadline:
         if _phase(db_path, proc.pid) == phase:
             return True
-        time.sleep(0.005)
+        time.sleep(0.01)
     return False
 
 
