@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from harvest_clients import client_for, connection_for, engine
 from thresher.harvest import AsyncHarvest, HarvestError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
-from thresher.store import Store, StoreError, replay, user_snapshot
+from thresher.store import Store, replay, user_snapshot
 
 FAULTS = "500:0.08,502:0.04,503:0.04,drop:0.04,429burst:0.01x2"
 
@@ -101,22 +102,54 @@ def test_store_equals_harvest_after_random_changes_and_faulty_syncs(ops: list[Op
         asyncio.run(_scenario(ops, f"sqlite:///{Path(tmp) / 'prop.db'}"))
 
 
-def _run_in_progress(db_url: str) -> int:
-    """1 when a run has a listing half done (resume point saved), else 0. Never creates the
-    database: the sync process under test must be the one that does."""
+def _phase(db_path: Path, pid: int | None = None) -> str | None:
+    """Where the sync stands, read straight from the SQLite file (cheap enough to poll, and it
+    never creates the database: the sync process under test must be the one that does):
+    "listing" (a resume point is saved), "teammates" (the listing is done, lists are pending) or
+    None. With ``pid``, None unless that process holds the sync lease."""
+    if not db_path.exists():
+        return None
+    con = sqlite3.connect(db_path, timeout=5)
     try:
-        with Store.open(db_url, migrate=False) as store:
-            conn = store.get_connection_or_none("env")
-            return int(conn is not None and store.get_sync_state(conn.id, "users").in_progress)
-    except StoreError:
-        return 0
+        if pid is not None:
+            lease = con.execute("SELECT pid FROM leases WHERE purpose = 'sync'").fetchone()
+            if lease is None or lease[0] != pid:
+                return None
+        row = con.execute(
+            "SELECT run_id, pending_teammates FROM sync_state WHERE resource = 'users'"
+        ).fetchone()
+    except sqlite3.Error:
+        return None  # not created yet
+    finally:
+        con.close()
+    if row is None:
+        return None
+    if row[0] is not None:
+        return "listing"
+    return "teammates" if row[1] not in (None, "null", "[]") else None
+
+
+def _wait_for_phase(proc: subprocess.Popen[bytes], db_path: Path, phase: str) -> bool:
+    """Wait (bounded) until ``proc`` holds the lease in ``phase``; False if it ended first."""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _phase(db_path, proc.pid) == phase:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # ~24 CLI start-ups; a loaded 2-core machine makes each take seconds
 def test_sigkilled_sync_converges_without_duplicate_or_missing_events(tmp_path: Path) -> None:
+    """~22 runs SIGKILLed at varied moments (mid-listing, in the teammates phase, anywhere)
+    while the roster and teammate lists change between runs: the next successful sync, not a
+    later one, leaves the mirror exactly as Harvest, teammates included, with a change log that
+    replays to it."""
     rng = random.Random(20261122)
-    db_url = f"sqlite:///{tmp_path / 'crash.db'}"
-    sandbox = Sandbox(SandboxConfig(users=240, seed=5, rate_limit=None, latency_ms=15))
+    db_path = tmp_path / "crash.db"
+    db_url = f"sqlite:///{db_path}"
+    sandbox = Sandbox(SandboxConfig(users=240, seed=5, rate_limit=None, latency_ms=20))
     creds = sandbox.credentials
     with run_sandbox(sandbox) as running:
         env = {
@@ -134,11 +167,11 @@ def test_sigkilled_sync_converges_without_duplicate_or_missing_events(tmp_path: 
             "Harvest-Account-Id": str(creds.account_id),
             "User-Agent": env["HARVEST_USER_AGENT"],
         }
-        kills = mid_listing = 0
+        kills = mid_listing = in_teammates = 0
         with httpx.Client(base_url=running.api_url, headers=headers) as http:
             for round_ in range(22):
                 # Harvest changes between (and during) runs.
-                users = http.get("/users", params={"per_page": 50}).json()["users"]
+                users = http.get("/users", params={"per_page": 2000}).json()["users"]
                 target = users[rng.randrange(len(users))]
                 http.patch(f"/users/{target['id']}", json={"weekly_capacity": 3600 * rng.randint(1, 40)})
                 if round_ % 5 == 0:
@@ -150,18 +183,26 @@ def test_sigkilled_sync_converges_without_duplicate_or_missing_events(tmp_path: 
                             "email": f"crash{round_}@example.com",
                         },
                     )
+                if round_ % 3 == 1:
+                    # A new teammate list (an empty one demotes the people manager, §6.3).
+                    managers = [u for u in users if "manager" in u["access_roles"]]
+                    manager = managers[rng.randrange(len(managers))]
+                    others = [u["id"] for u in users if u["id"] != manager["id"]]
+                    picked = [] if round_ % 9 == 7 else rng.sample(others, rng.randint(1, 4))
+                    http.patch(f"/users/{manager['id']}/teammates", json={"teammate_ids": picked})
                 # Most rounds reconcile (a long, many-page listing); a few are incremental.
                 full = [] if round_ % 4 == 3 else ["--full"]
                 proc = subprocess.Popen(
                     [*cmd, *full], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
-                if round_ % 3:
-                    # Wait until the run has committed a page, then kill at a random later point.
-                    deadline = time.monotonic() + 20
-                    while (
-                        proc.poll() is None and not _run_in_progress(db_url) and time.monotonic() < deadline
-                    ):
-                        time.sleep(0.02)
+                if round_ % 3 == 0 and full:
+                    # In the teammates phase: after this run's listing, while lists are pending.
+                    if _wait_for_phase(proc, db_path, "listing"):
+                        _wait_for_phase(proc, db_path, "teammates")
+                    time.sleep(rng.uniform(0.0, 0.05))
+                elif round_ % 3 == 1:
+                    # Mid-listing: once a page is committed, at a random later point.
+                    _wait_for_phase(proc, db_path, "listing")
                     time.sleep(rng.uniform(0.0, 0.5))
                 else:
                     time.sleep(rng.uniform(0.0, 2.5))  # anywhere, start-up included
@@ -169,26 +210,17 @@ def test_sigkilled_sync_converges_without_duplicate_or_missing_events(tmp_path: 
                     proc.send_signal(signal.SIGKILL)
                     kills += 1
                 proc.wait(timeout=30)
-                mid_listing += _run_in_progress(db_url)
-        assert kills >= 20, f"only {kills} runs were killed; lengthen the runs"
-        assert mid_listing >= 8, f"only {mid_listing} kills landed mid-listing"
-        for extra in ([], ["--full"]):
-            done = subprocess.run(
-                [*cmd, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
-            )
-            assert done.returncode == 0, done.stderr
+                phase = _phase(db_path)
+                mid_listing += phase == "listing"
+                in_teammates += phase == "teammates"
+        assert kills >= 18, f"only {kills} runs were killed; lengthen the runs"
+        assert mid_listing >= 5, f"only {mid_listing} kills landed mid-listing"
+        assert in_teammates >= 3, f"only {in_teammates} kills landed in the teammates phase"
 
-        with Store.open(db_url) as store:
-            conn = store.get_connection("env")
-            final = store.snapshot_users(conn.id)
-            events = store.list_events(conn.id, resource="user")
-            # Every user's history replays from nothing to exactly what the mirror holds: a
-            # duplicate event (a second `created`, a repeated change) or a missing one breaks it.
-            assert replay({}, events) == final
-            created = [e.harvest_id for e in events if e.kind == "created"]
-            assert len(created) == len(set(created))
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
 
-        async def truth() -> dict[int, dict[str, object]]:
+        async def truth() -> tuple[dict[int, dict[str, object]], dict[int, list[int]]]:
             async with AsyncHarvest(
                 access_token=creds.admin_token,
                 account_id=creds.account_id,
@@ -196,6 +228,39 @@ def test_sigkilled_sync_converges_without_duplicate_or_missing_events(tmp_path: 
                 base_url=running.api_url,
                 id_url=running.id_url,
             ) as client:
-                return await _truth(client)
+                users = [u async for u in client.list_users()]
+                teammates = {
+                    u.id: sorted([t.id async for t in client.list_teammates(u.id)])
+                    for u in users
+                    if u.is_people_manager
+                }
+                return {u.id: user_snapshot(u) for u in users}, teammates
 
-        assert final == asyncio.run(truth())
+        expected_users, expected_teammates = asyncio.run(truth())
+        with Store.open(db_url) as store:
+            conn = store.get_connection("env")
+            final = store.snapshot_users(conn.id)
+            assert final == expected_users
+            managers = store.list_users(conn.id, access_role="people_manager")
+            assert {
+                m.harvest_id: sorted(store.get_teammates(conn.id, m.harvest_id)) for m in managers
+            } == expected_teammates
+            # Demoted people managers keep no teammates in the mirror either (§6.3).
+            for user in store.list_users(conn.id):
+                if user.harvest_id not in expected_teammates:
+                    assert store.get_teammates(conn.id, user.harvest_id) == []
+            events = store.list_events(conn.id, resource="user")
+            # Every user's history replays from nothing to exactly what the mirror holds: a
+            # duplicate event (a second `created`, a repeated change) or a missing one breaks it.
+            assert replay({}, events) == final
+            created = [e.harvest_id for e in events if e.kind == "created"]
+            assert len(created) == len(set(created))
+            last = store.last_event_id(conn.id)
+
+        # A full reconciliation now finds nothing the successful sync had missed.
+        done = subprocess.run(
+            [*cmd, "--full"], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        with Store.open(db_url) as store:
+            assert store.last_event_id(conn.id) == last

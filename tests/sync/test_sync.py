@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from harvest_clients import client_for, connection_for, engine
-from thresher.harvest import AsyncHarvest, RetryPolicy, ServerError, UserCreate
+from sync.faulty import Faulty, faulty_client
+from thresher.harvest import AsyncHarvest, ServerError, UserCreate
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store, user_snapshot
 from thresher.sync import RosterSync
@@ -124,28 +125,24 @@ async def test_reconciliation_runs_by_itself_when_due(store: Store) -> None:
 async def test_a_failed_run_resumes_from_its_last_committed_page(store: Store) -> None:
     sandbox = quiet_sandbox(users=60)
     conn = connection_for(store, sandbox)
-    async with client_for(sandbox, retry=RetryPolicy.never()) as client:
+    transport = Faulty(sandbox)
+    transport.fail("users", after=2)
+    async with faulty_client(sandbox, transport) as client:
         sync = engine(store, client, conn, per_page=20)
-        committed: list[int] = []
-
-        def fail_after_two_pages(stage: str, done: int, total: int | None) -> None:
-            # Called after each page commits: from the third request on, Harvest answers 500.
-            committed.append(done)
-            if len(committed) == 2:
-                sandbox.set_faults("500:1.0")
-
         with pytest.raises(ServerError):
-            await sync.run(progress=fail_after_two_pages)
+            await sync.run()
         state = store.get_sync_state(conn.id, "users")
         assert state.in_progress
         assert state.resume_url is not None
         assert store.count_users(conn.id) == 40
 
-        sandbox.set_faults(None)
+        transport.heal()
         resumed = await sync.run()
         assert resumed.resumed
+        assert resumed.caught_up
         assert resumed.kind == "full"
-        assert resumed.users_seen == 20  # only the page that was not committed
+        # The page that was not committed, then the catch-up window from the run's start.
+        assert resumed.users_seen >= 20
         assert store.snapshot_users(conn.id) == await harvest_truth(client)
         created = store.list_events(conn.id, kind="created", resource="user")
         assert len(created) == 60 == len({e.harvest_id for e in created})

@@ -30,13 +30,20 @@ __all__ = ["changes", "parse_since", "sync", "sync_once"]
 
 
 async def sync_once(
-    store: Store, connection_name: str | None, *, full: bool, options: SyncOptions, show_progress: bool
+    store: Store,
+    connection_name: str | None,
+    *,
+    full: bool,
+    options: SyncOptions,
+    show_progress: bool,
+    wait: bool = False,
+    wait_timeout: float | None = None,
 ) -> SyncReport:
     resolved = resolve(store, connection_name)
     async with open_client(store, resolved) as client:
         engine = RosterSync(store, client, resolved.connection, options)
         if not show_progress:
-            return await engine.run(full=full)
+            return await engine.run(full=full, wait=wait, wait_timeout=wait_timeout)
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -52,12 +59,16 @@ async def sync_once(
                     tasks[stage] = bar.add_task(f"Syncing {stage}", total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            return await engine.run(full=full, progress=progress)
+            return await engine.run(full=full, wait=wait, wait_timeout=wait_timeout, progress=progress)
 
 
 def _print_report(report: SyncReport) -> None:
-    changes = ", ".join(f"{n} {kind}" for kind, n in sorted(report.events.items())) or "no changes"
-    resumed = " (resumed)" if report.resumed else ""
+    changes = ", ".join(f"{n} {kind}" for kind, n in sorted(report.events.items()))
+    if report.pending_teammates:
+        pending = f"{report.pending_teammates} teammate list(s) still to read"
+        changes = f"{changes}, {pending}" if changes else pending
+    changes = changes or "no changes"
+    resumed = " (resumed, then caught up)" if report.resumed else ""
     out.print(
         f"{report.kind.capitalize()} sync of [bold]{report.connection}[/]{resumed}: "
         f"{report.users_seen} users read in {report.pages} page(s), {report.requests} request(s), "
@@ -77,6 +88,22 @@ def sync(
     page_size: int | None = typer.Option(
         None, "--page-size", min=1, max=2000, help="Users per page (default: Harvest's maximum, 2000)."
     ),
+    wait: bool | None = typer.Option(
+        None,
+        "--wait/--no-wait",
+        help="When another sync of the connection runs, wait for it (default with --watch) or "
+        "exit at once with code 75 (default otherwise).",
+    ),
+    wait_timeout: float | None = typer.Option(
+        None, "--wait-timeout", min=0.0, help="With --wait, give up (code 75) after this many seconds."
+    ),
+    lease_ttl: float = typer.Option(
+        30.0,
+        "--lease-ttl",
+        min=1.0,
+        help="Seconds a run that stopped heart-beating (another machine died, a frozen process) "
+        "keeps other syncs of the connection out.",
+    ),
     json_out: bool = json_option("the run report(s)"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
@@ -84,7 +111,12 @@ def sync(
 
     The first run lists everyone; later runs read only what changed, and a full reconciliation
     (every --reconcile-every seconds, or --full) turns users gone from Harvest into tombstones.
-    An interrupted run resumes from its last committed page.
+    An interrupted run resumes from its last committed page, then catches up with what changed
+    since it started.
+
+    One sync per connection runs at a time. When another is running, the command exits with
+    code 75 and says which process runs it (or waits, with --wait). A run that stalled so long
+    that another took over exits with code 1 ("superseded"); the other run carries on.
 
     Example: thresher sync --watch --interval 60
     """
@@ -93,11 +125,16 @@ def sync(
         overlap=dt.timedelta(seconds=overlap),
         reconcile_every=dt.timedelta(seconds=reconcile_every),
         per_page=page_size,
+        lease_ttl=lease_ttl,
     )
     show_progress = not json_out and err_console.is_terminal
+    waiting = watch if wait is None else wait
     while True:
         report = asyncio.run(
-            sync_once(store, connection, full=full, options=options, show_progress=show_progress)
+            sync_once(
+                store, connection, full=full, options=options, show_progress=show_progress,
+                wait=waiting, wait_timeout=wait_timeout,
+            )
         )
         if json_out:
             print_json(report.as_dict())

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from thresher.provision import WriteThrough
-from thresher.sync import RosterSync
+from thresher.sync import RosterSync, SyncBusyError
 
 from ._group_reads import BridgeHandler, GroupResponse
 from ._models import ScimGroup, ScimUser, build_provider
@@ -167,6 +167,9 @@ class ScimBridge:
             try:
                 report = await sync.run()
                 log.info("sync: %s users read, %s changes", report.users_seen, report.changes)
+            except SyncBusyError as busy:
+                # Another process (`thresher sync --watch`, cron) keeps the mirror fresh right now.
+                log.debug("sync skipped: %s", busy)
             except Exception:  # the next run retries; the bridge keeps serving the mirror
                 log.exception("sync failed")
             await asyncio.sleep(self.sync_interval)

@@ -1,15 +1,18 @@
 """Sync: an exact, current mirror of each connected account's roster, with a change log."""
 
-from ._engine import ProgressCallback, RosterSync, SyncOptions, SyncReport
-from ._errors import SyncError, SyncInterruptedError
+from ._engine import RosterSync
+from ._errors import SyncBusyError, SyncError, SyncInterruptedError, SyncSupersededError
+from ._report import ProgressCallback, SyncOptions, SyncReport
 
 __all__ = [
     "ProgressCallback",
     "RosterSync",
+    "SyncBusyError",
     "SyncError",
     "SyncInterruptedError",
     "SyncOptions",
     "SyncReport",
+    "SyncSupersededError",
 ]
 
 # Tracebacks name the public path (``thresher.sync.SomeError``), never the private module an
