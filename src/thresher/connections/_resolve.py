@@ -30,7 +30,7 @@ from thresher.harvest import (
     RetryPolicy,
     parse_rate_limit,
 )
-from thresher.store import Store, StoredConnection, StoreError
+from thresher.store import DuplicateConnectionError, Store, StoredConnection, StoreError
 
 from ._credentials import Credentials, SecretBox
 from ._errors import ConnectionMismatchError, NoConnectionError
@@ -77,14 +77,18 @@ def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
     assert settings.account_id is not None
     connection = store.get_connection_or_none(ENV_CONNECTION)
     if connection is None:
-        connection = store.add_connection(
-            ENV_CONNECTION,
-            account_id=settings.account_id,
-            base_url=settings.base_url,
-            id_url=settings.id_url,
-            label="from HARVEST_* environment variables",
-        )
-    elif connection.account_id != settings.account_id:
+        try:
+            connection = store.add_connection(
+                ENV_CONNECTION,
+                account_id=settings.account_id,
+                base_url=settings.base_url,
+                id_url=settings.id_url,
+                label="from HARVEST_* environment variables",
+            )
+        except DuplicateConnectionError:
+            # Another process's first command recorded it a moment ago: use that one.
+            connection = store.get_connection(ENV_CONNECTION)
+    if connection.account_id != settings.account_id:
         # The stored roster (change log, SCIM externalIds, enterprise fields) exists nowhere
         # else: a changed variable must never cost it. Deleting it is `connections remove`'s job.
         raise ConnectionMismatchError(
