@@ -48,7 +48,7 @@ def test_login_with_a_token_from_stdin_saves_it_encrypted(cli: Cli) -> None:
     assert "new@example.com" in created.stdout
     cli("connections", "remove", "acme", "--yes", env=NO_ENV_TOKEN)
     gone = cli("users", "list", env=NO_ENV_TOKEN, ok=False)
-    assert gone.exit_code == 1
+    assert gone.exit_code == 78  # configuration: no connection (README, "Exit codes")
     assert "thresher login" in gone.stderr
 
 

@@ -24,6 +24,8 @@ class ConnectionsError(ThresherError):
 class NoConnectionError(ConnectionsError):
     """No connection matches what was asked for: log in, or set the ``HARVEST_*`` variables."""
 
+    exit_code = 78  # sysexits EX_CONFIG
+
 
 class ConnectionMismatchError(ConnectionsError):
     """The configuration names another Harvest account than the stored connection of that name:
