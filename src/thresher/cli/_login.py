@@ -10,10 +10,8 @@ import asyncio
 import dataclasses
 import os
 import sys
-import webbrowser
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from thresher._errors import ThresherError
@@ -67,6 +65,8 @@ def _pick_account(accounts: list[tuple[int, str]], account_id: int | None) -> tu
             f"this token reaches {len(accounts)} Harvest accounts",
             hint="Pick one with --account-id: " + ", ".join(f"{i} ({n})" for i, n in accounts) + ".",
         )
+    import click
+
     for n, (ident, name) in enumerate(accounts, 1):
         err_console.print(f"  {n}. {name} ({ident})")
     choice: int = typer.prompt("Account", type=click.IntRange(1, len(accounts)), default=1)
@@ -92,6 +92,8 @@ def _oauth_credentials(
         sys.stderr.write(f"Open this URL to authorize thresher: {url}\n")
         sys.stderr.flush()
         if not no_browser:
+            import webbrowser
+
             webbrowser.open(url)
 
     tok = asyncio.run(oauth_login(oauth_app, redirect_uri, show))
