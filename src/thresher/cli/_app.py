@@ -7,6 +7,7 @@ imports this module, so the CLI has no import cycle.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 
@@ -33,7 +34,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -81,3 +82,25 @@ app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")
 app.add_typer(rates_app, name="rates")
 app.add_typer(scim_app, name="scim")
+
+
+def _unset_flags(group: typer.Typer) -> dict[str, Any]:
+    """``--help`` is false unless given, in ``group`` and each of its subgroups (a default map).
+
+    typer (0.29) coerces a flag whose value is missing (None) through a pydantic TypeAdapter, so
+    without this every subcommand, even ``thresher users list --help``, would import pydantic
+    (0.1-0.2 s) just to read that the group's ``--help`` was not given. A flag that is already
+    a bool skips that step. Measured by ``bench/cli_startup.py``; ``tests/cli/test_startup.py``
+    checks that ``users list --help`` imports no pydantic.
+    """
+    unset: dict[str, Any] = {"help": False}
+    for info in group.registered_groups:
+        if info.name and info.typer_instance is not None:
+            unset[info.name] = _unset_flags(info.typer_instance)
+    return unset
+
+
+app.info.context_settings = {
+    **(app.info.context_settings or {}),
+    "default_map": {"install_completion": False, "show_completion": False, **_unset_flags(app)},
+}

@@ -4,11 +4,13 @@ Every command that opens the store applies pending migrations itself; these comm
 operators who want to migrate explicitly (say, before rolling out a new thresher) or to check.
 """
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import typer
-
-from thresher.store import Store
 
 from ._console import out, print_json
 from ._options import DATABASE_URL, JSON
@@ -27,6 +29,8 @@ def upgrade(database_url: str | None = DATABASE_URL, json_out: bool = JSON) -> N
 
     Example: thresher db upgrade --database-url postgresql+psycopg://thresher@db/thresher
     """
+    from thresher.store import Store
+
     with Store.open(database_url, migrate=False) as store:
         before, after = store.upgrade()
         url = store.url
@@ -44,6 +48,8 @@ def current(database_url: str | None = DATABASE_URL, json_out: bool = JSON) -> N
 
     Example: thresher db current
     """
+    from thresher.store import Store
+
     with Store.open(database_url, migrate=False) as store:
         revision = store.current_revision()
         pending = store.pending_migrations()

@@ -1,5 +1,9 @@
 """``thresher demo``: the main job, end to end, on an embedded sandbox and SQLite."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import asyncio
@@ -11,22 +15,19 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import typer
-
-from thresher._serving import serve_in_thread
-from thresher.connections import ResolvedConnection, open_client, save_connection
-from thresher.harvest import HarvestSettings, UserCreate
-from thresher.provision import WriteThrough
-from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
-from thresher.scim import ScimBridge, TokenStore
-from thresher.store import Store
-from thresher.sync import RosterSync, SyncOptions
 
 from ._console import err_console, out, print_json
 from ._options import json_option
 from ._plumbing import event_dict, roster_table, user_dict
+
+if TYPE_CHECKING:
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import HarvestSettings
+    from thresher.sandbox import RunningSandbox, Sandbox
+    from thresher.store import Store
 
 __all__ = ["demo"]
 
@@ -38,6 +39,8 @@ SCIM_EMAIL = "grace.hopper@example.com"
 
 
 def _settings(running: RunningSandbox) -> HarvestSettings:
+    from thresher.harvest import HarvestSettings
+
     return HarvestSettings(
         access_token=running.sandbox.credentials.admin_token,
         account_id=running.sandbox.credentials.account_id,
@@ -50,6 +53,10 @@ def _settings(running: RunningSandbox) -> HarvestSettings:
 async def _run_demo(
     store: Store, resolved: ResolvedConnection, say: Callable[[str], None], *, quiet: bool
 ) -> dict[str, object]:
+    from thresher.connections import open_client
+    from thresher.harvest import UserCreate
+    from thresher.sync import RosterSync, SyncOptions
+
     connection = resolved.connection
     async with open_client(store, resolved) as client:
         engine = RosterSync(store, client, connection, SyncOptions(overlap=dt.timedelta(seconds=5)))
@@ -106,6 +113,12 @@ def _serve_bridge(
     store: Store, resolved: ResolvedConnection, *, port: int, keep_fresh: bool
 ) -> Iterator[tuple[str, str]]:
     """The SCIM bridge over the demo's connection on 127.0.0.1; yields its base URL and a token."""
+    from thresher._serving import serve_in_thread
+    from thresher.connections import open_client
+    from thresher.provision import WriteThrough
+    from thresher.scim import ScimBridge, TokenStore
+    from thresher.sync import RosterSync, SyncOptions
+
     connection = resolved.connection
     tokens = TokenStore(store)
     _, token = tokens.create(
@@ -128,6 +141,8 @@ async def _scim_steps(
     scim_url: str, token: str, sandbox: Sandbox, say: Callable[[str], None]
 ) -> dict[str, object]:
     """What an identity provider does on assignment and unassignment, over real HTTP."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "Okta SCIM Client 1.0.0"}
     async with httpx.AsyncClient(base_url=scim_url, headers=headers, timeout=30) as http:
         query: dict[str, str | int] = {"filter": f'userName eq "{SCIM_EMAIL}"', "startIndex": 1, "count": 100}
@@ -207,6 +222,10 @@ def demo(
 
     Example: thresher demo --users 50 --serve
     """
+    from thresher.connections import save_connection
+    from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
+    from thresher.store import Store
+
     def say(text: str) -> None:
         if not json_out:
             out.print(text)

@@ -9,14 +9,19 @@ goes through the same ``user_json``, so scripts see the same keys and value form
 - a field the source does not know is ``null``, never left out.
 """
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from thresher.harvest import ProjectAssignment, Rate, Role, Teammate, User
-from thresher.store import ChangeEvent, StoredRole, StoredUser
+if TYPE_CHECKING:
+    from thresher.harvest import ProjectAssignment, Rate, Role, Teammate, User
+    from thresher.store import ChangeEvent, StoredRole, StoredUser
 
 __all__ = [
     "amount",
@@ -55,6 +60,8 @@ def user_json(user: User | StoredUser) -> dict[str, Any]:
     """A user, from Harvest or from the mirror. ``status`` is active, archived or deleted; the
     mirror's own fields (``deleted_at``, ``first_seen_at``, ``last_seen_at``) are null for a user
     that only Harvest's answer describes."""
+    from thresher.store import StoredUser
+
     stored = user if isinstance(user, StoredUser) else None
     status = stored.status if stored else ("active" if user.is_active else "archived")
     return {
@@ -94,6 +101,8 @@ def person_json(person: Teammate | User | StoredUser) -> dict[str, Any]:
 
 def role_json(role: Role | StoredRole) -> dict[str, Any]:
     """A business role and its members' user ids (ascending)."""
+    from thresher.store import StoredRole
+
     stored = role if isinstance(role, StoredRole) else None
     return {
         "id": role.harvest_id if isinstance(role, StoredRole) else role.id,

@@ -1,32 +1,28 @@
 """``thresher login`` and ``thresher connections ...``: saved Harvest connections."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
 import sys
-import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
-from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.connections import (
-    ENV_CONNECTION,
-    Credentials,
-    oauth_login,
-    reachable_accounts,
-    save_connection,
-    token_owner,
-)
-from thresher.harvest import HarvestSettings, OAuthApp
 
 from ._console import err_console, out, print_json
 from ._options import DATABASE_URL, JSON
 from ._plumbing import describe, open_store
+
+if TYPE_CHECKING:
+    from thresher.connections import Credentials
+    from thresher.harvest import HarvestSettings
 
 __all__ = ["connections_app", "login"]
 
@@ -69,6 +65,8 @@ def _pick_account(accounts: list[tuple[int, str]], account_id: int | None) -> tu
             f"this token reaches {len(accounts)} Harvest accounts",
             hint="Pick one with --account-id: " + ", ".join(f"{i} ({n})" for i, n in accounts) + ".",
         )
+    import click
+
     for n, (ident, name) in enumerate(accounts, 1):
         err_console.print(f"  {n}. {name} ({ident})")
     choice: int = typer.prompt("Account", type=click.IntRange(1, len(accounts)), default=1)
@@ -79,6 +77,9 @@ def _oauth_credentials(
     settings: HarvestSettings, client_id: str | None, client_secret: str | None,
     redirect_uri: str, no_browser: bool,
 ) -> Credentials:
+    from thresher.connections import Credentials, oauth_login
+    from thresher.harvest import OAuthApp
+
     if not (client_id and client_secret):
         raise ThresherError(
             "OAuth login needs the app's client id and secret",
@@ -91,6 +92,8 @@ def _oauth_credentials(
         sys.stderr.write(f"Open this URL to authorize thresher: {url}\n")
         sys.stderr.flush()
         if not no_browser:
+            import webbrowser
+
             webbrowser.open(url)
 
     tok = asyncio.run(oauth_login(oauth_app, redirect_uri, show))
@@ -131,6 +134,9 @@ def login(
 
     Example: thresher login --name acme --user-agent "Acme Ops (ops@acme.example)"
     """
+    from thresher.connections import Credentials, reachable_accounts, save_connection, token_owner
+    from thresher.harvest import HarvestSettings
+
     urls: dict[str, Any] = {k: v for k, v in {"base_url": base_url, "id_url": id_url}.items() if v}
     settings = HarvestSettings(user_agent=user_agent or "", **urls)
     store = open_store(database_url)
@@ -180,6 +186,10 @@ def connections_list(json_out: bool = JSON, database_url: str | None = DATABASE_
 
     Example: thresher connections list --json
     """
+    from rich.table import Table
+
+    from thresher.connections import ENV_CONNECTION
+
     connections = open_store(database_url).list_connections()
     if json_out:
         print_json([c.as_dict() for c in connections])

@@ -1,22 +1,28 @@
 """What many commands share: the store, writes through a connection, and how users and change
 events print (their JSON shapes are in ``_json``)."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
-from rich.table import Table
-
-from thresher.connections import ResolvedConnection, open_client, resolve
-from thresher.harvest import User
-from thresher.provision import WriteThrough
-from thresher.store import ChangeEvent, Store, StoredUser, StoreNotFoundError
 
 from ._json import event_json, user_json
 from ._output import Column, records_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import User
+    from thresher.provision import WriteThrough
+    from thresher.store import ChangeEvent, Store, StoredUser
 
 __all__ = [
     "USER_COLUMNS",
@@ -42,6 +48,8 @@ def open_store(database_url: str | None, *, create: bool = True) -> Store:
     that only read pass ``create=False`` (or call ``read_store``), which stops with how to create
     one instead of showing an empty roster from a file it just made.
     """
+    from thresher.store import Store, StoreNotFoundError
+
     try:
         return Store.open(database_url, create=create)
     except StoreNotFoundError as exc:
@@ -63,6 +71,9 @@ def run_writes(
     body: Callable[[WriteThrough, ResolvedConnection], Awaitable[T]],
 ) -> T:
     """Open the store and a client for the connection and run ``body`` with a WriteThrough."""
+    from thresher.connections import open_client, resolve
+    from thresher.provision import WriteThrough
+
     store = open_store(database_url)
     resolved = resolve(store, connection)
 

@@ -1,22 +1,28 @@
 """``thresher rates set``, ``thresher assign`` and ``unassign``: what a person costs and bills,
 and the projects they work on."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from thresher._errors import ThresherError
-from thresher.connections import ResolvedConnection
-from thresher.provision import WriteThrough, find_user
 
 from ._console import out, print_json
 from ._json import rate_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO
 from ._plumbing import run_writes
+
+if TYPE_CHECKING:
+    from thresher.connections import ResolvedConnection
+    from thresher.provision import WriteThrough
 
 __all__ = ["assign", "rates_app", "unassign"]
 
@@ -53,6 +59,8 @@ def rates_set(
 
     Example: thresher rates set ada@example.com --billable 150 --cost 80 --from 2026-01-01
     """
+    from thresher.provision import find_user
+
     billable_amount, cost_amount = _amount(billable, "--billable"), _amount(cost, "--cost")
     if billable_amount is None and cost_amount is None:
         raise ThresherError("give --billable, --cost or both", hint="e.g. --billable 150")
@@ -89,6 +97,8 @@ def assign(
 
     Example: thresher assign ada@example.com --project 14307913
     """
+    from thresher.provision import find_user
+
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
@@ -111,6 +121,8 @@ def unassign(
 
     Example: thresher unassign ada@example.com --project 14307913
     """
+    from thresher.provision import find_user
+
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)

@@ -1,19 +1,26 @@
 """``thresher roles ...``: Harvest roles (business labels) and their members."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING
 
-from thresher.connections import ResolvedConnection, resolve
-from thresher.harvest import Role
-from thresher.provision import ProvisionError, WriteThrough, find_user
-from thresher.store import StoredRole
+import typer
 
 from ._console import confirm, out, print_json, refuse_unconfirmed
 from ._json import role_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, PEOPLE, YES
 from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import read_store, run_writes
+
+if TYPE_CHECKING:
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import Role
+    from thresher.provision import WriteThrough
+    from thresher.store import StoredRole
 
 __all__ = ["roles_app"]
 
@@ -23,6 +30,8 @@ MEMBERS = typer.Option([], "--member", help="A member's email or id (repeatable)
 
 
 async def _role_id(writes: WriteThrough, name: str) -> tuple[int, list[int]]:
+    from thresher.provision import ProvisionError
+
     for role in writes.store.list_roles(writes.connection.id):
         if role.name.casefold() == name.casefold():
             return role.harvest_id, list(role.user_ids)
@@ -56,6 +65,8 @@ def roles_list(
     Example: thresher roles list --json
     """
     output = choose_format(fmt, json_out)
+    from thresher.connections import resolve
+
     store = read_store(database_url)
     conn = resolve(store, connection).connection
     roles = store.list_roles(conn.id)
@@ -73,6 +84,8 @@ def roles_create(
 
     Example: thresher roles create Designers --member ada@example.com
     """
+    from thresher.provision import find_user
+
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> Role:
         ids = [(await find_user(writes, m)).id for m in members]
@@ -126,6 +139,8 @@ def _change_members(
     name: str, people: list[str], add: bool, connection: str | None, database_url: str | None,
     json_out: bool,
 ) -> None:
+    from thresher.provision import find_user
+
     async def body(writes: WriteThrough, _: ResolvedConnection) -> Role:
         role_id, current = await _role_id(writes, name)
         ids = {(await find_user(writes, p)).id for p in people}

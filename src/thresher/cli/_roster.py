@@ -6,6 +6,10 @@ first (an incremental sync) when older than ``--refresh-after``, can save the pl
 ``--detailed-exitcode`` exits 0 (no changes), 2 (changes) or 1 (error).
 """
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import asyncio
@@ -16,35 +20,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.connections import ResolvedConnection, open_client, resolve
-from thresher.harvest import AsyncHarvest
-from thresher.provision import (
-    Plan,
-    RosterRow,
-    SavedPlan,
-    WriteThrough,
-    apply_plan,
-    check_saved_plan,
-    load_roster,
-    load_saved_plan,
-    make_plan,
-    membership_diff,
-    save_plan,
-)
-from thresher.store import USERS_RESOURCE, Store
-from thresher.sync import RosterSync, SyncOptions
 
 from ._console import err_console, out, print_json
 from ._options import CONNECTION, DATABASE_URL, JSON
 from ._plumbing import open_store
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import AsyncHarvest
+    from thresher.provision import Plan, RosterRow, SavedPlan, WriteThrough
+    from thresher.store import Store
+    from thresher.sync import SyncOptions
 
 __all__ = ["apply_command", "plan_command"]
 
@@ -60,14 +54,23 @@ PRUNE_HELP = "Also archive active users missing from the file (never the token's
 #: Seconds between progress lines when stderr is not a terminal (hidden; tests use 0).
 PROGRESS_EVERY = typer.Option(5.0, "--progress-every", hidden=True, min=0)
 OUTPUT = typer.Option(None, "--out", "-o", help="Save the plan here for 'thresher apply PLAN.json'.")
-#: Incremental only: a refresh before planning reads what changed, not the whole roster.
-_REFRESH = SyncOptions(reconcile_every=dt.timedelta(days=36500))
+
+
+def _refresh_options() -> SyncOptions:
+    """Incremental only: a refresh before planning reads what changed, not the whole roster."""
+    from thresher.sync import SyncOptions
+
+    return SyncOptions(reconcile_every=dt.timedelta(days=36500))
 
 
 # -- showing a plan --------------------------------------------------------------------------
 
 
 def _plan_table(plan: Plan) -> Table:
+    from rich.table import Table
+
+    from thresher.provision import membership_diff
+
     table = Table("action")
     # Emails and names wrap rather than being cut short.
     table.add_column("who", overflow="fold")
@@ -123,6 +126,8 @@ def _note(message: str) -> None:
 
 def _synced_at(store: Store, connection_id: int) -> dt.datetime | None:
     """When the last completed sync started, by Harvest's clock (the mirror is as of then)."""
+    from thresher.store import USERS_RESOURCE
+
     with store.transaction() as tx:
         return tx.get_sync_state(connection_id, USERS_RESOURCE).high_water_mark
 
@@ -164,9 +169,12 @@ async def _refresh(
     store: Store, resolved: ResolvedConnection, *, sync: bool, owner: bool
 ) -> int | None:
     """Sync incrementally (``sync``) and/or ask who owns the token (``owner``), one client."""
+    from thresher.connections import open_client
+    from thresher.sync import RosterSync
+
     async with open_client(store, resolved) as client:
         if sync:
-            await RosterSync(store, client, resolved.connection, _REFRESH).run()
+            await RosterSync(store, client, resolved.connection, _refresh_options()).run()
         return await _me(client, resolved) if owner else resolved.own_user_id
 
 
@@ -216,6 +224,9 @@ def _plan(
     file: Path, *, prune: bool, max_archive: int | None, refresh: bool | None, threshold: float,
     output: Path | None, connection: str | None, json_out: bool, database_url: str | None,
 ) -> Plan:
+    from thresher.connections import resolve
+    from thresher.provision import load_roster, make_plan, save_plan
+
     store = open_store(database_url)
     resolved = resolve(store, connection)
     conn = resolved.connection
@@ -288,6 +299,8 @@ def _stderr_line(text: str) -> None:
 @contextlib.contextmanager
 def _progress(total: int, every: float, json_out: bool) -> Iterator[Callable[[int, int], None]]:
     if err_console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(
             TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err_console, transient=True, disable=json_out,
@@ -303,6 +316,8 @@ def _progress(total: int, every: float, json_out: bool) -> Iterator[Callable[[in
 
 
 async def _run(writes: WriteThrough, plan: Plan, every: float, json_out: bool) -> dict[str, int]:
+    from thresher.provision import apply_plan
+
     with _progress(len(plan.changes), every, json_out) as progress:
         return await apply_plan(writes, plan, progress=progress)
 
@@ -311,6 +326,10 @@ async def _apply(
     store: Store, resolved: ResolvedConnection, file: Path, *, prune: bool, max_archive: int | None,
     yes: bool, json_out: bool, every: float,
 ) -> tuple[Plan, dict[str, int]]:
+    from thresher.connections import open_client
+    from thresher.provision import WriteThrough, load_roster, make_plan
+    from thresher.sync import RosterSync, SyncOptions
+
     conn = resolved.connection
     async with open_client(store, resolved) as client:
         writes = WriteThrough(client, store, conn)
@@ -337,10 +356,14 @@ async def _apply_saved(
     store: Store, resolved: ResolvedConnection, path: Path, saved: SavedPlan, *, json_out: bool,
     every: float,
 ) -> tuple[Plan, dict[str, int]]:
+    from thresher.connections import open_client
+    from thresher.provision import WriteThrough, check_saved_plan
+    from thresher.sync import RosterSync
+
     conn = resolved.connection
     async with open_client(store, resolved) as client:
         # The mirror must show Harvest as it is now before the plan is compared with it.
-        await RosterSync(store, client, conn, _REFRESH).run()
+        await RosterSync(store, client, conn, _refresh_options()).run()
         check_saved_plan(store, conn, saved, str(path))
         if not json_out:
             _show_plan(saved.plan, False)
@@ -366,6 +389,9 @@ def apply_command(
 
     Example: thresher apply roster.yaml --yes --prune
     """
+    from thresher.connections import resolve
+    from thresher.provision import load_roster, load_saved_plan
+
     store = open_store(database_url)
     resolved = resolve(store, connection)
     if file.suffix.casefold() == ".json":

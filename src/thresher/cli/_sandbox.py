@@ -1,5 +1,9 @@
 """``thresher sandbox ...``: run the local Harvest."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import contextlib
@@ -9,12 +13,14 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
 from ._console import err_console, out
+
+if TYPE_CHECKING:
+    from thresher.sandbox import RunningSandbox, Sandbox
 
 sandbox_app = typer.Typer(
     help="Run a local Harvest (the sandbox) for tests and offline integration work.",
@@ -123,13 +129,27 @@ def serve(
     credentials_json: Annotated[
         Path | None, typer.Option(help="Also write the credentials and URLs to this file (mode 0600).")
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log each request on stderr: client, method, path, status, size, duration (never "
+            "the query string or headers).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM (help text: ``_SERVE_HELP``)."""
+    from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
+
+    from ._access_log import AccessLog
+
     config = SandboxConfig(
         users=users, seed=seed, account_id=account_id, admin_token=admin_token, state_file=state,
         rate_limit=rate_limit, latency_ms=latency_ms, faults=faults,
     )
     sandbox = Sandbox(config)
+    if access_log:
+        sandbox.app.add_middleware(AccessLog)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

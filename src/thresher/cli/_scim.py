@@ -1,19 +1,25 @@
 """``thresher scim ...``: the SCIM 2.0 bridge for identity providers."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
+import socket
+from typing import TYPE_CHECKING
+
 import typer
-from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.connections import open_client, resolve
-from thresher.provision import WriteThrough
-from thresher.scim import DeleteMode, ScimBridge, TokenError, TokenStore
-from thresher.sync import RosterSync, SyncOptions
 
+from ._choices import ScimDeleteMode
 from ._console import err_console, out, print_json
 from ._options import CONNECTION, DATABASE_URL, json_option
 from ._plumbing import open_store
+
+if TYPE_CHECKING:
+    from thresher.scim import TokenStore
 
 __all__ = ["scim_app"]
 
@@ -23,6 +29,8 @@ scim_app.add_typer(token_app, name="token")
 
 
 def _tokens(database_url: str | None) -> TokenStore:
+    from thresher.scim import TokenStore
+
     return TokenStore(open_store(database_url))
 
 
@@ -40,6 +48,8 @@ def token_create(
 
     Example: thresher scim token create --name okta --allow-cidr 10.0.0.0/8
     """
+    from thresher.scim import TokenError
+
     try:
         token, secret = _tokens(database_url).create(name, allowed_cidrs=allow_cidr, read_only=read_only)
     except TokenError as exc:
@@ -58,6 +68,8 @@ def token_list(
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """List tokens with where they may be used from and their requests by HTTP status."""
+    from rich.table import Table
+
     tokens = _tokens(database_url).list_tokens(include_revoked=all_tokens)
     if json_out:
         print_json([t.as_dict() for t in tokens])
@@ -83,6 +95,8 @@ def token_revoke(
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Revoke a token: its next request gets 401."""
+    from thresher.scim import TokenError
+
     try:
         _tokens(database_url).revoke(name)
     except TokenError as exc:
@@ -93,14 +107,21 @@ def token_revoke(
 @scim_app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port to listen on."),
+    port: int = typer.Option(
+        8080, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one, printed at start)."
+    ),
     connection: str | None = CONNECTION,
-    delete_mode: DeleteMode = typer.Option(  # noqa: B008 - Typer reads defaults at import
-        DeleteMode.archive, "--delete-mode",
+    delete_mode: ScimDeleteMode = typer.Option(  # noqa: B008 - Typer reads defaults at import
+        ScimDeleteMode.archive, "--delete-mode",
         help="DELETE /Users: archive, or delete (archive when Harvest refuses).",
     ),
     sync_interval: float = typer.Option(
         60.0, "--sync-interval", min=5.0, help="Seconds between incremental syncs of the mirror."
+    ),
+    access_log: bool = typer.Option(
+        True, "--access-log/--no-access-log",
+        help="Log each request on stderr: client, method, path, status, size, duration (never the "
+        "query string or headers).",
     ),
     database_url: str | None = DATABASE_URL,
 ) -> None:
@@ -111,7 +132,29 @@ def serve(
 
     Example: thresher scim serve --port 8080 --connection acme
     """
-    import uvicorn  # noqa: PLC0415 - only the server needs it
+    from thresher._serving import bind_socket
+
+    # Bound before anything else: a busy port fails at once, in one line, like 'sandbox serve',
+    # and with --port 0 the port the system picked is known before it is printed.
+    sock = bind_socket(host, port)
+    try:
+        _serve(sock, host, connection, delete_mode, sync_interval, access_log, database_url)
+    finally:
+        sock.close()
+
+
+def _serve(
+    sock: socket.socket, host: str, connection: str | None, delete_mode: ScimDeleteMode,
+    sync_interval: float, access_log: bool, database_url: str | None,
+) -> None:
+    import uvicorn
+
+    from thresher.connections import open_client, resolve
+    from thresher.provision import WriteThrough
+    from thresher.scim import DeleteMode, ScimBridge, TokenStore
+    from thresher.sync import RosterSync, SyncOptions
+
+    from ._access_log import AccessLog
 
     store = open_store(database_url)
     resolved = resolve(store, connection)
@@ -125,12 +168,19 @@ def serve(
     bridge = ScimBridge(
         WriteThrough(client, store, resolved.connection),
         tokens,
-        delete_mode=delete_mode,
+        delete_mode=DeleteMode(delete_mode.value),
         sync=RosterSync(store, client, resolved.connection, SyncOptions()),
         sync_interval=sync_interval,
         close_client=True,
     )
+    port = sock.getsockname()[1]
+    where = f"[{host}]" if ":" in host else host
     err_console.print(
-        f"SCIM bridge for [bold]{resolved.connection.name}[/] on http://{host}:{port}/scim/v2"
+        f"SCIM bridge for [bold]{resolved.connection.name}[/] on http://{where}:{port}/scim/v2",
+        soft_wrap=True,
     )
-    uvicorn.run(bridge.app, host=host, port=port, log_level="warning", access_log=False)
+    app = AccessLog(bridge.app) if access_log else bridge.app
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    # uvicorn handles Ctrl-C itself: it shuts down gracefully, then raises the signal again, so
+    # the CLI still exits 130 (thresher.cli._main).
+    uvicorn.Server(config).run(sockets=[sock])

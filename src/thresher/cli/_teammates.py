@@ -1,18 +1,25 @@
 """``thresher teammates ...``: show and change a manager's teammates (read from Harvest)."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING
 
-from thresher.connections import ResolvedConnection
-from thresher.harvest import Teammate, User
-from thresher.provision import WriteThrough, find_user
+import typer
 
 from ._console import confirm
 from ._json import person_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, PEOPLE, YES
 from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import describe_plain, run_writes
+
+if TYPE_CHECKING:
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import Teammate, User
+    from thresher.provision import WriteThrough
 
 __all__ = ["teammates_app"]
 
@@ -41,6 +48,8 @@ def _change_teammates(
     manager_who: str, people: list[str], mode: str, connection: str | None,
     database_url: str | None, output: OutputFormat, *, yes: bool = True,
 ) -> None:
+    from thresher.provision import find_user
+
     async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[Teammate]]:
         manager = await find_user(writes, manager_who)
         listed = [t async for t in writes.client.list_teammates(manager.id)]
@@ -72,6 +81,8 @@ def teammates_show(
 
     Example: thresher teammates show lead@example.com
     """
+    from thresher.provision import find_user
+
     output = choose_format(fmt, json_out)
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> tuple[User, list[Teammate]]:

@@ -1,43 +1,38 @@
 """``thresher users ...`` and ``thresher offboard``: lookups answered from the store (no Harvest
 request), and writes."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
 from thresher._errors import ThresherError
-from thresher.connections import ResolvedConnection, resolve
-from thresher.harvest import (
-    BASE_ROLES,
-    MANAGER_ADDONS,
-    PEOPLE_MANAGER,
-    ProjectAssignment,
-    UnprocessableError,
-    User,
-    UserCreate,
-    UserUpdate,
-)
-from thresher.provision import FROZEN_WHEN_ARCHIVED, ProvisionError, WriteThrough, find_user, offboard
-from thresher.store import Store, StoredUser
 
+from ._choices import ACCESS_ROLES as _ACCESS_ROLES
 from ._console import confirm, out, print_json, refuse_unconfirmed
 from ._json import user_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, WHO, YES, json_option
 from ._output import OutputFormat, choose_format, print_records
 from ._plumbing import USER_COLUMNS, describe, describe_plain, own_user_id, read_store, run_writes
-from ._user_view import project_assignments, user_view
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from thresher.connections import ResolvedConnection
+    from thresher.harvest import ProjectAssignment, User
+    from thresher.provision import WriteThrough
+    from thresher.store import Store, StoredUser
 
 __all__ = ["offboard_command", "users_app"]
 
 users_app = typer.Typer(help="Look up and manage Harvest users.", no_args_is_help=True)
-
-
-_ACCESS_ROLES = (*BASE_ROLES, *MANAGER_ADDONS, PEOPLE_MANAGER)
 
 
 class SortKey(enum.StrEnum):
@@ -112,6 +107,8 @@ def list_users(
         raise typer.BadParameter("--active and --archived exclude each other", param_hint="'--archived'")
     output = choose_format(fmt, json_out)
     wanted_access = _access_role(access_role)
+    from thresher.connections import resolve
+
     store = read_store(database_url)
     conn = resolve(store, connection).connection
     wanted_role = _role_name(store, conn.id, role)
@@ -147,6 +144,10 @@ def show_user(
 
     Example: thresher users show ada@example.com
     """
+    from thresher.connections import resolve
+
+    from ._user_view import project_assignments, user_view
+
     store = read_store(database_url)
     resolved = resolve(store, connection)
     conn = resolved.connection
@@ -226,6 +227,11 @@ def create_user(
 
     Example: thresher users create --email ada@example.com --first-name Ada --last-name Lovelace
     """
+    from pydantic import ValidationError
+
+    from thresher.harvest import UserCreate
+    from thresher.provision import ProvisionError
+
     fields = {
         "email": email, "first_name": first_name, "last_name": last_name,
         "access_roles": _roles(access_roles), "timezone": timezone,
@@ -270,6 +276,11 @@ def update_user(
 
     Example: thresher users update ada@example.com --access-roles manager --capacity-hours 32
     """
+    from pydantic import ValidationError
+
+    from thresher.harvest import UserUpdate
+    from thresher.provision import FROZEN_WHEN_ARCHIVED, ProvisionError, find_user
+
     fields = {
         "email": email, "first_name": first_name, "last_name": last_name,
         "access_roles": _roles(access_roles), "timezone": timezone,
@@ -300,6 +311,9 @@ def update_user(
 def _lifecycle(
     who: str, action: str, connection: str | None, database_url: str | None, *, yes: bool = True,
 ) -> User | StoredUser:
+    from thresher.harvest import UnprocessableError
+    from thresher.provision import ProvisionError, find_user
+
     async def run(writes: WriteThrough, resolved: ResolvedConnection) -> User | StoredUser:
         user = await find_user(writes, who)
         if action != "restore" and user.id == await own_user_id(writes, resolved):
@@ -391,6 +405,8 @@ def offboard_command(
 
     Example: thresher offboard ada@example.com --remove-from-teams --remove-from-roles
     """
+    from thresher.provision import find_user, offboard
+
     if delete:
         refuse_unconfirmed(f"Delete {who} from Harvest for good?", yes=yes)
 
