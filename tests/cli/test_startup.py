@@ -33,9 +33,6 @@ HEAVY_MODULES = frozenset({
     "thresher.connections", "thresher.sandbox", "thresher._serving", "rich.progress",
 })
 
-#: cli/_sync.py still imports thresher.store, thresher.sync and thresher.connections (and with
-#: them SQLAlchemy, pydantic and httpx) at module level; _app and _main import it.
-SYNC_IS_HEAVY = "cli/_sync.py imports thresher.store, .sync and .connections at module level"
 #: Imported by the commands that need them, never at start-up.
 LOADED_ON_USE = {"_user_view"}
 
@@ -75,8 +72,8 @@ def _heavy_loaded(modules: list[str], argv: list[str] | None = None) -> list[str
 def _command_modules() -> list[str]:
     names = [m.name for m in pkgutil.iter_modules(thresher.cli.__path__)]
     assert "_users" in names
-    # _app and _main import _sync (see SYNC_IS_HEAVY); each is checked on its own below.
-    skip = {"_sync", "_app", "_main", *LOADED_ON_USE}
+    # _app and _main import every command module: they are checked as a whole below.
+    skip = {"_app", "_main", *LOADED_ON_USE}
     return [f"thresher.cli.{n}" for n in sorted(names) if n not in skip]
 
 
@@ -84,14 +81,6 @@ def test_command_modules_load_no_heavy_stack() -> None:
     assert _heavy_loaded(_command_modules()) == []
 
 
-def test_only_cli_sync_pulls_in_heavy_stacks() -> None:
-    # Whatever the whole CLI loads, _sync alone loads too: no other module adds anything.
-    from_app = set(_heavy_loaded(["thresher.cli._app"]))
-    from_sync = set(_heavy_loaded(["thresher.cli._sync"]))
-    assert from_app <= from_sync, sorted(from_app - from_sync)
-
-
-@pytest.mark.xfail(strict=True, reason=SYNC_IS_HEAVY + "; remove this mark once it does not")
 @pytest.mark.parametrize(
     ("modules", "argv"),
     [

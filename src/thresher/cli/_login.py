@@ -65,12 +65,15 @@ def _pick_account(accounts: list[tuple[int, str]], account_id: int | None) -> tu
             f"this token reaches {len(accounts)} Harvest accounts",
             hint="Pick one with --account-id: " + ", ".join(f"{i} ({n})" for i, n in accounts) + ".",
         )
-    import click
-
     for n, (ident, name) in enumerate(accounts, 1):
         err_console.print(f"  {n}. {name} ({ident})")
-    choice: int = typer.prompt("Account", type=click.IntRange(1, len(accounts)), default=1)
-    return accounts[choice - 1]
+    # typer vendors its own click: the click package's range type is not one of its types, so
+    # the range is checked here (asking again, as a range type would).
+    while True:
+        choice: int = typer.prompt("Account", type=int, default=1)
+        if 1 <= choice <= len(accounts):
+            return accounts[choice - 1]
+        err_console.print(f"Pick a number from 1 to {len(accounts)}.")
 
 
 def _oauth_credentials(

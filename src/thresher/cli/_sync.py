@@ -1,30 +1,29 @@
 """``thresher sync`` and ``thresher changes``: keep the roster mirror current and read its log."""
 
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import re
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from thresher._errors import ThresherError
-from thresher.connections import open_client, resolve
-from thresher.store import Store
-from thresher.sync import RosterSync, SyncOptions, SyncReport
 
 from ._console import err_console, out, print_json
 from ._options import CONNECTION, DATABASE_URL, json_option
 from ._plumbing import event_dict, open_store
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from thresher.store import Store
+    from thresher.sync import SyncOptions, SyncReport
 
 __all__ = ["changes", "parse_since", "sync", "sync_once"]
 
@@ -39,6 +38,11 @@ async def sync_once(
     wait: bool = False,
     wait_timeout: float | None = None,
 ) -> SyncReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from thresher.connections import open_client, resolve
+    from thresher.sync import RosterSync
+
     resolved = resolve(store, connection_name)
     async with open_client(store, resolved) as client:
         engine = RosterSync(store, client, resolved.connection, options)
@@ -120,6 +124,8 @@ def sync(
 
     Example: thresher sync --watch --interval 60
     """
+    from thresher.sync import SyncOptions
+
     store = open_store(database_url)
     options = SyncOptions(
         overlap=dt.timedelta(seconds=overlap),
@@ -185,6 +191,8 @@ def changes(
 
     Example: thresher changes --since 24h --kind archived
     """
+    from rich.table import Table
+
     store = open_store(database_url)
     connection_id = None
     if connection is not None:
