@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import time
 from typing import TYPE_CHECKING
 
 import typer
@@ -17,12 +18,13 @@ from thresher._errors import ThresherError
 
 from ._console import err_console, out, print_json
 from ._options import CONNECTION, DATABASE_URL, json_option
+from ._output import print_jsonl
 from ._plumbing import event_dict, open_store
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from thresher.store import Store
+    from thresher.store import ChangeEvent, Store
     from thresher.sync import SyncOptions, SyncReport
 
 __all__ = ["changes", "parse_since", "sync", "sync_once"]
@@ -142,7 +144,9 @@ def sync(
                 wait=waiting, wait_timeout=wait_timeout,
             )
         )
-        if json_out:
+        if json_out and watch:
+            print_jsonl([report.as_dict()])  # a stream: one report per line (JSON Lines)
+        elif json_out:
             print_json(report.as_dict())
         else:
             _print_report(report)
@@ -183,11 +187,16 @@ def changes(
         help="created, updated, archived, restored, deleted, roles_changed or teammates_changed.",
     ),
     connection: str | None = CONNECTION,
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many events."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many events (the newest)."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing new events as they are recorded (Ctrl-C stops)."
+    ),
+    poll: float = typer.Option(2.0, "--poll", min=0.2, help="Seconds between checks with --follow."),
     json_out: bool = json_option("events"),
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Show the change log the sync and every write recorded.
+    """Show the change log the sync and every write recorded, newest first, with each user's
+    email; --follow then prints new events as they come (JSON Lines with --json).
 
     Example: thresher changes --since 24h --kind archived
     """
@@ -198,17 +207,57 @@ def changes(
     if connection is not None:
         connection_id = store.get_connection(connection).id
     events = store.list_events(
-        connection_id, since=parse_since(since) if since else None, kind=kind, limit=limit
+        connection_id, since=parse_since(since) if since else None, kind=kind, limit=limit,
+        newest_first=True,
     )
-    if json_out:
-        print_json([event_dict(e) for e in events])
+    emails = _Emails(store)
+    if json_out and not follow:
+        print_json([{**event_dict(e), "email": emails.of(e)} for e in events])
         return
-    if not events:
+    if json_out:
+        print_jsonl([{**event_dict(e), "email": emails.of(e)} for e in reversed(events)])
+    elif not events and not follow:
         out.print("No changes recorded.")
         return
-    table = Table("#", "observed", "kind", "user", "fields", "source")
-    for e in events:
-        fields = ", ".join(sorted(e.changes)) if e.kind in ("updated", "roles_changed") else ""
-        observed = e.observed_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(e.id), observed, e.kind, str(e.harvest_id), fields, e.source)
-    out.print(table)
+    elif events:
+        table = Table("#", "observed", "kind", "user", "email", "fields", "source")
+        for e in events:
+            table.add_row(*_event_cells(e, emails))
+        out.print(table, crop=False)
+    if not follow:
+        return
+    cursor = max((e.id for e in events), default=store.last_event_id(connection_id))
+    while True:
+        time.sleep(poll)
+        fresh = store.list_events(connection_id, since=cursor, kind=kind)
+        if not fresh:
+            continue
+        cursor = fresh[-1].id
+        if json_out:
+            print_jsonl([{**event_dict(e), "email": emails.of(e)} for e in fresh])
+        else:
+            for e in fresh:
+                out.print("  ".join(_event_cells(e, emails)), highlight=False)
+
+
+class _Emails:
+    """Each event's user email, from the mirror (tombstones included), read once per connection."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._by_connection: dict[int, dict[int, str]] = {}
+
+    def of(self, event: ChangeEvent) -> str | None:
+        if event.resource != "user":
+            return None
+        known = self._by_connection.get(event.connection_id)
+        if known is None or event.harvest_id not in known:
+            users = self._store.list_users(event.connection_id, include_deleted=True)
+            known = self._by_connection[event.connection_id] = {u.harvest_id: u.email for u in users}
+        return known.get(event.harvest_id)
+
+
+def _event_cells(e: ChangeEvent, emails: _Emails) -> tuple[str, ...]:
+    fields = ", ".join(sorted(e.changes)) if e.kind in ("updated", "roles_changed") else ""
+    observed = e.observed_at.strftime("%Y-%m-%d %H:%M:%S")
+    return (str(e.id), observed, e.kind, str(e.harvest_id), emails.of(e) or "", fields, e.source)

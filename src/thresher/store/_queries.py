@@ -298,10 +298,14 @@ class Queries:
         harvest_id: int | None = None,
         source: str | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[ChangeEvent]:
-        """The change log in order (by id). ``since``: a datetime keeps events observed at or
-        after it; an int keeps events after that event id (a consumer's cursor)."""
-        query = select(*_EVENT_COLUMNS).order_by(EVENTS.c.id)
+        """The change log in order (by id; ``newest_first`` reverses it, so ``limit`` keeps the
+        newest). ``since``: a datetime keeps events observed at or after it; an int keeps events
+        after that event id (a consumer's cursor)."""
+        query = select(*_EVENT_COLUMNS).order_by(
+            EVENTS.c.id.desc() if newest_first else EVENTS.c.id
+        )
         if connection_id is not None:
             query = query.where(EVENTS.c.connection_id == connection_id)
         if isinstance(since, dt.datetime):
