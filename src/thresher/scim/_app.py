@@ -38,6 +38,15 @@ log = logging.getLogger("thresher.scim")
 _READS = frozenset({"GET", "HEAD"})
 
 
+def _is_read(request: ScimRequest) -> bool:
+    """GET and HEAD, and ``POST .../.search``: a query sent in a body (RFC 7644 §3.4.3), which a
+    read-only token may make like any other lookup."""
+    method = request.method.upper()
+    if method in _READS:
+        return True
+    return method == "POST" and request.path.rstrip("/").endswith("/.search")
+
+
 @dataclasses.dataclass
 class BridgeRequest(ScimRequest):
     """A SCIM request with who sent it: the client address, and the token once checked."""
@@ -68,7 +77,7 @@ class _BridgeApplication(ASGIApplication):
         request.token = token
         if not token.allows(request.client):
             raise ForbiddenException(detail="this token may not be used from this address")
-        if token.read_only and request.method.upper() not in _READS:
+        if token.read_only and not _is_read(request):
             raise ForbiddenException(detail="this token is read-only")
 
     @staticmethod
