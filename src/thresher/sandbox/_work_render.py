@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from ._clock import format_ts as _format_ts
-from ._records import Client, Expense, Project, Task, TaskAssignment, TimeEntry, UserAssignment
+from ._records import Client, Expense, Project, Task, TaskAssignment, TimeEntry
 from ._render import user_assignment_dict
 from ._state import SandboxState
 
@@ -155,7 +155,7 @@ def time_entry_dict(state: SandboxState, entry: TimeEntry, now: float) -> dict[s
         "client": {"id": client.id, "name": client.name},
         "project": {"id": project.id, "name": project.name},
         "task": {"id": task.id, "name": task.name},
-        "user_assignment": None if ua is None else _assignment(state, ua),
+        "user_assignment": None if ua is None else user_assignment_dict(state, ua),
         "task_assignment": None if ta is None else {
             "id": ta.id, "billable": ta.billable, "is_active": ta.is_active,
             "created_at": format_ts(ta.created_at), "updated_at": format_ts(ta.updated_at),
@@ -182,24 +182,6 @@ def time_entry_dict(state: SandboxState, entry: TimeEntry, now: float) -> dict[s
         "budgeted": False,
         "billable_rate": rate,
         "cost_rate": user.cost_rate,
-    }
-
-
-def _assignment(state: SandboxState, a: UserAssignment) -> dict[str, Any]:
-    """``user_assignment_dict`` with remembered timestamps (the hot path of a time-entry page)."""
-    project = state.projects[a.project_id]
-    user = state.users[a.user_id]
-    return {
-        "id": a.id,
-        "is_project_manager": a.is_project_manager,
-        "is_active": a.is_active,
-        "use_default_rates": a.use_default_rates,
-        "budget": a.budget,
-        "created_at": format_ts(a.created_at),
-        "updated_at": format_ts(a.updated_at),
-        "hourly_rate": a.hourly_rate,
-        "project": {"id": project.id, "name": project.name, "code": project.code},
-        "user": {"id": user.id, "name": f"{user.first_name} {user.last_name}"},
     }
 
 
