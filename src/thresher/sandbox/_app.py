@@ -54,6 +54,7 @@ from ._roles import RolesApi
 from ._teammates import TeammatesApi
 from ._time_entries import TimeEntriesApi
 from ._users import UsersApi
+from ._v1_people import V1_PREFIX, V1PeopleApi
 
 __all__ = ["ServedSandbox", "build_app"]
 
@@ -66,6 +67,8 @@ _REPORTS = "/v2/reports/"
 #: docs/harvest-api.md §10: Harvest's words since 2021-08-15.
 GET_WITH_BODY = "HTTP GET requests with a body are not accepted."
 _BODYLESS = frozenset({"GET", "HEAD"})
+#: v1 only asked for a User-Agent as a courtesy (docs/migrating-from-v1.md).
+_V1 = V1_PREFIX + "/"
 
 
 @dataclasses.dataclass(slots=True)
@@ -101,6 +104,7 @@ def build_app(
                     RolesApi(sandbox), CompanyApi(sandbox), CatalogApi(sandbox), TimeEntriesApi(sandbox),
                     ExpensesApi(sandbox)):
         routes.extend(api.route(path, method, handler) for path, method, handler in section.routes())
+    routes.extend(V1PeopleApi(sandbox).routes())  # the legacy v1 People API (_v1_people.py)
     routes.extend(identity_routes(sandbox))
     routes.extend(control_routes(sandbox))
 
@@ -303,7 +307,7 @@ class _Gate:
                 await _fault_response(decision)(scope, receive, capture)
             elif refusal is not None:
                 await refusal(scope, receive, capture)
-            elif path != _AUTHORIZE_PATH and not _has_user_agent(scope):
+            elif path != _AUTHORIZE_PATH and not path.startswith(_V1) and not _has_user_agent(scope):
                 await bad_request("Missing User-Agent header").response(scope, receive, capture)
             else:
                 await self.app(scope, receive, capture)
