@@ -128,9 +128,7 @@ def _xml_user(state: SandboxState, user: User, indent: str) -> str:
 def _json_user(state: SandboxState, user: User) -> dict[str, Any]:
     return {
         "user": {
-            name.replace("-", "_"): value
-            for name, _, value in _fields(state, user)
-            if name not in _XML_ONLY
+            name.replace("-", "_"): value for name, _, value in _fields(state, user) if name not in _XML_ONLY
         }
     }
 

@@ -57,8 +57,15 @@ _CHALLENGE = {"WWW-Authenticate": 'Basic realm="Application"'}
 #: The request-log record ``_app.py`` puts in the scope under this key.
 _LOG_KEY = "thresher.sandbox"
 #: v1 fields v2 takes as they are.
-_SHARED = ("first_name", "last_name", "email", "timezone", "is_contractor", "is_active",
-           "has_access_to_all_future_projects")
+_SHARED = (
+    "first_name",
+    "last_name",
+    "email",
+    "timezone",
+    "is_contractor",
+    "is_active",
+    "has_access_to_all_future_projects",
+)
 _NOT_FOUND = "No person with that id or email address"
 _ADMINS_ONLY = "Only administrators can list or change people"
 
@@ -80,8 +87,9 @@ class _V1Call:
 
     __slots__ = ("actor", "as_json", "body", "request", "token")
 
-    def __init__(self, request: Request, body: dict[str, Any], actor: User, token: AccessToken,
-                 as_json: bool) -> None:
+    def __init__(
+        self, request: Request, body: dict[str, Any], actor: User, token: AccessToken, as_json: bool
+    ) -> None:
         self.request, self.body, self.actor, self.token, self.as_json = request, body, actor, token, as_json
 
 
@@ -116,8 +124,10 @@ class V1PeopleApi:
             (person, "DELETE", self.delete_person),
             (f"{person}/toggle", "POST", self.toggle_person),
         ]
-        return [Route(path, self._endpoint(handler), methods=[method], name=f"v1 {method} {path}")
-                for path, method, handler in table]
+        return [
+            Route(path, self._endpoint(handler), methods=[method], name=f"v1 {method} {path}")
+            for path, method, handler in table
+        ]
 
     # -- request path ------------------------------------------------------------------------------
     def _endpoint(self, handler: _V1Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -156,8 +166,9 @@ class V1PeopleApi:
         elif not scheme and "access_token" in request.query_params:
             token = state.access_tokens.get(request.query_params["access_token"])
         if token is None or (token.expires_at is not None and token.expires_at <= self.sandbox.clock.now()):
-            raise V1Error(401, "Sign in with your email address and an access token as the password",
-                          _CHALLENGE)
+            raise V1Error(
+                401, "Sign in with your email address and an access token as the password", _CHALLENGE
+            )
         if not {"all", "harvest:all", f"harvest:{state.account_id}"} & set(token.scope.split("+")):
             raise V1Error(401, "That OAuth token is for another account", _CHALLENGE)
         user = state.users.get(token.user_id)
@@ -188,8 +199,9 @@ class V1PeopleApi:
         wait = limiter.hit(key)
         if wait is not None:
             retry = RateLimiter.retry_after(wait)
-            raise V1Error(503, f"Throttled: over the account's rate limit; retry in {retry} s",
-                          {"Retry-After": retry})
+            raise V1Error(
+                503, f"Throttled: over the account's rate limit; retry in {retry} s", {"Retry-After": retry}
+            )
 
     def _person(self, call: _V1Call) -> User:
         """The path's user, by id or email address (v1 accepts either wherever an id goes)."""
@@ -254,8 +266,9 @@ class V1PeopleApi:
             try:
                 since = parse_ts(raw)
             except (ValueError, OverflowError):
-                raise V1Error(400, "updated_since must be a UTC date and time such as 2015-04-25 18:30") \
-                    from None
+                raise V1Error(
+                    400, "updated_since must be a UTC date and time such as 2015-04-25 18:30"
+                ) from None
             users = (u for u in users if u.updated_at >= since)
         return people_response(state, users, call.as_json)
 
@@ -272,8 +285,9 @@ class V1PeopleApi:
         form = Form(call.body)
         admin, manager, telephone, department = self._v1_fields(form)
         self._check(form)
-        body = {key: call.body[key] for key in (*_SHARED, "default_hourly_rate", "cost_rate")
-                if key in call.body}
+        body = {
+            key: call.body[key] for key in (*_SHARED, "default_hourly_rate", "cost_rate") if key in call.body
+        }
         body["access_roles"] = _access_roles(admin, manager, None)
         created = self._v2(self._users.create_user, call, None, body)
         state = self.sandbox.state
