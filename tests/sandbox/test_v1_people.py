@@ -580,3 +580,21 @@ def test_v1_throttle_is_503_with_retry_after_in_the_accounts_budget(live: LiveSa
     throttled = v1.call("GET", "/people")
     assert_v1_error(throttled, 503, "Throttled")
     assert int(throttled.headers["retry-after"]) >= 1
+
+
+def test_v1_hints_and_xml_survive_any_characters(live: LiveSandbox, api: Api) -> None:
+    v1 = V1(live)
+    body = {"user": {"first_name": "Zoë", "last_name": "Ünal", "email": "zoë@example.com"}}
+    assert v1.call("POST", "/people", fmt=JSON, body=body).status_code == 201
+    # The 400 names the email: the header carries it as ASCII, the body as it is.
+    taken = v1.call("POST", "/people", fmt=JSON, body=body)
+    assert taken.status_code == 400
+    assert taken.headers["hint"] == "Email has already been taken (zo?@example.com)"
+    assert "zoë@example.com" in taken.json()["errors"][0]
+    # A control character v2 stored still gives well-formed XML.
+    created = api.post(
+        "/v2/users", json={"first_name": "Bell\u0007", "last_name": "Ring", "email": "bell@example.com"}
+    )
+    assert created.status_code == 201
+    record = values(xml_of(v1.call("GET", f"/people/{created.json()['id']}")))
+    assert record["first-name"] == "Bell\ufffd"

@@ -2,7 +2,8 @@
 
 One app serves both of Harvest's hosts: the API under ``/v2`` (and the ``/api/v2`` alias, §1), the
 identity service under ``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``
-(§5), and the control plane under ``/sandbox`` (never under ``/v2``).
+(§5), the legacy v1 People API under ``/v1`` (``_v1_people.py``), and the control plane under
+``/sandbox`` (never under ``/v2``).
 
 Request path, outermost first: ``_Gate`` (request log, faults, latency, ``User-Agent``) -> routing
 (unknown routes: Harvest's HTML 404) -> ``_Api.dispatch`` (token and account header, rate limit,
