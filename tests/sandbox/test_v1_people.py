@@ -598,3 +598,21 @@ def test_v1_hints_and_xml_survive_any_characters(live: LiveSandbox, api: Api) ->
     assert created.status_code == 201
     record = values(xml_of(v1.call("GET", f"/people/{created.json()['id']}")))
     assert record["first-name"] == "Bell\ufffd"
+
+
+def test_v1_department_is_kept_in_the_state_file_and_older_files_still_load(live: LiveSandbox) -> None:
+    v1 = V1(live)
+    body = {
+        "user": {"first_name": "Dee", "last_name": "Part", "email": "dee@example.com", "department": "Ops"}
+    }
+    user_id = created_id(v1.call("POST", "/people", fmt=JSON, body=body))
+    state = live.control("GET", "/state").json()
+    users = state["users"]
+    column = users["fields"].index("department")
+    assert [row[column] for row in users["rows"] if row[0] == user_id] == ["Ops"]
+    # A state file written before the field existed loads with empty departments.
+    users["fields"].pop(column)
+    for row in users["rows"]:
+        row.pop(column)
+    live.control("PUT", "/state", json=state)
+    assert values(xml_of(v1.call("GET", f"/people/{user_id}")))["department"] == ""
