@@ -27,7 +27,8 @@ Creates never send mail: invitations land in an outbox. Tests use it in-process
 From a shell: ``thresher sandbox serve --users 200`` (see ``--help``).
 
 Routes on one port: the API under ``/v2`` (``/api/v2`` is an alias, §1); the identity service at
-``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the control plane under
+``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the retired v1 People API
+under ``/v1`` for old scripts (docs/migrating-from-v1.md); the control plane under
 ``/sandbox`` with ``Authorization: Bearer <control token>`` (reset, seed, snapshots, state, outbox,
 request log, faults, clock, settings, projects, time entries; listed in ``GET /sandbox``).
 

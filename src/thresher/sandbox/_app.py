@@ -2,7 +2,8 @@
 
 One app serves both of Harvest's hosts: the API under ``/v2`` (and the ``/api/v2`` alias, §1), the
 identity service under ``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``
-(§5), and the control plane under ``/sandbox`` (never under ``/v2``).
+(§5), the legacy v1 People API under ``/v1`` (``_v1_people.py``), and the control plane under
+``/sandbox`` (never under ``/v2``).
 
 Request path, outermost first: ``_Gate`` (request log, faults, latency, ``User-Agent``) -> routing
 (unknown routes: Harvest's HTML 404) -> ``_Api.dispatch`` (token and account header, rate limit,
@@ -54,6 +55,7 @@ from ._roles import RolesApi
 from ._teammates import TeammatesApi
 from ._time_entries import TimeEntriesApi
 from ._users import UsersApi
+from ._v1_people import V1_PREFIX, V1PeopleApi
 
 __all__ = ["ServedSandbox", "build_app"]
 
@@ -66,6 +68,8 @@ _REPORTS = "/v2/reports/"
 #: docs/harvest-api.md §10: Harvest's words since 2021-08-15.
 GET_WITH_BODY = "HTTP GET requests with a body are not accepted."
 _BODYLESS = frozenset({"GET", "HEAD"})
+#: v1 only asked for a User-Agent as a courtesy (docs/migrating-from-v1.md).
+_V1 = V1_PREFIX + "/"
 
 
 @dataclasses.dataclass(slots=True)
@@ -101,6 +105,7 @@ def build_app(
                     RolesApi(sandbox), CompanyApi(sandbox), CatalogApi(sandbox), TimeEntriesApi(sandbox),
                     ExpensesApi(sandbox)):
         routes.extend(api.route(path, method, handler) for path, method, handler in section.routes())
+    routes.extend(V1PeopleApi(sandbox).routes())  # the legacy v1 People API (_v1_people.py)
     routes.extend(identity_routes(sandbox))
     routes.extend(control_routes(sandbox))
 
@@ -303,7 +308,7 @@ class _Gate:
                 await _fault_response(decision)(scope, receive, capture)
             elif refusal is not None:
                 await refusal(scope, receive, capture)
-            elif path != _AUTHORIZE_PATH and not _has_user_agent(scope):
+            elif path != _AUTHORIZE_PATH and not path.startswith(_V1) and not _has_user_agent(scope):
                 await bad_request("Missing User-Agent header").response(scope, receive, capture)
             else:
                 await self.app(scope, receive, capture)

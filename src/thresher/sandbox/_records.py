@@ -51,6 +51,9 @@ class User:
     avatar_url: str
     created_at: int
     updated_at: int
+    #: Only the legacy v1 People API has it (docs/migrating-from-v1.md); v2 never shows it.
+    #: Last, with a default, so older state files still load.
+    department: str = ""
 
     @property
     def base_role(self) -> str:
