@@ -294,10 +294,13 @@ class ServeRecords:
     def finish_run(
         self, run_id: int, outcome: str, *, finished_at: dt.datetime, users_seen: int = 0,
         changes: int = 0, requests: int = 0, duration_s: float = 0.0, error: str | None = None,
+        kind: str | None = None,
     ) -> None:
+        """Record how a run ended (``kind``: full or incremental, once the run knows)."""
+        extra = {} if kind is None else {"kind": kind}
         with self._write() as conn:
             conn.execute(update(SERVE_RUNS).where(SERVE_RUNS.c.id == run_id).values(
-                outcome=outcome, finished_at=aware(finished_at, "finished_at"),
+                **extra, outcome=outcome, finished_at=aware(finished_at, "finished_at"),
                 users_seen=users_seen, changes=changes, requests=requests,
                 duration_s=duration_s, error=error))
 
@@ -321,7 +324,7 @@ class ServeRecords:
         with self._read() as conn:
             runs = [StoredRun(*r) for r in conn.execute(query)]
         for run in sorted(runs, key=lambda r: r.id):
-            last, last_ok = found.get(run.connection_id, (None, None))
+            _last, last_ok = found.get(run.connection_id, (None, None))
             found[run.connection_id] = (run, run if run.outcome == "ok" else last_ok)
         return found
 
