@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,11 +23,9 @@ from starlette.routing import BaseRoute, Route
 
 from thresher.store import EVENT_KINDS, StoredConnection, StoreError
 
+from ._context import ServiceContext
 from ._status import connection_status
 from ._webhooks import webhook_tables
-
-if TYPE_CHECKING:
-    from ._app import Service
 
 __all__ = ["routes"]
 
@@ -42,7 +40,7 @@ def _error(status: int, message: str, hint: str | None = None, **headers: str) -
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
-def routes(service: Service) -> list[BaseRoute]:
+def routes(service: ServiceContext) -> list[BaseRoute]:
     def guarded(handler: Handler) -> Handler:
         async def check(request: Request) -> Response:
             scheme, _, value = request.headers.get("authorization", "").partition(" ")

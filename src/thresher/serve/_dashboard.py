@@ -16,7 +16,7 @@ import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from starlette.requests import Request
@@ -26,13 +26,11 @@ from starlette.routing import BaseRoute, Route
 from thresher.store import EVENT_KINDS, StoredAdmin
 
 from ._auth import csrf_token
+from ._context import ServiceContext
 from ._oauth import ConnectFlow
 from ._status import connection_status
 from ._views import roster_view, usage_view
 from ._webhooks import webhook_tables
-
-if TYPE_CHECKING:
-    from ._app import Service
 
 __all__ = ["SESSION_COOKIE", "routes"]
 
@@ -72,7 +70,7 @@ def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     })
 
 
-def _secure(request: Request, service: Service) -> bool:
+def _secure(request: Request, service: ServiceContext) -> bool:
     mode = service.settings.dashboard.secure_cookies
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
 
@@ -86,7 +84,7 @@ def _trusted(request: Request, proxies: list[str]) -> bool:
     return any(address in ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def routes(service: Service) -> list[BaseRoute]:
+def routes(service: ServiceContext) -> list[BaseRoute]:
     auth = service.auth
     settings = service.settings.dashboard
     # CSRF for proxy-header sign-ins (no session cookie): keyed by a secret of this process.

@@ -14,7 +14,6 @@ import hmac
 import re
 import secrets
 import urllib.parse
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,8 +22,7 @@ from thresher._errors import ThresherError
 from thresher.connections import Credentials, save_connection
 from thresher.harvest import HarvestSettings, OAuthApp
 
-if TYPE_CHECKING:
-    from ._app import Service
+from ._context import ServiceContext
 
 __all__ = ["ConnectFlow"]
 
@@ -37,7 +35,7 @@ def _back(**params: str) -> RedirectResponse:
 
 
 class ConnectFlow:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: ServiceContext) -> None:
         self.service = service
         self.settings = service.settings.oauth
 

@@ -35,9 +35,10 @@ def headcount_svg(store: Store, connection_id: int, *, days: int = 30) -> dict[s
     delta: Counter[dt.date] = Counter()
     for e in store.list_events(connection_id, since=start, resource="user"):
         day = e.observed_at.astimezone(dt.UTC).date()
-        if e.kind in ("created", "restored"):
-            delta[day] += 1 if e.kind == "restored" or (e.changes.get("is_active") or {}).get("after", True) else 0
-        elif e.kind == "archived" or (e.kind == "deleted" and (e.changes.get("is_active") or {}).get("before", True)):
+        active = e.changes.get("is_active") or {}
+        if e.kind == "restored" or (e.kind == "created" and active.get("after", True)):
+            delta[day] += 1
+        elif e.kind == "archived" or (e.kind == "deleted" and active.get("before", True)):
             delta[day] -= 1
     count = store.count_users(connection_id, active=True)
     series: list[tuple[dt.date, int]] = []
