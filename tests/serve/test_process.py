@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ServeSetup, prepare, start_serve, wait_for
 
 from thresher.sandbox import RunningSandbox
 from thresher.store import ServeRecords, Store
+
+from .conftest import ServeSetup, prepare, start_serve, wait_for
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -64,11 +66,11 @@ def test_serve_answers_syncs_and_stops_on_sigterm(setup: ServeSetup) -> None:
 
             (event,) = wait_for(changed, timeout=60, what="the change in the feed")
             assert event["connection"] == "env"
-            metrics = wait_for(
-                lambda: (text := anon.get("/metrics").text)
-                and _metric(text, "thresher_change_events_total", kind="updated") >= 1 and text,
-                what="the change on /metrics",
-            )
+            def counted() -> str | None:
+                text = anon.get("/metrics").text
+                return text if _metric(text, "thresher_change_events_total", kind="updated") >= 1 else None
+
+            metrics = wait_for(counted, what="the change on /metrics")
             assert _metric(metrics, "thresher_sync_runs_total", connection="env", outcome="ok") >= 1
             assert _metric(metrics, "thresher_harvest_requests_total", route="/v2/users", status="200") >= 1
             assert _metric(metrics, "thresher_scim_requests_total", token="idp", status="200") == 1
@@ -79,11 +81,13 @@ def test_serve_answers_syncs_and_stops_on_sigterm(setup: ServeSetup) -> None:
         code = serve.terminate(timeout=60)
     assert code == 0, serve.output
     assert "Traceback" not in serve.output
-    assert setup.api_token not in serve.output and setup.scim_token not in serve.output
+    assert setup.api_token not in serve.output
+    assert setup.scim_token not in serve.output
     assert '"request_id"' in serve.output  # --log-format json
     with Store.open(setup.database_url) as store:
         runs = ServeRecords(store).recent_runs(limit=500)
-    assert runs and all(r.outcome != "running" for r in runs)
+    assert runs
+    assert all(r.outcome != "running" for r in runs)
 
 
 @pytest.mark.postgres
@@ -107,7 +111,7 @@ def test_two_serves_on_one_postgres_store_share_the_syncs(
     # One claim per due time, whichever process made it: consecutive runs start an interval
     # apart (never two for one slot), and each run listed the users once.
     starts = [r.started_at for r in runs]
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= interval * 0.9, gaps
     assert {r.outcome for r in runs} <= {"ok"}, [(r.outcome, r.error) for r in runs]
     listings = setup.sandbox_requests("/v2/users")

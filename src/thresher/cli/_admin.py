@@ -86,7 +86,8 @@ def list_admins(json_out: bool = json_option("admins"), database_url: str | None
     if not rows:
         out.print("No admins. Make one with 'thresher admin create --username NAME'.")
     for row in rows:
-        out.print(f"{row['username']}\tcreated {row['created_at']}\tlast sign-in {row['last_login_at'] or 'never'}")
+        last = row["last_login_at"] or "never"
+        out.print(f"{row['username']}\tcreated {row['created_at']}\tlast sign-in {last}")
 
 
 @token_app.command("create")
