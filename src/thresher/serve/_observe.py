@@ -75,7 +75,8 @@ def configure_logging(fmt: str, level: str, *, stream: Any = None) -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     # Harvest requests are counted in /metrics; logging each one drowns the service's own lines.
-    logging.getLogger("thresher.harvest").setLevel(max(logging.WARNING, root.level))
+    for noisy in ("thresher.harvest", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 class RequestIds:
