@@ -30,9 +30,9 @@ def _install_chromium() -> str | None:
         return None
     if shutil.which("apt-get") is None:
         return "no /usr/bin/chromium and no apt-get to install it"
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False,
-                              env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, env=env)
         if done.returncode != 0:
             return f"installing chromium with apt failed: {done.stderr.strip()[-300:]}"
     return None if Path(CHROMIUM).exists() else "apt installed no /usr/bin/chromium"
@@ -72,7 +72,9 @@ def _runs(setup: ServeSetup) -> int:
         return sum(r.outcome == "ok" for r in ServeRecords(store).recent_runs(limit=500))
 
 
-def test_dashboard_pages_live_feed_and_sync_now(browser: Any, served: ServeProcess, setup: ServeSetup) -> None:
+def test_dashboard_pages_live_feed_and_sync_now(
+    browser: Any, served: ServeProcess, setup: ServeSetup
+) -> None:
     wait_for(lambda: _runs(setup) >= 1, what="the first sync")
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
