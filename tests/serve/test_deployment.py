@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     found = []
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             word, _, rest = line.partition(" ")
             found.append((word.upper(), rest.strip()))
