@@ -276,9 +276,9 @@ def demo(
 def _serve_service(store: Store, resolved: ResolvedConnection) -> Iterator[tuple[str, str, str]]:
     """``thresher serve`` on the demo's store and sandbox: yields its URL and a one-time admin."""
     from thresher._serving import serve_in_thread
-    from thresher.serve import Service, ServeSettings
+    from thresher.serve import ServeSettings, Service
 
-    settings = ServeSettings(host="127.0.0.1", port=0, sync={"interval": 5})  # type: ignore[arg-type]
+    settings = ServeSettings(host="127.0.0.1", port=0, sync={"interval": 5})
     service = Service(settings, store, resolved={resolved.connection.name: resolved})
     username, password = service.auth.one_time_admin()
     with serve_in_thread(service.app, "127.0.0.1", 0, name="thresher-serve") as port:
