@@ -83,13 +83,15 @@ def main() -> None:
         )
         stack.callback(lambda: proc.poll() is None and proc.kill())
         assert proc.stdout is not None
-        base = None
+        base, seen = None, []
         for line in proc.stdout:
+            seen.append(line)
             match = _URL.search(line)
             if match:
                 base = match.group(1)
                 break
-        assert base, "thresher serve did not start"
+        if base is None:
+            raise SystemExit("thresher serve did not start:\n" + "".join(seen))
         api = stack.enter_context(httpx.Client(base_url=base, timeout=30,
                                                headers={"Authorization": f"Bearer {token}"}))
 

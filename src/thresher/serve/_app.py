@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from thresher.connections import NoConnectionError, ResolvedConnection, open_client, resolve
+from thresher._errors import ThresherError
+from thresher.connections import ResolvedConnection, open_client, resolve
 from thresher.harvest import RequestRecord
 from thresher.provision import WriteThrough
 from thresher.scim import DeleteMode, ScimBridge, TokenStore
@@ -189,8 +190,9 @@ class Service:
                 resolved = next(iter(self._resolved.values()))
             else:
                 resolved = resolve(self.store, None)
-        except NoConnectionError as exc:
-            log.warning("SCIM bridge off: %s", exc)
+        except ThresherError as exc:
+            # No connection yet, or several and none is the default: the rest still serves.
+            log.warning("SCIM bridge off: %s (set [scim] connection = NAME)", exc)
             return None
         connection_name = resolved.connection.name
         self.scim_connection = connection_name
