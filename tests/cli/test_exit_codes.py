@@ -27,7 +27,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["user", "list"], "No such command 'user'. Did you mean 'users'?"),
+        (["user", "list"], "No such command 'user'. Did you mean 'users'"),  # click may list 'serve' too
         (["--version-typo"], "No such option: --version-typo"),
         (["users", "create", "--email", "ada@example.com"], "Missing option '--first-name'"),
         (["sync", "--page-size", "0"], "Invalid value for '--page-size'"),

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from . import _console
+from ._admin import admin_app
 from ._db import db_app
 from ._demo import demo
 from ._login import connections_app, login
@@ -20,6 +21,7 @@ from ._roles import roles_app
 from ._roster import apply_command, plan_command
 from ._sandbox import sandbox_app
 from ._scim import scim_app
+from ._serve import serve
 from ._sync import changes, sync
 from ._teammates import teammates_app
 from ._users import offboard_command, users_app
@@ -73,6 +75,7 @@ app.command("unassign")(unassign)
 app.command("plan")(plan_command)
 app.command("apply")(apply_command)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
@@ -82,6 +85,7 @@ app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")
 app.add_typer(rates_app, name="rates")
 app.add_typer(scim_app, name="scim")
+app.add_typer(admin_app, name="admin")
 
 
 def _unset_flags(group: typer.Typer) -> dict[str, Any]:

@@ -206,7 +206,9 @@ def demo(
         None, "--database-url", help="Store URL; default: a new SQLite file in a temporary folder."
     ),
     serve: bool = typer.Option(
-        False, "--serve", help="Keep the sandbox and the SCIM bridge running afterwards, until Ctrl-C."
+        False, "--serve",
+        help="Then run the whole service (dashboard, SCIM, API, metrics) on the sandbox until Ctrl-C, "
+        "and print the dashboard's URL and a one-time admin login.",
     ),
     scim_port: int = typer.Option(
         0, "--scim-port", min=0, max=65535, help="Port of the demo's SCIM bridge (0: a free one)."
@@ -246,7 +248,8 @@ def demo(
                     _settings(running),
                 )
                 result = asyncio.run(_run_demo(store, resolved, say, quiet=json_out))
-                with _serve_bridge(store, resolved, port=scim_port, keep_fresh=serve) as (
+                # With --serve, the whole service (below) keeps the mirror fresh instead.
+                with _serve_bridge(store, resolved, port=scim_port, keep_fresh=False) as (
                     scim_url,
                     token,
                 ):
@@ -259,7 +262,7 @@ def demo(
                         out.print("[bold]Try the bridge[/] (demo token, valid while the demo runs):")
                         out.print(curl, markup=False, highlight=False, soft_wrap=True)
                     if serve:
-                        _wait_for_ctrl_c(running, scim_url)
+                        _serve_until_ctrl_c(store, resolved, running, scim_url)
         finally:
             store.close()
     if not json_out and not serve:
@@ -267,6 +270,36 @@ def demo(
             "Next: 'thresher demo --serve' keeps the sandbox and bridge up to try that command; "
             "'thresher sandbox serve' runs the sandbox for your own integration tests."
         )
+
+
+@contextlib.contextmanager
+def _serve_service(store: Store, resolved: ResolvedConnection) -> Iterator[tuple[str, str, str]]:
+    """``thresher serve`` on the demo's store and sandbox: yields its URL and a one-time admin."""
+    from thresher._serving import serve_in_thread
+    from thresher.serve import ServeSettings, Service
+
+    settings = ServeSettings(host="127.0.0.1", port=0, sync={"interval": 5})
+    service = Service(settings, store, resolved={resolved.connection.name: resolved})
+    username, password = service.auth.one_time_admin()
+    with serve_in_thread(service.app, "127.0.0.1", 0, name="thresher-serve") as port:
+        yield f"http://127.0.0.1:{port}", username, password
+
+
+def _serve_until_ctrl_c(
+    store: Store, resolved: ResolvedConnection, running: RunningSandbox, scim_url: str
+) -> None:
+    # Ctrl-C may come while the service still starts: that is a stop as well, not an error.
+    try:
+        with _serve_service(store, resolved) as (url, username, password):
+            err_console.print(
+                f"Dashboard: [bold]{url}/[/] (sign in as [bold]{username}[/] with "
+                f"password [bold]{password}[/]: a one-time demo admin); status API "
+                f"{url}/api/v1/status, metrics {url}/metrics.",
+                soft_wrap=True,
+            )
+            _wait_for_ctrl_c(running, f"{url}/scim/v2 (and {scim_url})")
+    except KeyboardInterrupt:
+        err_console.print("Stopped.")
 
 
 def _wait_for_ctrl_c(running: RunningSandbox, scim_url: str) -> None:

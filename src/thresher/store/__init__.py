@@ -13,7 +13,8 @@ shipped in this package; ``Store.open`` applies pending ones.
 
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
-tokens). ``Store.rate_budget`` is the one rate budget per Harvest account that every process on
+tokens), and the service's own rows through :class:`ServeRecords` (``thresher serve``).
+``Store.rate_budget`` is the one rate budget per Harvest account that every process on
 the store draws from (:class:`RateBudget`). Every database error, whichever table, is a
 :class:`StoreError`.
 """
@@ -55,6 +56,7 @@ from ._replay import replay
 from ._schema import EVENT_KINDS
 from ._scim_records import ScimRecords, ScimUserExtras
 from ._scim_tokens import ScimTokens, StoredScimToken
+from ._serve_records import ServeRecords, StoredAdmin, StoredAdminToken, StoredRun, UsageKey
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
 from ._transaction import StoreTransaction
 
@@ -89,16 +91,21 @@ __all__ = [
     "ScimRecords",
     "ScimTokens",
     "ScimUserExtras",
+    "ServeRecords",
     "Store",
     "StoreError",
     "StoreNotFoundError",
     "StoreTransaction",
+    "StoredAdmin",
+    "StoredAdminToken",
     "StoredConnection",
     "StoredRole",
+    "StoredRun",
     "StoredScimToken",
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",
+    "UsageKey",
     "default_database_url",
     "replay",
     "user_snapshot",

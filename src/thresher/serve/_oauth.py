@@ -1,0 +1,99 @@
+"""The "connect a Harvest account" page: the OAuth2 authorization-code flow (§5.2 of
+docs/harvest-api.md) run by the service, for platforms that onboard their customers' accounts.
+
+The state travels in an HttpOnly cookie (with the name the admin chose) and is compared in
+constant time on the way back; the code is exchanged at Harvest ID, the token's scope names the
+account, and the connection is saved with its credentials sealed (``SecretBox``, like
+``thresher login``). Syncs of the new connection start at the scheduler's next look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import secrets
+import urllib.parse
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from thresher._errors import ThresherError
+from thresher.connections import Credentials, save_connection
+from thresher.harvest import HarvestSettings, OAuthApp
+
+from ._context import ServiceContext
+
+__all__ = ["ConnectFlow"]
+
+COOKIE = "thresher_connect"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _back(**params: str) -> RedirectResponse:
+    return RedirectResponse("/connect?" + urllib.parse.urlencode(params), status_code=303)
+
+
+class ConnectFlow:
+    def __init__(self, service: ServiceContext) -> None:
+        self.service = service
+        self.settings = service.settings.oauth
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.client_id and self.settings.client_secret)
+
+    def _app(self) -> OAuthApp:
+        assert self.settings.client_id
+        assert self.settings.client_secret
+        return OAuthApp(self.settings.client_id, self.settings.client_secret, self.settings.id_url,
+                        self.settings.user_agent, transport=self.service.oauth_transport)
+
+    def _redirect_uri(self, request: Request) -> str:
+        return self.settings.redirect_url or str(request.url_for("connect_callback"))
+
+    async def start(self, request: Request, name: str) -> Response:
+        if not self.configured:
+            return _back(error="No OAuth app is configured: set [oauth] client_id and client_secret.")
+        if not _NAME.match(name):
+            return _back(error="Name the connection with letters, digits, dots, dashes or underscores.")
+        state = secrets.token_urlsafe(24)
+        url = self._app().authorization_url(state, self._redirect_uri(request))
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(COOKIE, f"{state}:{name}", httponly=True, samesite="lax", max_age=900,
+                            secure=request.url.scheme == "https", path="/connect")
+        return response
+
+    async def finish(self, request: Request) -> Response:
+        q = request.query_params
+        state, _, name = request.cookies.get(COOKIE, "").partition(":")
+        if not state or not hmac.compare_digest(state, q.get("state", "")):
+            return _back(error="This sign-in link does not belong to a connection started here.")
+        if q.get("error"):
+            return _back(error=f"Harvest ID said: {q.get('error_description') or q['error']}")
+        code = q.get("code")
+        if not code:
+            return _back(error="Harvest ID sent no authorization code.")
+        try:
+            token = await self._app().exchange_code(code)
+            accounts = token.harvest_account_ids
+            if not accounts:
+                return _back(error="The token names no Harvest account (scope harvest:ID).")
+            settings = HarvestSettings(
+                access_token=token.access_token, account_id=accounts[0],
+                user_agent=self.settings.user_agent, base_url=self.settings.api_url,
+                id_url=self.settings.id_url,
+            )
+            creds = Credentials(
+                kind="oauth", access_token=token.access_token, user_agent=self.settings.user_agent,
+                refresh_token=token.refresh_token, expires_at=token.expires_at,
+                client_id=self.settings.client_id, client_secret=self.settings.client_secret,
+                scope=token.scope,
+            )
+            await asyncio.to_thread(save_connection, self.service.store, name, settings, creds,
+                                    label="connected from the dashboard")
+        except ThresherError as exc:
+            return _back(error=str(exc))
+        response = _back(done=name)
+        response.delete_cookie(COOKIE, path="/connect")
+        return response
