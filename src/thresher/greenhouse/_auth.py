@@ -183,9 +183,14 @@ class ClientCredentialsAuth(httpx.Auth):
         if self.sub is not None:
             form["sub"] = self.sub
         return httpx.Request(
-            "POST", self.token_url, data=form,
-            headers={"Authorization": f"Basic {basic}", "Accept": "application/json",
-                     "User-Agent": self._user_agent},
+            "POST",
+            self.token_url,
+            data=form,
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Accept": "application/json",
+                "User-Agent": self._user_agent,
+            },
         )
 
     def read_mint_response(self, response: httpx.Response) -> AccessToken:
@@ -199,14 +204,18 @@ class ClientCredentialsAuth(httpx.Auth):
             if not isinstance(data, dict):
                 raise UnexpectedResponseError(
                     "The Greenhouse token endpoint answered without a JSON object",
-                    method="POST", url=self.token_url, status_code=response.status_code,
+                    method="POST",
+                    url=self.token_url,
+                    status_code=response.status_code,
                 )
             return AccessToken.from_response(data, sub=self.sub, now=self._now())
         said = parse_error_body(response)
         said = redactor.redact_text(said) if said else None
         words = (said or "").lower()
         common: dict[str, Any] = {
-            "method": "POST", "url": self.token_url, "status_code": response.status_code,
+            "method": "POST",
+            "url": self.token_url,
+            "status_code": response.status_code,
             "api_message": said,
         }
         if response.status_code == 401 and "invalid_client" in words:
@@ -234,8 +243,7 @@ class ClientCredentialsAuth(httpx.Auth):
         if response.status_code == 400:
             raise BadRequestError(
                 f"The Greenhouse token endpoint refused the request (400){': ' + said if said else ''}",
-                hint="Check the client id's format (copy it again from Greenhouse) and "
-                "GREENHOUSE_TOKEN_URL.",
+                hint="Check the client id's format (copy it again from Greenhouse) and GREENHOUSE_TOKEN_URL.",
                 **common,
             )
         raise error_from_response(response, redactor=redactor)
@@ -244,8 +252,11 @@ class ClientCredentialsAuth(httpx.Auth):
         self._token = self.read_mint_response(response)
         self._generation += 1
         self.minted += 1
-        _log.info("minted a Greenhouse access token (sub %s, expires %s)", self.sub,
-                  self._token.expires_at.isoformat())
+        _log.info(
+            "minted a Greenhouse access token (sub %s, expires %s)",
+            self.sub,
+            self._token.expires_at.isoformat(),
+        )
         if self._on_token is not None:
             try:
                 self._on_token(self._token)
@@ -256,9 +267,7 @@ class ClientCredentialsAuth(httpx.Auth):
         assert self._token is not None
         request.headers["Authorization"] = f"Bearer {self._token.value}"
 
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._stale():
             response = yield self.mint_request()
             response.read()
@@ -273,9 +282,7 @@ class ClientCredentialsAuth(httpx.Auth):
             self._authorize(request)
             yield request
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._lock is None:
             self._lock = anyio.Lock()
         if self._stale():

@@ -73,12 +73,19 @@ class AsyncGreenhouse(Core):
         per_page: int | None = None,
     ) -> dict[str, str]:
         params: dict[str, str] = {}
-        for key, many in (("ids", ids), ("employee_ids", employee_ids), ("office_ids", office_ids),
-                          ("department_ids", department_ids)):
+        for key, many in (
+            ("ids", ids),
+            ("employee_ids", employee_ids),
+            ("office_ids", office_ids),
+            ("department_ids", department_ids),
+        ):
             if many is not None:
                 params[key] = _ids(many)
-        for key, text in (("primary_email", primary_email), ("external_office_id", external_office_id),
-                          ("external_department_id", external_department_id)):
+        for key, text in (
+            ("primary_email", primary_email),
+            ("external_office_id", external_office_id),
+            ("external_department_id", external_department_id),
+        ):
             if text is not None:
                 params[key] = text
         for key, flag in (("deactivated", deactivated), ("show_service_accounts", show_service_accounts)):
@@ -117,11 +124,18 @@ class AsyncGreenhouse(Core):
         """``GET /v3/users``, id descending. Service accounts are hidden unless
         ``show_service_accounts``; the token's ``sub`` must be a Site Admin."""
         params = self._user_filters(
-            ids=ids, employee_ids=employee_ids, primary_email=primary_email, deactivated=deactivated,
-            show_service_accounts=show_service_accounts, office_ids=office_ids,
-            department_ids=department_ids, external_office_id=external_office_id,
-            external_department_id=external_department_id, created_at=created_at,
-            updated_at=updated_at, per_page=per_page,
+            ids=ids,
+            employee_ids=employee_ids,
+            primary_email=primary_email,
+            deactivated=deactivated,
+            show_service_accounts=show_service_accounts,
+            office_ids=office_ids,
+            department_ids=department_ids,
+            external_office_id=external_office_id,
+            external_department_id=external_department_id,
+            created_at=created_at,
+            updated_at=updated_at,
+            per_page=per_page,
         )
         async for user in self._items("/users", User, params):
             yield user
@@ -195,12 +209,20 @@ class AsyncGreenhouse(Core):
             yield item
 
     async def add_future_job_permission(
-        self, user_id: int, role_id: int, *, department_id: int | None = None,
+        self,
+        user_id: int,
+        role_id: int,
+        *,
+        department_id: int | None = None,
         office_id: int | None = None,
     ) -> FutureJobPermission:
         """``POST /v3/future_job_permissions``; no department and no office: every future job."""
-        body = {"user_id": user_id, "role_id": role_id, "department_id": department_id,
-                "office_id": office_id}
+        body = {
+            "user_id": user_id,
+            "role_id": role_id,
+            "department_id": department_id,
+            "office_id": office_id,
+        }
         response = await self._send("POST", self._url("/future_job_permissions"), json=body)
         return self._model(response, FutureJobPermission)
 

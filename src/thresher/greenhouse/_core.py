@@ -78,10 +78,15 @@ class Core:
         on_token: Any = None,
     ) -> None:
         overrides: dict[str, Any] = {
-            "client_id": client_id, "client_secret": client_secret,
-            "sub": str(sub) if sub is not None else None, "access_token": access_token,
-            "base_url": base_url, "token_url": token_url, "per_page": per_page,
-            "rate_limit": rate_limit, "rate_window": rate_window,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "sub": str(sub) if sub is not None else None,
+            "access_token": access_token,
+            "base_url": base_url,
+            "token_url": token_url,
+            "per_page": per_page,
+            "rate_limit": rate_limit,
+            "rate_window": rate_window,
         }
         settings = settings or GreenhouseSettings()
         settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
@@ -91,9 +96,14 @@ class Core:
                 assert settings.client_id is not None
                 assert settings.client_secret is not None
                 auth = ClientCredentialsAuth(
-                    settings.client_id, settings.client_secret, sub=settings.sub,
-                    token_url=settings.token_url, user_agent=settings.user_agent,
-                    renew_margin=settings.renew_margin, token=token, on_token=on_token,
+                    settings.client_id,
+                    settings.client_secret,
+                    sub=settings.sub,
+                    token_url=settings.token_url,
+                    user_agent=settings.user_agent,
+                    renew_margin=settings.renew_margin,
+                    token=token,
+                    on_token=on_token,
                 )
             elif settings.access_token:
                 auth = StaticTokenAuth(settings.access_token)
@@ -110,8 +120,11 @@ class Core:
         self._base = httpx.URL(settings.base_url + "/")
         self._http = httpx.AsyncClient(
             transport=PacedTransport(
-                transport or httpx.AsyncHTTPTransport(), self._on_api, self.limiter,
-                on_request=on_request, max_in_flight=settings.max_in_flight,
+                transport or httpx.AsyncHTTPTransport(),
+                self._on_api,
+                self.limiter,
+                on_request=on_request,
+                max_in_flight=settings.max_in_flight,
             ),
             auth=auth,
             headers={"User-Agent": settings.user_agent, "Accept": "application/json"},
@@ -187,7 +200,9 @@ class Core:
                 lost = TransportError(
                     f"{method} {path} got no answer: {_describe(exc)}",
                     hint="Check the network and GREENHOUSE_BASE_URL, then try again.",
-                    method=method, url=str(httpx.URL(url).copy_with(query=None)), request_sent=sent,
+                    method=method,
+                    url=str(httpx.URL(url).copy_with(query=None)),
+                    request_sent=sent,
                 )
                 if not last and (repeatable or not sent):
                     await anyio.sleep(self._pause(attempt))
@@ -204,7 +219,9 @@ class Core:
             if response.is_success:
                 return response
             error = error_from_response(
-                response, redactor=self._redactor(), api_prefix=self._base.path.rstrip("/"),
+                response,
+                redactor=self._redactor(),
+                api_prefix=self._base.path.rstrip("/"),
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
             if isinstance(error, RateLimitedError) and not last:
@@ -221,9 +238,11 @@ class Core:
     def _ambiguous(method: str, path: str, error: ServerError | TransportError) -> AmbiguousCreateError:
         return AmbiguousCreateError(
             f"{method} {path} may or may not have been processed: {error}",
-            hint="Check whether the record exists (list_users(primary_email=...)) before "
-            "creating it again.",
-            method=error.method, url=error.url, status_code=error.status_code, body=error.body,
+            hint="Check whether the record exists (list_users(primary_email=...)) before creating it again.",
+            method=error.method,
+            url=error.url,
+            status_code=error.status_code,
+            body=error.body,
             api_message=error.api_message,
         )
 
@@ -238,7 +257,8 @@ class Core:
             raise UnexpectedResponseError(
                 f"{response.request.method} {response.request.url.path} answered "
                 f"{response.status_code} without JSON",
-                method=response.request.method, status_code=response.status_code,
+                method=response.request.method,
+                status_code=response.status_code,
             ) from exc
 
     @classmethod
@@ -249,7 +269,8 @@ class Core:
             raise UnexpectedResponseError(
                 f"{response.request.method} {response.request.url.path} returned a "
                 f"{model.__name__} the client cannot read: {exc.errors()[0]['msg']}",
-                method=response.request.method, status_code=response.status_code,
+                method=response.request.method,
+                status_code=response.status_code,
             ) from exc
 
     @staticmethod

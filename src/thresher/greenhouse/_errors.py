@@ -269,8 +269,11 @@ def error_from_response(
     said_raw = parse_error_body(response)
     api_message = redactor.redact_text(said_raw) if said_raw else None
     common: dict[str, Any] = {
-        "method": method, "url": redactor.redact_text(str(request.url.copy_with(query=None))),
-        "status_code": status, "body": _body_text(response, redactor), "api_message": api_message,
+        "method": method,
+        "url": redactor.redact_text(str(request.url.copy_with(query=None))),
+        "status_code": status,
+        "body": _body_text(response, redactor),
+        "api_message": api_message,
     }
     where = f"{method} {path}"
     said = f": {api_message}" if api_message else ""

@@ -64,7 +64,8 @@ async def iterate_pages(
         if not isinstance(data, list):
             raise UnexpectedResponseError(
                 f"GET {response.request.url.path} answered without a JSON array",
-                method="GET", url=str(response.request.url.copy_with(query=None)),
+                method="GET",
+                url=str(response.request.url.copy_with(query=None)),
                 status_code=response.status_code,
             )
         try:
@@ -73,7 +74,8 @@ async def iterate_pages(
             raise UnexpectedResponseError(
                 f"GET {response.request.url.path} returned records the client cannot read: "
                 f"{exc.errors()[0]['msg']}",
-                method="GET", status_code=response.status_code,
+                method="GET",
+                status_code=response.status_code,
             ) from exc
         link = response.links.get("next", {}).get("url")
         following = check_next(link) if link else None

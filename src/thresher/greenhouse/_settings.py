@@ -101,16 +101,17 @@ class GreenhouseSettings:
         return bool(self.client_id and self.client_secret)
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: object
-    ) -> GreenhouseSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> GreenhouseSettings:
         """Settings from ``GREENHOUSE_*`` variables; keyword overrides that are not None win."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field, var in (
-            ("client_id", "GREENHOUSE_CLIENT_ID"), ("client_secret", "GREENHOUSE_CLIENT_SECRET"),
-            ("sub", "GREENHOUSE_SUB"), ("access_token", "GREENHOUSE_ACCESS_TOKEN"),
-            ("base_url", "GREENHOUSE_BASE_URL"), ("token_url", "GREENHOUSE_TOKEN_URL"),
+            ("client_id", "GREENHOUSE_CLIENT_ID"),
+            ("client_secret", "GREENHOUSE_CLIENT_SECRET"),
+            ("sub", "GREENHOUSE_SUB"),
+            ("access_token", "GREENHOUSE_ACCESS_TOKEN"),
+            ("base_url", "GREENHOUSE_BASE_URL"),
+            ("token_url", "GREENHOUSE_TOKEN_URL"),
             ("user_agent", "GREENHOUSE_USER_AGENT"),
         ):
             if env.get(var):

@@ -81,15 +81,28 @@ class PacedTransport(httpx.AsyncBaseTransport):
         return response
 
     def _record(
-        self, request: httpx.Request, status: int | None, started: float, waited: float,
+        self,
+        request: httpx.Request,
+        status: int | None,
+        started: float,
+        waited: float,
         error: str | None,
     ) -> None:
         record = RequestRecord(
-            request.method, request.url.path, status, (time.perf_counter() - started) * 1000.0,
-            waited, error,
+            request.method,
+            request.url.path,
+            status,
+            (time.perf_counter() - started) * 1000.0,
+            waited,
+            error,
         )
-        _log.debug("%s %s -> %s (waited %.3f s)", record.method, record.path,
-                   status if status is not None else error, waited)
+        _log.debug(
+            "%s %s -> %s (waited %.3f s)",
+            record.method,
+            record.path,
+            status if status is not None else error,
+            waited,
+        )
         if self._on_request is not None:
             try:
                 self._on_request(record)
