@@ -240,6 +240,12 @@ class ClientCredentialsAuth(httpx.Auth):
                 "a Site Admin for the user endpoints.",
                 **common,
             )
+        if response.status_code == 400 and "client_id" in words:
+            raise BadRequestError(
+                "Greenhouse says the client id is malformed (400)",
+                hint=f"Copy the client id again from {CREDENTIALS_PAGE} into GREENHOUSE_CLIENT_ID.",
+                **common,
+            )
         if response.status_code == 400:
             raise BadRequestError(
                 f"The Greenhouse token endpoint refused the request (400){': ' + said if said else ''}",
