@@ -14,8 +14,8 @@ import dataclasses
 import datetime as dt
 import hmac
 import re
+import math
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -164,14 +164,14 @@ def rate_headers(sandbox: SandboxCore, credential: Credential) -> dict[str, str]
     windows = sandbox.windows
     if windows is None:
         return {}
-    allowed, remaining, reset = windows.hit(credential.client_id)
+    allowed, remaining, reset, left = windows.hit(credential.client_id)
     headers = {
         "X-RateLimit-Limit": str(windows.limit),
         "X-RateLimit-Remaining": str(max(0, remaining)),
         "X-RateLimit-Reset": str(reset),
     }
     if not allowed:
-        wait = max(1, reset - int(time.time()))
+        wait = max(1, math.ceil(left - 1e-9))
         raise ApiError(429, {"message": "Too Many Requests"}, {**headers, "Retry-After": str(wait)})
     return headers
 

@@ -57,13 +57,13 @@ class GreenhouseSandboxConfig:
 class RateWindows:
     """Fixed windows per credential (docs/greenhouse.md: a fixed 30-second window): the first
     request opens a window of ``window`` seconds admitting ``limit`` requests; refused requests
-    do not count. ``hit`` returns ``(allowed, remaining, reset_epoch)``."""
+    do not count. ``hit`` returns ``(allowed, remaining, reset_epoch, seconds_left)``."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit, self.window = limit, window
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (end, used), on time.time()
 
-    def hit(self, key: str, now: float | None = None) -> tuple[bool, int, int]:
+    def hit(self, key: str, now: float | None = None) -> tuple[bool, int, int, float]:
         t = time.time() if now is None else now
         end, used = self._windows.get(key, (0.0, 0))
         if t >= end:
@@ -71,7 +71,7 @@ class RateWindows:
         allowed = used < self.limit
         used += allowed
         self._windows[key] = (end, used)
-        return allowed, self.limit - used, math.ceil(end)
+        return allowed, self.limit - used, math.ceil(end), end - t
 
 
 class SandboxCore:
