@@ -43,7 +43,11 @@ class Target:
     ) -> AsyncGreenhouse:
         s = self.sandbox
         cred = s.credential(credential)
-        who = {"admin": s.state.admin_id, "basic": s.state.basic_id}.get(sub, sub) if isinstance(sub, str) else sub
+        who = (
+            {"admin": s.state.admin_id, "basic": s.state.basic_id}.get(sub, sub)
+            if isinstance(sub, str)
+            else sub
+        )
         kwargs.setdefault("client_id", cred.client_id)
         kwargs.setdefault("client_secret", cred.client_secret)
         return AsyncGreenhouse(
@@ -72,27 +76,34 @@ def _live_server() -> Iterator[RunningGreenhouseSandbox]:
         yield running
 
 
-@pytest.fixture(params=["asgi", "http"])
-def target(
-    request: pytest.FixtureRequest, gh_config: GreenhouseSandboxConfig
+@pytest.fixture
+def live_target(
+    _live_server: RunningGreenhouseSandbox, gh_config: GreenhouseSandboxConfig
 ) -> Iterator[Target]:
-    """The sandbox in-process, or the session's live server reset to ``gh_config``."""
-    if request.param == "asgi":
-        sandbox = GreenhouseSandbox(gh_config)
-        yield Target(sandbox, ASGI_ORIGIN, lambda: httpx.ASGITransport(app=sandbox.app))
-        return
-    running: RunningGreenhouseSandbox = request.getfixturevalue("_live_server")
-    live = running.sandbox
+    """The session's server over real HTTP, reset to ``gh_config``."""
+    live = _live_server.sandbox
     live.set_faults(None)
     live.reset(users=gh_config.users, seed=gh_config.seed)
-    live.apply_settings({
-        "rate_limit": gh_config.rate_limit, "expiry_field": gh_config.expiry_field,
-        "non_admin_lists": gh_config.non_admin_lists, "token_ttl_seconds": gh_config.token_ttl_seconds,
-    })
+    live.apply_settings(
+        {
+            "rate_limit": gh_config.rate_limit,
+            "expiry_field": gh_config.expiry_field,
+            "non_admin_lists": gh_config.non_admin_lists,
+            "token_ttl_seconds": gh_config.token_ttl_seconds,
+        }
+    )
     try:
-        yield Target(live, running.base_url, lambda: None)
+        yield Target(live, _live_server.base_url, lambda: None)
     finally:
         live.set_faults(None)
+
+
+@pytest.fixture(params=["asgi", "http"])
+def target(request: pytest.FixtureRequest) -> Target:
+    """The sandbox in-process (``asgi_target``) or over real HTTP (``live_target``)."""
+    found = request.getfixturevalue(f"{'asgi' if request.param == 'asgi' else 'live'}_target")
+    assert isinstance(found, Target)
+    return found
 
 
 @pytest.fixture

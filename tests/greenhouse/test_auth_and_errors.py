@@ -60,9 +60,14 @@ async def test_renews_before_the_hour_is_up(asgi_target: Target) -> None:
     now = [dt.datetime.now(dt.UTC)]
     sandbox = asgi_target.sandbox
     cred = sandbox.credential("full")
-    auth = ClientCredentialsAuth(cred.client_id, cred.client_secret, sub=str(sandbox.state.admin_id),
-                                 token_url=f"{asgi_target.origin}/token", renew_margin=60,
-                                 clock=lambda: now[0])
+    auth = ClientCredentialsAuth(
+        cred.client_id,
+        cred.client_secret,
+        sub=str(sandbox.state.admin_id),
+        token_url=f"{asgi_target.origin}/token",
+        renew_margin=60,
+        clock=lambda: now[0],
+    )
     async with asgi_target.client(auth=auth) as gh:
         [r async for r in gh.list_user_roles()]
         now[0] += dt.timedelta(seconds=3600 - 90)  # still valid, outside the margin
@@ -80,8 +85,13 @@ async def test_a_token_the_server_finds_expired_is_replaced_once(target: Target)
         target.sandbox.clock_offset = 3700  # the server's hour is up; the client's is not
         assert len([r async for r in gh.list_user_roles()]) == 3
     statuses = [(r["path"], r["status"]) for r in target.log()]
-    assert statuses == [("/token", 200), ("/v3/user_roles", 200), ("/v3/user_roles", 401),
-                        ("/token", 200), ("/v3/user_roles", 200)]
+    assert statuses == [
+        ("/token", 200),
+        ("/v3/user_roles", 200),
+        ("/v3/user_roles", 401),
+        ("/token", 200),
+        ("/v3/user_roles", 200),
+    ]
 
 
 @pytest.mark.parametrize("field", ["expires_in", "expires_at", "expires"])

@@ -83,8 +83,9 @@ async def test_get_create_update(gh: AsyncGreenhouse, target: Target) -> None:
     assert created.employee_id == "E-77"
     assert not created.deactivated
     assert target.sandbox.state.outbox == []  # no invitation unless asked (send_email_invite)
-    await gh.create_user({"first_name": "Ola", "last_name": "Eze", "email": "ola@example.com",
-                          "send_email_invite": True})
+    await gh.create_user(
+        {"first_name": "Ola", "last_name": "Eze", "email": "ola@example.com", "send_email_invite": True}
+    )
     assert [m["to"] for m in target.sandbox.state.outbox] == ["ola@example.com"]
     with pytest.raises(UnprocessableError, match="email: has already been taken"):
         await gh.create_user({"first_name": "N", "last_name": "O", "email": "NIA.okoro@example.com"})
@@ -100,7 +101,7 @@ async def test_get_create_update(gh: AsyncGreenhouse, target: Target) -> None:
 async def test_deactivate_and_activate_are_idempotent(gh: AsyncGreenhouse, target: Target) -> None:
     uid = target.sandbox.state.basic_id
     for _ in range(2):
-        assert await gh.deactivate_user(uid) is None
+        await gh.deactivate_user(uid)
         assert (await gh.get_user(uid)).deactivated
     for _ in range(2):
         await gh.activate_user(uid)
@@ -132,8 +133,9 @@ async def test_permissions_emails_and_roles(gh: AsyncGreenhouse, target: Target)
 
 async def test_revoke_permissions_demotes_to_basic(gh: AsyncGreenhouse, target: Target) -> None:
     state = target.sandbox.state
-    admin = next(u for u in state.users.values() if u.site_admin and u.id != state.admin_id
-                 and not u.service_account)
+    admin = next(
+        u for u in state.users.values() if u.site_admin and u.id != state.admin_id and not u.service_account
+    )
     await gh.add_job_permission(admin.id, 7, 1)
     await gh.revoke_permissions(admin.id)
     after = await gh.get_user(admin.id)
@@ -147,5 +149,8 @@ async def test_a_cursor_request_with_other_parameters_is_refused(target: Target)
         page = await anext(gh.user_pages())
         assert page.next_url is not None
         with pytest.raises(UnprocessableError, match="cursor"):
-            await gh._send("GET", page.next_url, params={"cursor": httpx.URL(page.next_url).params["cursor"],
-                                                         "per_page": "5"})
+            await gh._send(
+                "GET",
+                page.next_url,
+                params={"cursor": httpx.URL(page.next_url).params["cursor"], "per_page": "5"},
+            )

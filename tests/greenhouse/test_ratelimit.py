@@ -23,11 +23,15 @@ async def test_every_api_answer_carries_the_window_and_429_carries_retry_after()
     transport = httpx.ASGITransport(app=sandbox.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gh.test") as client:
         cred = sandbox.credential("full")
-        minted = await client.post("/token", auth=(cred.client_id, cred.client_secret),
-                                   data={"grant_type": "client_credentials", "sub": str(sandbox.state.admin_id)})
+        minted = await client.post(
+            "/token",
+            auth=(cred.client_id, cred.client_secret),
+            data={"grant_type": "client_credentials", "sub": str(sandbox.state.admin_id)},
+        )
         token = minted.json()["access_token"]
-        answers = [await client.get("/v3/user_roles", headers={"Authorization": f"Bearer {token}"})
-                   for _ in range(4)]
+        answers = [
+            await client.get("/v3/user_roles", headers={"Authorization": f"Bearer {token}"}) for _ in range(4)
+        ]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
     assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}

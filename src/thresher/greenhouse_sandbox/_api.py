@@ -13,8 +13,8 @@ import binascii
 import dataclasses
 import datetime as dt
 import hmac
-import re
 import math
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any

@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from ._api import ApiCall, ApiError, answer, authenticate, handle_v3, mint_token, rate_headers
+from ._api import JSON, ApiCall, ApiError, answer, authenticate, handle_v3, mint_token, rate_headers
 from ._control import control_routes
 from ._errors import GreenhouseSandboxError
 from ._sandbox import GreenhouseSandboxConfig, SandboxCore
@@ -35,6 +36,24 @@ _METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
 
 class DroppedConnection(Exception):
     """The ``drop`` fault: the connection closes after the status line."""
+
+
+class _Dropped(Response):
+    """The ``drop`` and ``lost`` faults: a status line, then the connection closes (the same
+    behaviour as the Harvest sandbox's)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", JSON.encode()), (b"content-length", b"2048")],
+            }
+        )
+        raise DroppedConnection("sandbox fault: connection dropped")
 
 
 def _fault_response(action: str | None, status: int) -> Response | None:
@@ -59,18 +78,17 @@ def build_app(sandbox: SandboxCore) -> Starlette:
         delay = sandbox.config.latency_ms / 1000.0 + decision.delay
         if delay:
             await asyncio.sleep(delay)
-        if decision.action in ("drop", "lost"):
-            sandbox.log({**entry, "status": 0, "kind": kind})
-            raise DroppedConnection(f"sandbox fault: {decision.action}")
+        if decision.action == "drop":
+            return _Dropped(), entry
+        entry["lost"] = decision.action == "lost"
         return _fault_response(decision.action, decision.status), entry
 
     def finish(response: Response, entry: dict[str, Any], started: float) -> Response:
+        if entry.pop("lost", False):
+            response = _Dropped()  # processed in full; the answer never leaves
+        status = 0 if isinstance(response, _Dropped) else response.status_code
         sandbox.log(
-            {
-                **entry,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
+            {**entry, "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
         )
         return response
 

@@ -127,7 +127,9 @@ class SandboxCore:
             self.config = dataclasses.replace(
                 self.config, users=users or self.config.users, seed=self.config.seed if seed is None else seed
             )
+            control = self.state.control_token  # whoever holds it keeps control
             self.state = seed_state(self.config.users, self.config.seed)
+            self.state.control_token = control
             self.clock_offset = 0.0
             self.requests.clear()
             self.apply_settings({})

@@ -255,8 +255,10 @@ def seed_state(users: int, seed: int) -> GreenhouseState:
         sid, "Integration Service", "User", None, [], _EPOCH, _EPOCH, site_admin=True, service_account=True
     )
     state.service_id = sid
+    # From their own sequence: the same seed gives the same credentials whatever the size.
+    keys = random.Random(f"credentials-{seed}")
     for name, scopes in (("full", ALL_SCOPES), ("read-only", READ_SCOPES)):
-        client_id = f"ghsbx-{name}-{_secret(rng, 12)}"
-        state.credentials[client_id] = Credential(client_id, _secret(rng, 40), set(scopes), name)
-    state.control_token = "ghctl-" + _secret(rng, 32)
+        client_id = f"ghsbx-{name}-{_secret(keys, 12)}"
+        state.credentials[client_id] = Credential(client_id, _secret(keys, 40), set(scopes), name)
+    state.control_token = "ghctl-" + _secret(keys, 32)
     return state
