@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from thresher.greenhouse import AsyncGreenhouse, GreenhouseSettings
+import anyio
+
+from thresher.greenhouse import AsyncGreenhouse, GreenhouseSettings, User
 
 _SERVE = [
     sys.executable,
@@ -24,7 +26,12 @@ _SERVE = [
 ]
 
 
-async def test_serve_greenhouse(tmp_path: Path) -> None:
+async def _list_users(settings: GreenhouseSettings) -> list[User]:
+    async with AsyncGreenhouse(settings) as gh:
+        return [u async for u in gh.list_users()]
+
+
+def test_serve_greenhouse(tmp_path: Path) -> None:
     credentials = tmp_path / "gh.json"
     process = subprocess.Popen(
         [*_SERVE, "--port", "0", "--users", "12", "--seed", "4", "--credentials-json", str(credentials)],
@@ -42,10 +49,7 @@ async def test_serve_greenhouse(tmp_path: Path) -> None:
         doc = json.loads(credentials.read_text())
         env = doc["env"]
         assert env["GREENHOUSE_RATE_LIMIT"] == "75/30s"  # Greenhouse's example, not Harvest's 100/15s
-        settings = GreenhouseSettings.from_env(env)
-        async with AsyncGreenhouse(settings) as gh:
-            users = [u async for u in gh.list_users()]
-        assert len(users) == 12
+        assert len(anyio.run(_list_users, GreenhouseSettings.from_env(env))) == 12
     finally:
         process.send_signal(signal.SIGTERM)
         output, errors = process.communicate(timeout=30)
