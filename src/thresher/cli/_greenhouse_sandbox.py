@@ -1,4 +1,4 @@
-"""``thresher sandbox serve --provider greenhouse``: run the local Greenhouse Harvest v3.
+"""``thresher sandbox serve --provider greenhouse``: run the local Greenhouse API v3.
 
 Kept apart from ``_sandbox.py`` (the Harvest sandbox's command) so that file only dispatches.
 Heavy stacks are imported inside the function (tests/cli/test_startup.py).
@@ -106,7 +106,7 @@ def serve_greenhouse(
             if credentials_json is not None:
                 _write_private(credentials_json, json.dumps(document, indent=2))
             out.print(
-                f"[bold]Sandbox Greenhouse[/] (Harvest v3) at {running.base_url}  "
+                f"[bold]Sandbox Greenhouse[/] (API v3) at {running.base_url}  "
                 f"({len(sandbox.state.users)} users)",
                 soft_wrap=True,
             )

@@ -1,5 +1,5 @@
-"""Tokens for Harvest v3: OAuth 2.0 client credentials with ``sub`` (docs/greenhouse.md,
-"Authentication"), as ``httpx.Auth`` flows.
+"""Tokens for Greenhouse's API v3: OAuth 2.0 client credentials with ``sub`` (docs/greenhouse.md
+§1), as ``httpx.Auth`` flows.
 
 ``POST {token_url}`` with HTTP Basic ``client_id:client_secret`` and the form
 ``grant_type=client_credentials&sub=<user id>`` mints a bearer token that lasts an hour; there is

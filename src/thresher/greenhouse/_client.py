@@ -47,7 +47,7 @@ def _date_filter(name: str, value: DateFilter) -> str:
 
 
 class AsyncGreenhouse(Core):
-    """The async Greenhouse Harvest v3 client (user endpoints).
+    """The async Greenhouse API v3 client (user endpoints).
 
     ``AsyncGreenhouse(GreenhouseSettings.from_env())`` or
     ``AsyncGreenhouse(client_id=..., client_secret=..., sub=...)``; ``transport`` is the test

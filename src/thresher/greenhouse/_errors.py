@@ -17,7 +17,7 @@ Group                   Members
                         ``UnexpectedResponseError``
 ======================  =====================================================================
 
-Greenhouse has no single error envelope (docs/greenhouse.md, "Errors"): API errors carry
+Greenhouse has no single error envelope (docs/greenhouse.md §1, "The errors, and what to do"): API errors carry
 ``message`` plus ``errors`` (strings or ``{message, field}``), the token endpoint OAuth's
 ``error``/``error_description`` or ``message``/``errorId``. ``parse_error_body`` reads all of them.
 """

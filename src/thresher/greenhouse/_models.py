@@ -1,4 +1,4 @@
-"""What the v3 user endpoints answer (docs/greenhouse.md, "User object"), read leniently:
+"""What the v3 user endpoints answer (docs/greenhouse.md §2), read leniently:
 unknown fields are kept (``model_extra``), optional ones may be missing or null.
 
 Conventions [official]: ISO 8601 UTC times, ``_at`` datetimes, ids only for related records

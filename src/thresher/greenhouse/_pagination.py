@@ -1,4 +1,4 @@
-"""Cursor pages (docs/greenhouse.md, "Pagination"): the first request carries the filters and
+"""Cursor pages (docs/greenhouse.md §3): the first request carries the filters and
 ``per_page``; then follow ``Link: <...?cursor=...>; rel="next"`` exactly, until it is absent.
 
 A cursor request must carry only ``cursor`` (extra parameters are a 422), which following the

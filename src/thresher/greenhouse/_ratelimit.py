@@ -1,4 +1,4 @@
-"""Client-side pacing for Greenhouse's fixed 30-second windows (docs/greenhouse.md, "Rate limits").
+"""Client-side pacing for Greenhouse's fixed 30-second windows (docs/greenhouse.md §3).
 
 Greenhouse counts requests per fixed window and says where it stands on every answer:
 ``X-RateLimit-Limit`` (75 is only the docs' example), ``X-RateLimit-Remaining`` and

@@ -1,7 +1,7 @@
 """Keeping the client secret and bearer tokens out of every string the client produces.
 
 The token endpoint answers with the access token in its JSON and, for a malformed client id,
-echoes the id back (docs/greenhouse.md, "Token endpoint"); error bodies are therefore scrubbed by
+echoes the id back (docs/greenhouse.md, "The sandbox"); error bodies are therefore scrubbed by
 key name and every secret the client knows is replaced wherever it appears literally.
 """
 

@@ -1,4 +1,4 @@
-"""Which credential scope each v3 user endpoint needs (docs/greenhouse.md, "Scopes").
+"""Which credential scope each v3 user endpoint needs (docs/greenhouse.md §1).
 
 Scopes are ``harvest:<resource>:<action>`` and set on the credential in Greenhouse ("Manage
 Scopes"); a token without the one an endpoint needs gets a 403. The list scopes are agreed by

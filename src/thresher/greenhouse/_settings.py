@@ -28,7 +28,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://harvest.greenhouse.io/v3"
 DEFAULT_TOKEN_URL = "https://auth.greenhouse.io/token"  # noqa: S105 - a URL, not a secret
-#: docs/greenhouse.md, "Pagination": default 100, at most 500 [secondary].
+#: docs/greenhouse.md §3: default 100, at most 500 [secondary].
 MAX_PER_PAGE = 500
 DEFAULT_PER_PAGE = 100
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|sec|m|min)?\s*$", re.IGNORECASE)

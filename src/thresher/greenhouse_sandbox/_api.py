@@ -1,7 +1,8 @@
-"""The token endpoint and the v3 user endpoints (docs/greenhouse.md §1-§3), as plain functions
-over ``SandboxCore``; ``_app.py`` routes to them under the sandbox lock.
+"""The v3 user endpoints (docs/greenhouse.md §2-§3) as plain functions over ``SandboxCore``:
+authentication, the rate window, scopes and the Site Admin rule, then the handlers; ``_app.py``
+routes to them under the sandbox lock (``_token.py`` is the token endpoint).
 
-Bodies the reference leaves open are marked [U] in docs/greenhouse.md, "Sandbox choices": the
+Bodies the reference leaves open are listed in docs/greenhouse.md §5 (the [U] choices): the
 401 wording for expired and revoked tokens, the 403 wording for a missing scope and for a ``sub``
 that is not a Site Admin, and the 422 shape ``{"message": "Validation error", "errors": [...]}``.
 """
@@ -12,10 +13,8 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
-import hmac
 import math
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,108 +24,14 @@ from starlette.responses import Response
 
 from thresher.greenhouse import required_scope
 
+from ._http import ApiError, answer, invalid, not_found, unauthorized
 from ._sandbox import SandboxCore
-from ._state import Credential, FuturePermission, JobPermission, Token, User, token_key
+from ._state import Credential, FuturePermission, JobPermission, User, token_key
 
-__all__ = ["ApiCall", "ApiError", "answer", "authenticate", "handle_v3", "mint_token"]
+__all__ = ["ApiCall", "authenticate", "handle_v3", "rate_headers"]
 
-JSON = "application/json; charset=utf-8"
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{4,80}$")
 _OPS = {"gte": float.__ge__, "lte": float.__le__, "gt": float.__gt__, "lt": float.__lt__}
 MAX_PER_PAGE = 500
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or {}
-
-
-def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if status == 204:
-        return Response(status_code=204, headers=headers)
-    return Response(orjson.dumps(body), status, headers=headers, media_type=JSON)
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, {"message": "Validation error", "errors": [{"message": message, "field": field}]})
-
-
-def _unauthorized(reason: str) -> ApiError:
-    return ApiError(401, {"message": "Unauthorized", "errors": [reason]})
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, {"message": "Resource not found"})
-
-
-# --- POST /token ---------------------------------------------------------------------------------
-def _basic(header: str | None) -> tuple[str, str] | None:
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        client_id, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (client_id, secret) if sep else None
-
-
-def mint_token(sandbox: SandboxCore, authorization: str | None, form: dict[str, str]) -> Response:
-    """``POST /token``: Basic client credentials, ``grant_type=client_credentials``, ``sub``."""
-    state, config = sandbox.state, sandbox.config
-    pair = _basic(authorization)
-    if pair is None:
-        return answer({"message": "Unauthorized", "errorId": f"err-{secrets.token_hex(6)}"}, 401)
-    client_id, secret = pair
-    if not _CLIENT_ID.match(client_id):
-        # Greenhouse echoes the malformed id (docs/greenhouse.md, "Token endpoint"): clients scrub it.
-        return answer(
-            {"error": "invalid_request", "error_description": f"Invalid client_id: {client_id}"}, 400
-        )
-    credential = state.credentials.get(client_id)
-    if (
-        credential is None
-        or credential.revoked
-        or not hmac.compare_digest(credential.client_secret.encode(), secret.encode())
-    ):
-        return answer({"error": "invalid_client"}, 401)
-    if form.get("grant_type") != "client_credentials":
-        return answer({"error": "unsupported_grant_type"}, 400)
-    sub_text = form.get("sub")
-    if sub_text is None or not sub_text.strip():
-        sub = state.service_id  # the credential's Integration Service User [secondary]
-    else:
-        user = state.users.get(int(sub_text)) if sub_text.strip().isdigit() else None
-        if user is None or user.deactivated:
-            return answer(
-                {"error": "invalid_request", "error_description": "sub must be the id of an active user"}, 400
-            )
-        sub = user.id
-    value = _jwt_like(sub)
-    now = sandbox.now()
-    expires = now + config.token_ttl_seconds
-    state.tokens[token_key(value)] = Token(client_id, sub, expires)
-    body: dict[str, Any] = {"access_token": value, "token_type": "Bearer"}
-    if config.expiry_field == "expires_in":
-        body["expires_in"] = int(config.token_ttl_seconds)
-    elif config.expiry_field == "expires_at":
-        body["expires_at"] = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    else:
-        body["expires"] = int(config.token_ttl_seconds)
-    return answer(body)
-
-
-def _jwt_like(sub: int) -> str:
-    """Looks like a JWT (clients must treat it as opaque); the sandbox looks it up, signs nothing."""
-
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
-
-    return (
-        f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': str(sub), 'jti': secrets.token_hex(8)})}."
-        f"{secrets.token_urlsafe(24)}"
-    )
 
 
 # --- v3: authentication, rate limit, scope, Site Admin -------------------------------------------
@@ -147,15 +52,15 @@ def authenticate(sandbox: SandboxCore, authorization: str | None) -> tuple[User,
     scheme, _, value = (authorization or "").partition(" ")
     token = sandbox.state.tokens.get(token_key(value.strip())) if scheme.lower() == "bearer" else None
     if token is None:
-        raise _unauthorized("Token could not be decoded. Please check that it is a valid JWT.")
+        raise unauthorized("Token could not be decoded. Please check that it is a valid JWT.")
     credential = sandbox.state.credentials[token.client_id]
     if credential.revoked:
-        raise _unauthorized("Token has been revoked")
+        raise unauthorized("Token has been revoked")
     if token.expires_at <= sandbox.now():
-        raise _unauthorized("Token has expired")
+        raise unauthorized("Token has expired")
     actor = sandbox.state.users.get(token.sub)
     if actor is None or actor.deactivated:
-        raise _unauthorized("The user this token acts as is deactivated")
+        raise unauthorized("The user this token acts as is deactivated")
     return actor, credential
 
 
@@ -183,7 +88,7 @@ def handle_v3(call: ApiCall) -> Response:
     scope = required_scope(call.method, call.rest)
     route = _route(call.method, call.rest)
     if route is None or scope is None:
-        raise _not_found()
+        raise not_found()
     handler, ids = route
     if scope not in call.credential.scopes:
         raise ApiError(403, {"message": "Forbidden", "errors": [f"Missing required scope: {scope}"]})
@@ -207,9 +112,9 @@ def _decode_cursor(text: str) -> dict[str, Any]:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
-        raise _invalid("cursor", "is invalid") from None
+        raise invalid("cursor", "is invalid") from None
     if not isinstance(data, dict) or not isinstance(data.get("after"), int):
-        raise _invalid("cursor", "is invalid")
+        raise invalid("cursor", "is invalid")
     return data
 
 
@@ -218,14 +123,14 @@ def _paginate(call: ApiCall, select: Callable[[dict[str, str]], Iterable[Any]]) 
     params = dict(call.params)
     if "cursor" in params:
         if len(params) > 1:
-            raise _invalid("cursor", "cannot be combined with other parameters")
+            raise invalid("cursor", "cannot be combined with other parameters")
         data = _decode_cursor(params["cursor"])
         query, after = {str(k): str(v) for k, v in dict(data.get("q") or {}).items()}, data["after"]
     else:
         query, after = params, None
     text = query.pop("per_page", "100")
     if not text.isdigit() or not 1 <= int(text) <= MAX_PER_PAGE:
-        raise _invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
+        raise invalid("per_page", f"must be between 1 and {MAX_PER_PAGE}")
     per_page = int(text)
     records = sorted(select(query), key=lambda r: r.id, reverse=True)
     if after is not None:
@@ -243,7 +148,7 @@ def _id_list(query: dict[str, str], key: str) -> set[int] | None:
         return None
     parts = [p.strip() for p in query[key].split(",") if p.strip()]
     if not all(p.isdigit() for p in parts):
-        raise _invalid(key, "must be a comma-separated list of ids")
+        raise invalid(key, "must be a comma-separated list of ids")
     return {int(p) for p in parts}
 
 
@@ -252,7 +157,7 @@ def _flag(query: dict[str, str], key: str) -> bool | None:
     if value is None:
         return None
     if value.lower() not in ("true", "false"):
-        raise _invalid(key, "must be true or false")
+        raise invalid(key, "must be true or false")
     return value.lower() == "true"
 
 
@@ -264,9 +169,9 @@ def _time_filter(query: dict[str, str], key: str) -> Callable[[float], bool]:
     try:
         limit = dt.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise _invalid(key, "must be OPERATOR|ISO 8601 time, e.g. gte|2024-01-01T00:00:00Z") from None
+        raise invalid(key, "must be OPERATOR|ISO 8601 time, e.g. gte|2024-01-01T00:00:00Z") from None
     if op not in _OPS:
-        raise _invalid(key, "operator must be gte, lte, gt or lt")
+        raise invalid(key, "operator must be gte, lte, gt or lt")
     compare = _OPS[op]
     return lambda t: bool(compare(float(t), limit))
 
@@ -304,7 +209,7 @@ def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(key, "can't be blank" if value in (None, "") else "must be a string")
+        raise invalid(key, "can't be blank" if value in (None, "") else "must be a string")
     return value.strip()
 
 
@@ -313,7 +218,7 @@ def _int_field(body: dict[str, Any], key: str, *, required: bool = True) -> int 
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(key, "must be an integer")
+        raise invalid(key, "must be an integer")
     return value
 
 
@@ -321,9 +226,9 @@ def _email(body: dict[str, Any], key: str, call: ApiCall) -> str:
     email = _text(body, key, required=True)
     assert email is not None
     if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise _invalid(key, "is invalid")
+        raise invalid(key, "is invalid")
     if call.sandbox.state.email_taken(email):
-        raise _invalid(key, "has already been taken")
+        raise invalid(key, "has already been taken")
     return email
 
 
@@ -334,7 +239,7 @@ def _touch(call: ApiCall, user: User) -> None:
 def _user(call: ApiCall) -> User:
     user = call.sandbox.state.users.get(call.ids[0])
     if user is None or user.service_account:
-        raise _not_found()
+        raise not_found()
     return user
 
 
@@ -353,7 +258,7 @@ def _apply_profile(call: ApiCall, user: User, body: dict[str, Any]) -> None:
             if not isinstance(value, list) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value
             ):
-                raise _invalid(key, "must be a list of ids")
+                raise invalid(key, "must be a list of ids")
             setattr(user, key, list(value))
 
 
@@ -404,7 +309,7 @@ def _add_email(call: ApiCall) -> Response:
     user_id = _int_field(call.body, "user_id")
     user = call.sandbox.state.users.get(user_id or 0)
     if user is None or user.service_account:
-        raise _invalid("user_id", "is not a user")
+        raise invalid("user_id", "is not a user")
     email = _email(call.body, "email", call)
     user.emails.append(email)
     _touch(call, user)
@@ -419,14 +324,14 @@ def _role(call: ApiCall, kinds: tuple[str, ...]) -> int:
     role_id = _int_field(call.body, "role_id")
     role = call.sandbox.state.roles.get(role_id or 0)
     if role is None or role.role_type not in kinds:
-        raise _invalid("role_id", "is not a job role")
+        raise invalid("role_id", "is not a job role")
     return role.id
 
 
 def _perm_user(call: ApiCall) -> int:
     user_id = _int_field(call.body, "user_id")
     if user_id not in call.sandbox.state.users:
-        raise _invalid("user_id", "is not a user")
+        raise invalid("user_id", "is not a user")
     assert user_id is not None
     return user_id
 
@@ -477,7 +382,7 @@ def _delete_from(table: str) -> Handler:
     def handler(call: ApiCall) -> Response:
         records: dict[int, Any] = getattr(call.sandbox.state, table)
         if records.pop(call.ids[0], None) is None:
-            raise _not_found()
+            raise not_found()
         return answer(None, 204)
 
     return handler

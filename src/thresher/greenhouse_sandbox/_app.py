@@ -24,10 +24,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ._api import JSON, ApiCall, ApiError, answer, authenticate, handle_v3, mint_token, rate_headers
+from ._api import ApiCall, authenticate, handle_v3, rate_headers
 from ._control import control_routes
 from ._errors import GreenhouseSandboxError
+from ._http import JSON, ApiError, answer
 from ._sandbox import GreenhouseSandboxConfig, SandboxCore
+from ._token import mint_token
 
 __all__ = ["DroppedConnection", "GreenhouseSandbox", "build_app"]
 
@@ -160,7 +162,7 @@ def build_app(sandbox: SandboxCore) -> Starlette:
 
 
 class GreenhouseSandbox(SandboxCore):
-    """A local Greenhouse Harvest v3: the token endpoint and the user endpoints, with knobs.
+    """A local Greenhouse API v3: the token endpoint and the user endpoints, with knobs.
 
     ``app`` is the ASGI app (``httpx.ASGITransport(app=sandbox.app)`` in-process, or
     ``run_greenhouse_sandbox`` over real HTTP).

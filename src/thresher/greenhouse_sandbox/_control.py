@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from thresher.greenhouse import ALL_SCOPES
 
-from ._api import answer
 from ._errors import GreenhouseSandboxError
+from ._http import answer
 from ._sandbox import SandboxCore
 from ._state import Credential
 

@@ -88,7 +88,7 @@ class User:
     department_ids: list[int] = dataclasses.field(default_factory=list)
 
     def render(self) -> dict[str, Any]:
-        """The v3 user object (docs/greenhouse.md, "User object")."""
+        """The v3 user object (docs/greenhouse.md §2)."""
         return {
             "id": self.id,
             "first_name": self.first_name,
