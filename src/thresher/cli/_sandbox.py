@@ -141,7 +141,7 @@ def serve(
         ),
     ] = False,
     provider: Annotated[
-        Provider, typer.Option(help="harvest (getharvest.com), or greenhouse (Greenhouse Recruiting's API v3).")
+        Provider, typer.Option(help="harvest (getharvest.com), or greenhouse (Greenhouse's API v3).")
     ] = Provider.harvest,
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM (help text: ``_SERVE_HELP``)."""

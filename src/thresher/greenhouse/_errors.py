@@ -17,8 +17,8 @@ Group                   Members
                         ``UnexpectedResponseError``
 ======================  =====================================================================
 
-Greenhouse has no single error envelope (docs/greenhouse.md §1, "The errors, and what to do"): API errors carry
-``message`` plus ``errors`` (strings or ``{message, field}``), the token endpoint OAuth's
+Greenhouse has no single error envelope (docs/greenhouse.md §1, "The errors, and what to do"):
+API errors carry ``message`` plus ``errors`` (strings or ``{message, field}``), the token endpoint OAuth's
 ``error``/``error_description`` or ``message``/``errorId``. ``parse_error_body`` reads all of them.
 """
 
