@@ -30,7 +30,8 @@ DEFAULT_BASE_URL = "https://harvest.greenhouse.io/v3"
 DEFAULT_TOKEN_URL = "https://auth.greenhouse.io/token"  # noqa: S105 - a URL, not a secret
 #: docs/greenhouse.md §3: default 100, at most 500 [secondary].
 MAX_PER_PAGE = 500
-DEFAULT_PER_PAGE = 100
+#: Fewest requests per listing (Greenhouse itself defaults to 100; docs/greenhouse.md §3, "Measured").
+DEFAULT_PER_PAGE = MAX_PER_PAGE
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|sec|m|min)?\s*$", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0}
 
