@@ -36,8 +36,12 @@ async def _list(env: dict[str, str], credential: dict[str, Any], per_page: int, 
     records: list[RequestRecord] = []
     limit, window = parse_rate_limit(rate)
     settings = GreenhouseSettings.from_env(
-        env, client_id=credential["client_id"], client_secret=credential["client_secret"], per_page=per_page,
-        rate_limit=limit, rate_window=window,
+        env,
+        client_id=credential["client_id"],
+        client_secret=credential["client_secret"],
+        per_page=per_page,
+        rate_limit=limit,
+        rate_window=window,
     )
     started = time.perf_counter()
     async with AsyncGreenhouse(settings, on_request=records.append) as gh:
@@ -63,8 +67,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rate-limit", default="75/30s", help="the sandbox's (and the client's) limit")
     args = parser.parse_args()
-    with external_sandbox("--provider", "greenhouse", "--users", str(args.users), "--rate-limit",
-                          args.rate_limit) as creds:
+    with external_sandbox(
+        "--provider", "greenhouse", "--users", str(args.users), "--rate-limit", args.rate_limit
+    ) as creds:
         env = creds["env"]
         by_name = {c["name"]: c for c in creds["credentials"]}
         runs = [
@@ -72,17 +77,23 @@ def main() -> None:
             asyncio.run(_list(env, by_name["read-only"], 100, args.rate_limit)),
         ]
     for run in runs:
-        print(f"per_page={run['per_page']:>3}: {run['users']} users in {run['requests']} requests "
-              f"(+{run['token_requests']} token), {run['seconds']:.2f} s, {run['throttled']} throttled, "
-              f"{run['waited_s']:.2f} s waiting on the rate limit")
-    print(json.dumps({
-        "bench": "greenhouse_sync",
-        "users": args.users,
-        "rate_limit": args.rate_limit,
-        "runs": runs,
-        "load_average": os.getloadavg()[0],
-        "python": platform.python_version(),
-    }))
+        print(
+            f"per_page={run['per_page']:>3}: {run['users']} users in {run['requests']} requests "
+            f"(+{run['token_requests']} token), {run['seconds']:.2f} s, {run['throttled']} throttled, "
+            f"{run['waited_s']:.2f} s waiting on the rate limit"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "greenhouse_sync",
+                "users": args.users,
+                "rate_limit": args.rate_limit,
+                "runs": runs,
+                "load_average": os.getloadavg()[0],
+                "python": platform.python_version(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
