@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._console import err_console, out
+from ._greenhouse_sandbox import Provider, serve_greenhouse
 
 if TYPE_CHECKING:
     from thresher.sandbox import RunningSandbox, Sandbox
@@ -122,8 +123,10 @@ def serve(
         typer.Option("--state", help="JSON state file: loaded if it exists, saved on changes and exit."),
     ] = None,
     rate_limit: Annotated[
-        str, typer.Option(help="REQUESTS/WINDOW per account: 100/15s (Harvest's), 100/1.5s, or off.")
-    ] = "100/15s",
+        str | None,
+        typer.Option(help="REQUESTS/WINDOW: 100/15s (Harvest's, the default), 100/1.5s, or off; "
+                     "75/30s for --provider greenhouse."),
+    ] = None,
     latency_ms: Annotated[float, typer.Option(min=0.0, help="Latency added to every answer.")] = 0.0,
     faults: Annotated[str | None, typer.Option(help=_FAULTS_HELP)] = None,
     credentials_json: Annotated[
@@ -137,15 +140,23 @@ def serve(
             "the query string or headers).",
         ),
     ] = False,
+    provider: Annotated[
+        Provider, typer.Option(help="harvest (getharvest.com), or greenhouse (Greenhouse's API v3).")
+    ] = Provider.harvest,
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM (help text: ``_SERVE_HELP``)."""
+    if provider is Provider.greenhouse:
+        serve_greenhouse(host=host, port=port, users=users, seed=seed, rate_limit=rate_limit,
+                         latency_ms=latency_ms, faults=faults, credentials_json=credentials_json,
+                         access_log=access_log, harvest_only=(state, account_id, admin_token))
+        return
     from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
 
     from ._access_log import AccessLog
 
     config = SandboxConfig(
         users=users, seed=seed, account_id=account_id, admin_token=admin_token, state_file=state,
-        rate_limit=rate_limit, latency_ms=latency_ms, faults=faults,
+        rate_limit=rate_limit or "100/15s", latency_ms=latency_ms, faults=faults,
     )
     sandbox = Sandbox(config)
     if access_log:

@@ -57,7 +57,7 @@ refused); refused requests do not count; 429 always carries ``Retry-After`` in w
 
 from ._config import SandboxConfig
 from ._errors import SandboxConfigError, SandboxError, SandboxServerError, SandboxStateError
-from ._faults import FaultConfig
+from ._faults import FaultConfig, FaultDecision, FaultInjector
 from ._host import SandboxCredentials, SandboxSnapshot
 from ._sandbox import Sandbox
 from ._server import RunningSandbox, run_sandbox
@@ -65,6 +65,8 @@ from ._state import SandboxState
 
 __all__ = [
     "FaultConfig",
+    "FaultDecision",
+    "FaultInjector",
     "RunningSandbox",
     "Sandbox",
     "SandboxConfig",
