@@ -53,7 +53,7 @@ from ._records import (
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
-from ._scim_records import ScimRecords, ScimUserExtras
+from ._scim_records import ScimPendingUser, ScimRecords, ScimUserExtras, user_name_key
 from ._scim_tokens import ScimTokens, StoredScimToken
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
 from ._transaction import StoreTransaction
@@ -86,6 +86,7 @@ __all__ = [
     "ReplayError",
     "Revisions",
     "RunKind",
+    "ScimPendingUser",
     "ScimRecords",
     "ScimTokens",
     "ScimUserExtras",
@@ -101,6 +102,7 @@ __all__ = [
     "UnknownConnectionError",
     "default_database_url",
     "replay",
+    "user_name_key",
     "user_snapshot",
 ]
 
