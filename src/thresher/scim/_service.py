@@ -64,6 +64,34 @@ def _fill_emails(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, key or "emails": [{"value": user_name, "type": "work", "primary": True}]}
 
 
+def _split_value_paths(body: bytes) -> bytes:
+    """Entra's path-less ``replace`` may key its value by a filtered path
+    (``{"emails[type eq \"work\"].value": "..."}``), which scim2-models takes for an unknown
+    attribute and drops: each such key becomes an operation of its own, with that path."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return body
+    operations = decoded.get(_key(decoded, "Operations") or "Operations") if isinstance(decoded, dict) else None
+    if not isinstance(operations, list):
+        return body
+    split: list[Any] = []
+    changed = False
+    for operation in operations:
+        value = operation.get("value") if isinstance(operation, dict) else None
+        if not isinstance(value, dict) or operation.get("path") or not any("[" in k for k in value):
+            split.append(operation)
+            continue
+        changed = True
+        plain = {k: v for k, v in value.items() if "[" not in k}
+        if plain:
+            split.append({**operation, "value": plain})
+        split += [{**operation, "path": k, "value": v} for k, v in value.items() if "[" in k]
+    if not changed:
+        return body
+    return json.dumps({**decoded, _key(decoded, "Operations") or "Operations": split}).encode()
+
+
 def _key(body: dict[str, Any], name: str) -> str | None:
     # RFC 7643 §2.1: attribute names are case-insensitive.
     return next((k for k in body if k.lower() == name.lower()), None)
@@ -147,7 +175,7 @@ class BridgeService(ScimService):
         self, resource_type: ResourceType, body: bytes, content_type: str | None
     ) -> PatchOp[Any]:
         emails_filled.set(False)
-        return super().read_patch(resource_type, body, content_type)
+        return super().read_patch(resource_type, _split_value_paths(body), content_type)
 
     def read_replacement(
         self, resource_type: ResourceType, body: bytes, content_type: str | None
