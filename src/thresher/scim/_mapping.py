@@ -273,7 +273,8 @@ def user_fields(resource: Resource[Any], *, current_email: str | None = None) ->
         raise InvalidValueException(detail="userName is required")
     _check_lengths(resource)
     email = harvest_email(resource, current_email)
-    if not is_address(email):
+    # What the bridge writes is validated, never what Harvest already holds.
+    if email != current_email and not is_address(email):
         raise InvalidValueException(detail=f"emails: {email[:80]!r} is not an email address")
     timezone = getattr(resource, "timezone", None)
     harvest_tz = None

@@ -72,7 +72,9 @@ def _split_value_paths(body: bytes) -> bytes:
         decoded = json.loads(body)
     except ValueError:
         return body
-    operations = decoded.get(_key(decoded, "Operations") or "Operations") if isinstance(decoded, dict) else None
+    if not isinstance(decoded, dict):
+        return body
+    operations = decoded.get(_key(decoded, "Operations") or "Operations")
     if not isinstance(operations, list):
         return body
     split: list[Any] = []
