@@ -61,9 +61,12 @@ class LocalRecords:
         callers confirm each with the filter itself."""
         return self._records.user_ids_with_email_text(needle)
 
-    def save_user(self, harvest_id: int, extras: UserExtras, *, pending_id: int | None = None) -> None:
-        """Replace the user's record (``pending_id``: the pending write it completes)."""
-        self._records.save_user_extras(harvest_id, extras, pending_id=pending_id)
+    def save_user(
+        self, harvest_id: int, extras: UserExtras, *, pending_id: int | None = None, keep_pending: bool = False
+    ) -> None:
+        """Replace the user's record (``pending_id``: the pending write it completes, kept and
+        marked completed with ``keep_pending``)."""
+        self._records.save_user_extras(harvest_id, extras, pending_id=pending_id, keep_pending=keep_pending)
 
     def add_pending(self, harvest_id: int | None, email: str, extras: UserExtras) -> int:
         return self._records.add_pending(harvest_id, email, extras)

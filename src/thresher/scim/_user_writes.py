@@ -88,7 +88,10 @@ class UserWrites:
                 if same_email:  # deleted through SCIM earlier: Harvest cannot hold the address twice
                     existing, hidden = user, their.hidden_at
                 continue
-            if pending is not None and same_email and their.user_name is None:
+            ours = their.user_name is None or (
+                pending is not None and pending.completed_at is not None and pending.harvest_id == user.harvest_id
+            )
+            if pending is not None and same_email and ours:
                 existing = user  # the user this identity provider's earlier request created
                 continue
             state = "archived " if not user.is_active else ""
@@ -121,7 +124,8 @@ class UserWrites:
         key = user_name_key(user_name)
         for entry in self.local.pending(user_name=user_name):
             same = entry.extras.user_name is not None and user_name_key(entry.extras.user_name) == key
-            if entry.harvest_id is None and same and normalize_email(entry.email) == normalize_email(email):
+            creation = entry.harvest_id is None or entry.completed_at is not None
+            if creation and same and normalize_email(entry.email) == normalize_email(email):
                 return entry
         return None
 
@@ -228,6 +232,10 @@ class UserWrites:
             entries = self.local.pending()
             remaining = 0
             for entry in entries:
+                if entry.completed_at is not None:
+                    if now - entry.completed_at > PENDING_EXPIRY:
+                        self.local.forget_pending(entry.id)
+                    continue
                 young = (now - entry.created_at).total_seconds() < self.pending_grace
                 if young and entry.id not in self._stranded:
                     remaining += 1
@@ -237,7 +245,11 @@ class UserWrites:
                     self.local.forget_pending(entry.id)
                 elif user is not None:
                     extras = dataclasses.replace(entry.extras, hidden_at=user[1].hidden_at)
-                    self.local.save_user(user[0].harvest_id, extras, pending_id=entry.id)
+                    # A creation stays known a while: its request's retry gets the user, not 409.
+                    creation = entry.harvest_id is None
+                    self.local.save_user(
+                        user[0].harvest_id, extras, pending_id=entry.id, keep_pending=creation
+                    )
                     completed += 1
                 elif now - entry.created_at > PENDING_EXPIRY:
                     log.warning("dropping pending SCIM write %s: its user never appeared", entry.id)

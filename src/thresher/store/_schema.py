@@ -317,6 +317,9 @@ class ScimPendingUserRow(Base):
     #: The ``scim_users`` values to save once the user is found.
     record: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
     created_at: Mapped[dt.datetime]
+    #: Set when the bridge completed a creation itself: the entry stays a while, so the identity
+    #: provider's retry of that creation is answered with the user, not a 409.
+    completed_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index(None, "connection_id", "user_name_key"),)
 

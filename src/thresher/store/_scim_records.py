@@ -51,6 +51,8 @@ class ScimPendingUser:
     email: str
     extras: ScimUserExtras
     created_at: dt.datetime
+    #: A creation the bridge completed without its request (see ``save_user_extras``).
+    completed_at: dt.datetime | None = None
 
 
 def user_name_key(user_name: str) -> str:
@@ -271,11 +273,16 @@ class ScimRecords:
             return sorted(conn.execute(query).scalars())
 
     def save_user_extras(
-        self, harvest_id: int, extras: ScimUserExtras, *, pending_id: int | None = None
+        self,
+        harvest_id: int,
+        extras: ScimUserExtras,
+        *,
+        pending_id: int | None = None,
+        keep_pending: bool = False,
     ) -> None:
         """Replace a user's extras; ``pending_id``: the pending write they complete, forgotten in
         the same transaction with every other pending update of the user (this record supersedes
-        them). A userName recorded for another user that is no longer shown (a
+        them), or with ``keep_pending`` marked completed for this user instead. A userName recorded for another user that is no longer shown (a
         SCIM DELETE hid it, or it left Harvest) passes to this one; the other user's userName
         becomes its Harvest email again."""
         values: dict[str, Any] = dataclasses.asdict(extras)
@@ -294,13 +301,19 @@ class ScimRecords:
                     .values(user_name=None, user_name_key=None)
                 )
             done = SCIM_PENDING_USERS.c.harvest_id == harvest_id
-            if pending_id is not None:
+            if pending_id is not None and not keep_pending:
                 done = done | (SCIM_PENDING_USERS.c.id == pending_id)
             conn.execute(
                 delete(SCIM_PENDING_USERS).where(
                     SCIM_PENDING_USERS.c.connection_id == self.connection_id, done
                 )
             )
+            if pending_id is not None and keep_pending:
+                conn.execute(
+                    update(SCIM_PENDING_USERS)
+                    .where(SCIM_PENDING_USERS.c.id == pending_id)
+                    .values(harvest_id=harvest_id, completed_at=dt.datetime.now(dt.UTC))
+                )
             if conn.execute(select(SCIM_USERS.c.harvest_id).where(key)).first() is None:
                 conn.execute(
                     insert(SCIM_USERS).values(
@@ -342,6 +355,7 @@ class ScimRecords:
                 email=row.email,
                 extras=ScimUserExtras(**{f: row.record.get(f) for f in _RECORD_FIELDS}),
                 created_at=row.created_at,
+                completed_at=row.completed_at,
             )
             for row in rows
         ]

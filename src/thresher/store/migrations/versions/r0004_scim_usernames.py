@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("user_name_key", sa.Text(), nullable=True),
         sa.Column("record", _JSON, nullable=False),
         sa.Column("created_at", _TS, nullable=False),
+        sa.Column("completed_at", _TS, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_scim_pending_users"),
         sa.ForeignKeyConstraint(
             ["connection_id"],
