@@ -140,20 +140,19 @@ async def test_entra_upn_is_not_the_mail_then_the_mail_changes(bridge: Harness) 
     old = mail
     for n in range(7):
         new = f"grace.{n}.{tag}@contoso.com"
-        forms.append(
+        every_form: list[list[dict[str, Any]]] = [
+            [{"op": "Replace", "path": 'emails[type eq "work"].value', "value": new}],
+            [{"op": "replace", "path": "emails[primary eq true].value", "value": new}],
+            [{"op": "replace", "value": {"emails": [{"value": new, "type": "work", "primary": True}]}}],
+            [{"op": "replace", "path": "emails", "value": [{"value": new, "type": "work"}]}],
             [
-                [{"op": "Replace", "path": 'emails[type eq "work"].value', "value": new}],
-                [{"op": "replace", "path": "emails[primary eq true].value", "value": new}],
-                [{"op": "replace", "value": {"emails": [{"value": new, "type": "work", "primary": True}]}}],
-                [{"op": "replace", "path": "emails", "value": [{"value": new, "type": "work"}]}],
-                [
-                    {"op": "Add", "path": "emails", "value": [{"value": new, "type": "work"}]},
-                    {"op": "Remove", "path": f'emails[value eq "{old}"]'},
-                ],
-                [{"op": "Add", "path": 'emails[type eq "work"].value', "value": new}],
-                [{"op": "replace", "value": {'emails[type eq "work"].value': new}}],
-            ][n]
-        )
+                {"op": "Add", "path": "emails", "value": [{"value": new, "type": "work"}]},
+                {"op": "Remove", "path": f'emails[value eq "{old}"]'},
+            ],
+            [{"op": "Add", "path": 'emails[type eq "work"].value', "value": new}],
+            [{"op": "replace", "value": {'emails[type eq "work"].value': new}}],
+        ]
+        forms.append(every_form[n])
         await _patch(bridge, uid, *forms[-1])
         assert state.users[int(uid)].email == new, forms[-1]
         got = (await bridge.http.get(f"/Users/{uid}")).json()

@@ -37,13 +37,15 @@ def _disk_full(store: Store) -> Exception:
 
 
 @contextlib.contextmanager
-def failing_writes(store: Store, statements: re.Pattern[str], times: int | None = None) -> Iterator[list[str]]:
+def failing_writes(
+    store: Store, statements: re.Pattern[str], times: int | None = None
+) -> Iterator[list[str]]:
     """Make the driver fail the matching statements (``times`` of them; None: all) while inside."""
     failed: list[str] = []
 
     def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statements.search(statement) and (times is None or len(failed) < times):
-            failed.append(statement.split("(")[0].strip())
+            failed.append(statement.split("(", maxsplit=1)[0].strip())
             raise _disk_full(store)
 
     event.listen(store.engine, "before_cursor_execute", hook)
@@ -104,7 +106,7 @@ async def test_a_retried_post_after_a_store_failure_returns_the_same_user(
 
 
 async def test_a_failed_save_is_retried_at_once(bridge: Harness) -> None:
-    body, email = new_user()
+    body, _ = new_user()
     with failing_writes(bridge.store, RECORD, times=1) as failed:
         r = await bridge.http.post("/Users", json=body)
     assert len(failed) == 1

@@ -62,7 +62,12 @@ class LocalRecords:
         return self._records.user_ids_with_email_text(needle)
 
     def save_user(
-        self, harvest_id: int, extras: UserExtras, *, pending_id: int | None = None, keep_pending: bool = False
+        self,
+        harvest_id: int,
+        extras: UserExtras,
+        *,
+        pending_id: int | None = None,
+        keep_pending: bool = False,
     ) -> None:
         """Replace the user's record (``pending_id``: the pending write it completes, kept and
         marked completed with ``keep_pending``)."""

@@ -89,7 +89,9 @@ class UserWrites:
                     existing, hidden = user, their.hidden_at
                 continue
             ours = their.user_name is None or (
-                pending is not None and pending.completed_at is not None and pending.harvest_id == user.harvest_id
+                pending is not None
+                and pending.completed_at is not None
+                and pending.harvest_id == user.harvest_id
             )
             if pending is not None and same_email and ours:
                 existing = user  # the user this identity provider's earlier request created

@@ -282,9 +282,9 @@ class ScimRecords:
     ) -> None:
         """Replace a user's extras; ``pending_id``: the pending write they complete, forgotten in
         the same transaction with every other pending update of the user (this record supersedes
-        them), or with ``keep_pending`` marked completed for this user instead. A userName recorded for another user that is no longer shown (a
-        SCIM DELETE hid it, or it left Harvest) passes to this one; the other user's userName
-        becomes its Harvest email again."""
+        them), or with ``keep_pending`` marked completed for this user instead. A userName
+        recorded for another user that is no longer shown (a SCIM DELETE hid it, or it left
+        Harvest) passes to this one; the other user's userName becomes its Harvest email again."""
         values: dict[str, Any] = dataclasses.asdict(extras)
         values["user_name_key"] = None if extras.user_name is None else user_name_key(extras.user_name)
         key = (SCIM_USERS.c.connection_id == self.connection_id) & (SCIM_USERS.c.harvest_id == harvest_id)
