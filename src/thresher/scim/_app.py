@@ -176,6 +176,7 @@ class ScimBridge:
             try:
                 report = await sync.run()
                 log.info("sync: %s users read, %s changes", report.users_seen, report.changes)
+                self.storage.complete_pending()  # writes whose user the sync just mirrored
             except SyncBusyError as busy:
                 # Another process (`thresher sync --watch`, cron) keeps the mirror fresh right now.
                 log.debug("sync skipped: %s", busy)

@@ -1,19 +1,23 @@
-"""What the bridge keeps that Harvest cannot: externalIds, enterprise fields, the IdP's emails.
+"""What the bridge keeps that Harvest cannot: userNames, externalIds, enterprise fields, the IdP's
+emails, and the writes sent to Harvest whose record is not saved yet.
 
 The rows live in the store, next to the roster mirror, keyed by Harvest ids
-(``thresher.store.ScimRecords``). They are written after Harvest accepted the write they belong to.
+(``thresher.store.ScimRecords``). They are written after Harvest accepted the write they belong
+to; a pending entry, before it (see ``_user_writes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from thresher.store import ScimRecords, ScimUserExtras, Store, StoredRole, StoredUser
+from thresher.store import ScimPendingUser, ScimRecords, ScimUserExtras, Store, StoredRole, StoredUser
 
-__all__ = ["LocalRecords", "UserExtras"]
+__all__ = ["LocalRecords", "PendingUser", "UserExtras"]
 
 #: The SCIM-only data of one user (the store's record of it).
 UserExtras = ScimUserExtras
+#: A write sent to Harvest whose record is not saved yet.
+PendingUser = ScimPendingUser
 
 
 class LocalRecords:
@@ -36,12 +40,15 @@ class LocalRecords:
         email: str | None = None,
         external_id: str | None = None,
         harvest_ids: Iterable[int] | None = None,
+        user_name: str | None = None,
     ) -> dict[int, tuple[StoredUser, UserExtras]]:
-        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``
-        or ``harvest_ids``, each with its SCIM-only data, in one query."""
-        if email is None and external_id is None and harvest_ids is None:
-            raise ValueError("give email, external_id or harvest_ids")
-        return self._records.users_with_extras(email=email, external_id=external_id, harvest_ids=harvest_ids)
+        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``,
+        ``harvest_ids`` or ``user_name`` (any case), each with its SCIM-only data."""
+        if email is None and external_id is None and harvest_ids is None and user_name is None:
+            raise ValueError("give email, external_id, harvest_ids or user_name")
+        return self._records.users_with_extras(
+            email=email, external_id=external_id, harvest_ids=harvest_ids, user_name=user_name
+        )
 
     def extras_of(self, harvest_id: int) -> UserExtras:
         return self.user_extras([harvest_id]).get(harvest_id, UserExtras())
@@ -54,8 +61,26 @@ class LocalRecords:
         callers confirm each with the filter itself."""
         return self._records.user_ids_with_email_text(needle)
 
-    def save_user(self, harvest_id: int, extras: UserExtras) -> None:
-        self._records.save_user_extras(harvest_id, extras)
+    def save_user(
+        self,
+        harvest_id: int,
+        extras: UserExtras,
+        *,
+        pending_id: int | None = None,
+        keep_pending: bool = False,
+    ) -> None:
+        """Replace the user's record (``pending_id``: the pending write it completes, kept and
+        marked completed with ``keep_pending``)."""
+        self._records.save_user_extras(harvest_id, extras, pending_id=pending_id, keep_pending=keep_pending)
+
+    def add_pending(self, harvest_id: int | None, email: str, extras: UserExtras) -> int:
+        return self._records.add_pending(harvest_id, email, extras)
+
+    def pending(self, *, user_name: str | None = None) -> list[PendingUser]:
+        return self._records.pending(user_name=user_name)
+
+    def forget_pending(self, pending_id: int) -> None:
+        self._records.forget_pending(pending_id)
 
     # -- groups ----------------------------------------------------------------------------
 

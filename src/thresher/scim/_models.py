@@ -6,15 +6,18 @@ identity provider sends that Harvest has no field for, which thresher keeps (des
 ``/Schemas`` say which). Undeclared attributes are ignored under the tolerant policy
 (docs/scim-idps.md §6.3), as Okta's ``password`` and ``locale`` and Entra's ``manager`` are.
 
-Attributes Harvest always has a value for (names, access roles, capacity, flags) are declared
-``required``: they cannot be removed, only replaced.
+``required`` says what a resource always has: ``userName``; ``emails`` (Harvest needs an address;
+a request without emails whose userName is an address gets that address, docs/scim-idps.md §8);
+and the values Harvest always holds (names, time zone, ``active``, access roles, capacity,
+flags), which can be replaced but never removed, and which a creation may leave out (Harvest's
+defaults, see ``_service``). The Harvest extension itself is optional in ``/ResourceTypes``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import EmailStr, Field
 from scim2_models import (
     URI,
     URN,
@@ -101,6 +104,14 @@ class Name(ComplexAttribute):
     """Harvest's ``first_name``."""
 
 
+class UserEmail(Email):
+    """An email address of the user (RFC 7643 §4.1.2); an entry without an address means
+    nothing to Harvest."""
+
+    value: Annotated[EmailStr | None, Required.true] = None
+    """The address."""
+
+
 class ScimUser(Resource[Any]):
     """A Harvest user."""
 
@@ -111,7 +122,10 @@ class ScimUser(Resource[Any]):
     field for it."""
 
     user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
-    """Harvest's ``email``: unique, compared without regard to case."""
+    """The identity provider's name for the user (an Okta login, an Entra userPrincipalName, a
+    JumpCloud or OneLogin username): any text, unique, compared without regard to case, stored
+    by thresher. Harvest's email comes from ``emails``, or is the userName when no emails are
+    sent and it is an address."""
 
     name: Annotated[Name | None, Required.true] = None
     """Harvest's ``first_name`` and ``last_name``."""
@@ -129,11 +143,12 @@ class ScimUser(Resource[Any]):
     """Harvest's ``is_active``: false archives the user in Harvest (their time is kept). True
     when a creation leaves it out."""
 
-    emails: list[Email] | None = None
-    """The addresses the identity provider sent, stored only in thresher; without any, the
-    Harvest email as the primary work address."""
+    emails: Annotated[list[UserEmail] | None, Required.true] = None
+    """The user's addresses. Harvest's ``email`` is the primary one (else the work one, else the
+    only one); the list is kept in thresher. Without any, the Harvest email as the primary work
+    address."""
 
-    Emails: ClassVar[type[ComplexAttribute]] = Email
+    Emails: ClassVar[type[ComplexAttribute]] = UserEmail
 
     groups: Annotated[list[GroupMembership] | None, Mutability.read_only] = None
     """The Harvest roles of the user."""
@@ -249,7 +264,7 @@ def build_provider(
             SchemaExtension(schema_=Reference[URI](ENTERPRISE_USER_SCHEMA), required=False),
             # Required: Harvest always has these values; a request that leaves the extension
             # out gets Harvest's defaults (creation) or the current values (replacement).
-            SchemaExtension(schema_=Reference[URI](HARVEST_USER_SCHEMA), required=True),
+            SchemaExtension(schema_=Reference[URI](HARVEST_USER_SCHEMA), required=False),
         ],
     )
     group_type = ResourceType(

@@ -1,9 +1,13 @@
 """scim2-server's protocol service, with the bridge's one addition: values Harvest always has.
 
-The User schema marks ``timezone``, ``active`` and the Harvest extension required, because Harvest
-always holds a value for them (they can be replaced, never removed). Identity providers leave them
-out all the time, so before validation a creation gets Harvest's defaults and a replacement (PUT)
-keeps the current values, as if the identity provider had sent them.
+The User schema marks ``timezone``, ``active`` and the Harvest extension's attributes required,
+because Harvest always holds a value for them (they can be replaced, never removed). Identity
+providers leave them out all the time, so before validation a creation gets Harvest's defaults
+and a replacement (PUT) keeps the current values, as if the identity provider had sent them.
+
+``emails`` is required too (Harvest needs an address), but a request without emails whose
+userName is an address is read as if it listed that address as the primary work email; the
+storage then keeps no emails for the user (``emails_filled``), so the Harvest email is shown.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Union
 from scim2_models import (
     BulkRequest,
     BulkResponse,
+    InvalidValueException,
     ListResponse,
     PatchOp,
     Path,
@@ -27,14 +32,66 @@ from scim2_models import (
 )
 from scim2_server.service import ScimService
 
+from ._mapping import is_address
 from ._models import ACCOUNT_TIMEZONE, HARVEST_DEFAULTS, HARVEST_USER_SCHEMA
 
-__all__ = ["BridgeService", "last_read"]
+__all__ = ["BridgeService", "emails_filled", "last_read"]
 
 #: The resource the storage read last in this request: a PUT reads the current state first.
 last_read: contextvars.ContextVar[Resource[Any] | None] = contextvars.ContextVar(
     "thresher_scim_last_read", default=None
 )
+
+
+#: Whether the bridge filled this request's emails from its userName (set for every User
+#: creation, replacement and PATCH, before the storage runs).
+emails_filled: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "thresher_scim_emails_filled", default=False
+)
+
+
+def _fill_emails(body: dict[str, Any]) -> dict[str, Any]:
+    key = _key(body, "emails")
+    user_name = body.get(_key(body, "userName") or "userName")
+    if (key is not None and body[key]) or not isinstance(user_name, str):
+        return body  # emails given, or no userName: scim2-models says what is wrong
+    if not is_address(user_name):
+        raise InvalidValueException(
+            detail=f"userName {user_name[:80]!r} is not an email address and emails is missing: "
+            "send the user's address in emails (primary or type work)"
+        )
+    emails_filled.set(True)
+    return {**body, key or "emails": [{"value": user_name, "type": "work", "primary": True}]}
+
+
+def _split_value_paths(body: bytes) -> bytes:
+    """Entra's path-less ``replace`` may key its value by a filtered path
+    (``{"emails[type eq \"work\"].value": "..."}``), which scim2-models takes for an unknown
+    attribute and drops: each such key becomes an operation of its own, with that path."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(decoded, dict):
+        return body
+    operations = decoded.get(_key(decoded, "Operations") or "Operations")
+    if not isinstance(operations, list):
+        return body
+    split: list[Any] = []
+    changed = False
+    for operation in operations:
+        value = operation.get("value") if isinstance(operation, dict) else None
+        if not isinstance(value, dict) or operation.get("path") or not any("[" in k for k in value):
+            split.append(operation)
+            continue
+        changed = True
+        plain = {k: v for k, v in value.items() if "[" not in k}
+        if plain:
+            split.append({**operation, "value": plain})
+        split += [{**operation, "path": k, "value": v} for k, v in value.items() if "[" in k]
+    if not changed:
+        return body
+    return json.dumps({**decoded, _key(decoded, "Operations") or "Operations": split}).encode()
 
 
 def _key(body: dict[str, Any], name: str) -> str | None:
@@ -93,6 +150,7 @@ class BridgeService(ScimService):
             ]
 
     def _prepared(self, resource_type: ResourceType, body: bytes, defaults: dict[str, Any]) -> bytes:
+        emails_filled.set(False)
         if resource_type.name != "User":
             return body
         try:
@@ -101,7 +159,7 @@ class BridgeService(ScimService):
             return body  # the service refuses it with invalidSyntax
         if not isinstance(decoded, dict):
             return body
-        return json.dumps(_fill(decoded, defaults)).encode()
+        return json.dumps(_fill_emails(_fill(decoded, defaults))).encode()
 
     def read_creation(
         self, resource_type: ResourceType, body: bytes, content_type: str | None
@@ -114,6 +172,12 @@ class BridgeService(ScimService):
         return super().read_creation(
             resource_type, self._prepared(resource_type, body, defaults), content_type
         )
+
+    def read_patch(
+        self, resource_type: ResourceType, body: bytes, content_type: str | None
+    ) -> PatchOp[Any]:
+        emails_filled.set(False)
+        return super().read_patch(resource_type, _split_value_paths(body), content_type)
 
     def read_replacement(
         self, resource_type: ResourceType, body: bytes, content_type: str | None

@@ -18,11 +18,10 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from pydantic import ValidationError
 from scim2_models import (
+    InvalidFilterException,
     InvalidValueException,
     NotFoundException,
-    NotImplementedException,
     Resource,
     ResourceType,
     ResponseParameters,
@@ -32,15 +31,16 @@ from scim2_models import (
 )
 from scim2_server.storage import AsyncScimStorage, SearchPage
 
-from thresher.harvest import HarvestError, UserCreate, normalize_email
-from thresher.provision import WriteThrough, edit_user, remove_user
+from thresher.harvest import HarvestError
+from thresher.provision import WriteThrough, remove_user
 from thresher.store import StoredRole, StoredUser
 
-from ._errors import scim_error, validation_detail
+from ._errors import scim_error
 from ._filters import check_filter, index_lookups
 from ._local import LocalRecords, UserExtras
-from ._mapping import group_resource, harvest_changes, user_extras, user_fields, user_resource
+from ._mapping import group_resource, user_resource
 from ._service import last_read
+from ._user_writes import UserWrites
 
 __all__ = ["DeleteMode", "HarvestStorage"]
 
@@ -100,6 +100,16 @@ class HarvestStorage(AsyncScimStorage):
         self.user_model = user_model
         self.group_model = group_model
         self.delete_mode = delete_mode
+        self.writes = UserWrites(writer, self.local, self._user)
+
+    def complete_pending(self) -> int:
+        """Complete the user writes Harvest accepted whose record the store could not save
+        (``_user_writes``); returns how many. The bridge also does it at its next requests."""
+        return self.writes.complete_pending()
+
+    def _drain(self) -> None:
+        if self.writes.drain_due():
+            self.writes.complete_pending()
 
     # -- reading the mirror ----------------------------------------------------------------
 
@@ -177,6 +187,7 @@ class HarvestStorage(AsyncScimStorage):
         *,
         response_parameters: ResponseParameters[Any] | None = None,
     ) -> Resource[Any]:
+        self._drain()
         if resource_type.name == "User":
             # Without response parameters, the server reads the state a PUT or PATCH applies to.
             user = self._user(_parse_id(resource_id, "User"), derived=response_parameters is not None)
@@ -193,12 +204,31 @@ class HarvestStorage(AsyncScimStorage):
         *,
         position: Any = None,
     ) -> SearchPage:
-        if len(resource_types) != 1:
-            raise NotImplementedException(detail="Search /Users or /Groups, not the server root")
-        is_user = resource_types[0].name == "User"
-        scim_filter = self._filter(search_request, is_user=is_user)
-        found = self._search_users(scim_filter) if is_user else self._search_groups(scim_filter)
-        return _page(found, search_request)
+        self._drain()
+        if len(resource_types) == 1:
+            is_user = resource_types[0].name == "User"
+            scim_filter = self._filter(search_request, is_user=is_user)
+            found = self._search_users(scim_filter) if is_user else self._search_groups(scim_filter)
+            return _page(found, search_request)
+        # The server root (RFC 7644 §3.4.2.1): users, then groups, each by id. A filter that
+        # names what only one type has matches none of the other; one neither has is refused.
+        parts: list[list[Resource[Any]]] = []
+        refused: InvalidFilterException | None = None
+        for kind in sorted(resource_types, key=lambda t: t.name != "User"):
+            is_user = kind.name == "User"
+            try:
+                scim_filter = self._filter(search_request, is_user=is_user)
+            except InvalidFilterException as exc:
+                refused = exc
+                continue
+            found = self._search_users(scim_filter) if is_user else self._search_groups(scim_filter)
+            parts.append(sorted(found, key=lambda r: int(cast(str, r.id))))
+        if not parts and refused is not None:
+            raise refused
+        everything = [r for part in parts for r in part]
+        start = search_request.start_index_0 or 0
+        stop = None if search_request.count is None else start + search_request.count
+        return SearchPage(len(everything), everything[start:stop])
 
     def search_group_samples(
         self, search_request: SearchRequest[Any]
@@ -253,11 +283,12 @@ class HarvestStorage(AsyncScimStorage):
             return self.local.users_with_extras(harvest_ids=[int(value)])
         if kind == "externalId":
             return self.local.users_with_extras(external_id=value)
+        if kind == "userName":
+            return self.local.users_with_extras(user_name=value)
         found = self.local.users_with_extras(email=value)
-        if kind == "email":
-            others = set(self.local.user_ids_with_email_text(value)) - set(found)
-            if others:
-                found.update(self.local.users_with_extras(harvest_ids=others))
+        others = set(self.local.user_ids_with_email_text(value)) - set(found)
+        if others:
+            found.update(self.local.users_with_extras(harvest_ids=others))
         return found
 
     def _search_groups(self, scim_filter: ScimFilter[Any] | None) -> list[Resource[Any]]:
@@ -301,6 +332,7 @@ class HarvestStorage(AsyncScimStorage):
     # -- contract: writes ------------------------------------------------------------------
 
     async def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
+        self._drain()
         if resource_type.name == "User":
             return await self._create_user(resource)
         return await self._create_group(resource)
@@ -312,6 +344,7 @@ class HarvestStorage(AsyncScimStorage):
         *,
         expected_version: str | None = None,
     ) -> Resource[Any]:
+        self._drain()
         if resource_type.name == "User":
             user_id = _parse_id(resource.id, "User")
             return await self._update_user(user_id, resource)
@@ -332,64 +365,13 @@ class HarvestStorage(AsyncScimStorage):
     # -- users -----------------------------------------------------------------------------
 
     async def _create_user(self, resource: Resource[Any]) -> Resource[Any]:
-        fields = user_fields(resource)
-        email = cast(str, fields["email"])
-        existing = self.store.find_user_by_email(self.connection_id, email)
-        if existing is not None:
-            extras = self.local.extras_of(existing.harvest_id)
-            if extras.hidden_at is None:
-                state = "archived " if not existing.is_active else ""
-                raise UniquenessException(
-                    detail=f"userName {email!r} belongs to {state}user {existing.harvest_id} already"
-                )
-            # A user the bridge deleted earlier (archived, hidden): Harvest cannot hold the same
-            # address twice, so the identity provider gets that user back.
-            fields.setdefault("is_active", True)
-            await self._apply_user(existing, fields)
-            self._save_extras(existing.harvest_id, resource)
-            return self._user(existing.harvest_id)
-        try:
-            create = UserCreate.model_validate(
-                {k: v for k, v in fields.items() if v is not None}
-            )
-        except ValidationError as exc:
-            raise InvalidValueException(detail=validation_detail(exc)) from None
-        try:
-            created = await self.writer.create_user(create)
-        except HarvestError as exc:
-            raise scim_error(exc, f"user {email!r}") from None
-        self._save_extras(created.id, resource)
-        return self._user(created.id)
+        return await self.writes.create(resource)
 
     async def _update_user(self, user_id: int, resource: Resource[Any]) -> Resource[Any]:
         current = self._visible_users([user_id]).get(user_id)
         if current is None:
             raise NotFoundException(detail=f"User {user_id} not found")
-        fields = user_fields(resource)
-        email = cast(str, fields["email"])
-        if normalize_email(email) != normalize_email(current.email):
-            other = self.store.find_user_by_email(self.connection_id, email)
-            if other is not None and other.harvest_id != user_id:
-                raise UniquenessException(detail=f"userName {email!r} belongs to another user")
-        await self._apply_user(current, fields)
-        self._save_extras(user_id, resource, replaced=True)
-        return self._user(user_id)
-
-    async def _apply_user(self, current: StoredUser, fields: dict[str, Any]) -> None:
-        """Send Harvest the differences; ``edit_user`` restores first or archives last when an
-        archived user's names or email change."""
-        active = fields.pop("is_active", None)
-        changes = harvest_changes(current, fields)
-        try:
-            await edit_user(self.writer, current, changes, active=active)
-        except HarvestError as exc:
-            raise scim_error(exc, f"user {current.harvest_id}") from None
-        except ValidationError as exc:
-            raise InvalidValueException(detail=validation_detail(exc)) from None
-
-    def _save_extras(self, user_id: int, resource: Resource[Any], *, replaced: bool = False) -> None:
-        """Keep what Harvest cannot (see ``user_extras``)."""
-        self.local.save_user(user_id, user_extras(resource, replaced=replaced))
+        return await self.writes.update(current, resource)
 
     async def _delete_user(self, user_id: int) -> None:
         current = self._visible_users([user_id]).get(user_id)

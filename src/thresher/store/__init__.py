@@ -54,7 +54,7 @@ from ._records import (
 )
 from ._replay import replay
 from ._schema import EVENT_KINDS
-from ._scim_records import ScimRecords, ScimUserExtras
+from ._scim_records import ScimPendingUser, ScimRecords, ScimUserExtras, user_name_key
 from ._scim_tokens import ScimTokens, StoredScimToken
 from ._serve_records import ServeRecords, StoredAdmin, StoredAdminToken, StoredRun, UsageKey
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
@@ -88,6 +88,7 @@ __all__ = [
     "ReplayError",
     "Revisions",
     "RunKind",
+    "ScimPendingUser",
     "ScimRecords",
     "ScimTokens",
     "ScimUserExtras",
@@ -108,6 +109,7 @@ __all__ = [
     "UsageKey",
     "default_database_url",
     "replay",
+    "user_name_key",
     "user_snapshot",
 ]
 

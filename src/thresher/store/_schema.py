@@ -48,6 +48,7 @@ __all__ = [
     "RoleMemberRow",
     "RoleRow",
     "ScimGroupRow",
+    "ScimPendingUserRow",
     "ScimTokenCountRow",
     "ScimTokenRow",
     "ScimUserRow",
@@ -278,13 +279,49 @@ class ScimUserRow(Base):
     external_id: Mapped[str | None]
     employee_number: Mapped[str | None]
     department: Mapped[str | None]
-    #: The ``emails`` the identity provider sent (Harvest keeps one address: the userName).
+    #: The ``emails`` the identity provider sent (Harvest keeps one address: the primary one).
     emails: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON_TYPE)
     #: Set when a SCIM DELETE archived the user instead (Harvest refused, or by configuration):
     #: the bridge answers 404 for it from then on, as RFC 7644 §3.6 asks.
     hidden_at: Mapped[dt.datetime | None]
+    #: The SCIM ``userName`` as the identity provider sent it (r0004); None: the Harvest email.
+    user_name: Mapped[str | None]
+    #: ``user_name`` lower-cased: userName is unique without regard to case (RFC 7643 §4.1.1).
+    user_name_key: Mapped[str | None]
 
-    __table_args__ = (Index(None, "connection_id", "external_id"),)
+    __table_args__ = (
+        Index(None, "connection_id", "external_id"),
+        Index(None, "connection_id", "user_name_key", unique=True),
+    )
+
+
+class ScimPendingUserRow(Base):
+    """A SCIM write sent to Harvest whose SCIM-only record is not saved yet (r0004).
+
+    Written before the Harvest request and deleted with the record it leads to, so a write that
+    Harvest accepted but the store could not record survives a crash: the bridge completes it
+    later, or when the identity provider retries (docs/scim-idps.md §8.1).
+    """
+
+    __tablename__ = "scim_pending_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("connections.id", ondelete="CASCADE")
+    )
+    #: The Harvest user, when known (updates); None for a creation.
+    harvest_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The email the write gives the Harvest user: how a creation finds its user.
+    email: Mapped[str]
+    user_name_key: Mapped[str | None]
+    #: The ``scim_users`` values to save once the user is found.
+    record: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    created_at: Mapped[dt.datetime]
+    #: Set when the bridge completed a creation itself: the entry stays a while, so the identity
+    #: provider's retry of that creation is answered with the user, not a 409.
+    completed_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index(None, "connection_id", "user_name_key"),)
 
 
 class ScimGroupRow(Base):

@@ -1,8 +1,10 @@
 """The SCIM bridge's records of one connection: what identity providers send that Harvest keeps no
-field for (externalIds, enterprise fields, their emails) and the users a SCIM DELETE hid.
+field for (userNames, externalIds, enterprise fields, their emails), the users a SCIM DELETE hid,
+and the writes sent to Harvest whose record is still to save.
 
-Rows live in ``scim_users`` and ``scim_groups`` (migration r0002), next to the roster mirror and
-keyed by Harvest ids. Every database error is a :class:`~thresher.store.StoreError`.
+Rows live in ``scim_users``, ``scim_groups`` (migration r0002) and ``scim_pending_users`` (r0004),
+next to the roster mirror and keyed by Harvest ids. Every database error is a
+:class:`~thresher.store.StoreError`.
 """
 
 from __future__ import annotations
@@ -21,24 +23,47 @@ from ._errors import InvalidArgumentError
 from ._queries import USER_RECORD_COLUMNS
 from ._records import StoredRole, StoredUser
 from ._store import Store
-from ._tables import MEMBERS, ROLES, SCIM_GROUPS, SCIM_USERS, USERS
+from ._tables import MEMBERS, ROLES, SCIM_GROUPS, SCIM_PENDING_USERS, SCIM_USERS, USERS
 
-__all__ = ["ScimRecords", "ScimUserExtras"]
+__all__ = ["ScimPendingUser", "ScimRecords", "ScimUserExtras", "user_name_key"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScimUserExtras:
-    """The SCIM-only data of one user."""
+    """The SCIM-only data of one user. ``user_name``: None means the Harvest email (the userName
+    of users the bridge never wrote)."""
 
     external_id: str | None = None
     employee_number: str | None = None
     department: str | None = None
     emails: list[dict[str, Any]] | None = None
     hidden_at: dt.datetime | None = None
+    user_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScimPendingUser:
+    """A SCIM write sent to Harvest whose record (``extras``) is not saved yet: it belongs to the
+    user ``harvest_id`` (an update) or to the user Harvest holds ``email`` for (a creation)."""
+
+    id: int
+    harvest_id: int | None
+    email: str
+    extras: ScimUserExtras
+    created_at: dt.datetime
+    #: A creation the bridge completed without its request (see ``save_user_extras``).
+    completed_at: dt.datetime | None = None
+
+
+def user_name_key(user_name: str) -> str:
+    """How userNames are compared (RFC 7643 §4.1.1: without regard to case): ``str.lower``, as
+    scim2-models' filter matching does."""
+    return user_name.lower()
 
 
 _EXTRAS_FIELDS = tuple(f.name for f in dataclasses.fields(ScimUserExtras))
 _EXTRAS_COLUMNS = [SCIM_USERS.c[f] for f in _EXTRAS_FIELDS]
+_RECORD_FIELDS = ("user_name", "external_id", "employee_number", "department", "emails")
 
 
 def _users_with_extras(condition: ColumnElement[bool]) -> Select[Any]:
@@ -63,6 +88,11 @@ def _users_with_extras(condition: ColumnElement[bool]) -> Select[Any]:
 # Unordered on purpose: with ORDER BY harvest_id, SQLite walks the primary key of every user
 # instead of the email index.
 _BY_EMAIL = _users_with_extras(USERS.c.email_lower == bindparam("email"))
+# A user's userName is its record's, or its Harvest email when the bridge never set one.
+_BY_EMAIL_AS_USER_NAME = _users_with_extras(
+    (USERS.c.email_lower == bindparam("email")) & SCIM_USERS.c.user_name.is_(None)
+)
+_BY_USER_NAME = _users_with_extras(SCIM_USERS.c.user_name_key == bindparam("key"))
 _BY_EXTERNAL_ID = _users_with_extras(SCIM_USERS.c.external_id == bindparam("external_id"))
 _BY_IDS = _users_with_extras(USERS.c.harvest_id.in_(bindparam("ids", expanding=True)))
 _ROLE_IDS = select(ROLES.c.name, ROLES.c.harvest_id).where(
@@ -134,6 +164,34 @@ _SHOWN_USER_IDS = (
 )
 
 
+def _pairs(rows: Iterable[Any]) -> dict[int, tuple[StoredUser, ScimUserExtras]]:
+    n = len(USER_RECORD_COLUMNS)
+    found: dict[int, tuple[StoredUser, ScimUserExtras]] = {}
+    for row in rows:
+        user = StoredUser(*row[:n])
+        found[user.harvest_id] = (user, ScimUserExtras(*row[n:]))
+    return found
+
+
+def _shown_ids(connection_id: int) -> Select[Any]:
+    """The ids of the connection's users the bridge shows: live, and not hidden by a DELETE."""
+    return (
+        select(USERS.c.harvest_id)
+        .select_from(
+            USERS.outerjoin(
+                SCIM_USERS,
+                (SCIM_USERS.c.connection_id == USERS.c.connection_id)
+                & (SCIM_USERS.c.harvest_id == USERS.c.harvest_id),
+            )
+        )
+        .where(
+            USERS.c.connection_id == connection_id,
+            USERS.c.deleted_at.is_(None),
+            SCIM_USERS.c.hidden_at.is_(None),
+        )
+    )
+
+
 class ScimRecords:
     """SCIM-only data of one connection: user extras and groups' externalIds."""
 
@@ -163,11 +221,15 @@ class ScimRecords:
         email: str | None = None,
         external_id: str | None = None,
         harvest_ids: Iterable[int] | None = None,
+        user_name: str | None = None,
     ) -> dict[int, tuple[StoredUser, ScimUserExtras]]:
-        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``
-        or ``harvest_ids``, each with its SCIM-only data, in one query: the lookups identity
-        providers make before every create cost one round trip instead of three."""
+        """Live mirror users found by exactly one of ``email`` (exact, any case), ``external_id``,
+        ``harvest_ids`` or ``user_name`` (any case; the Harvest email of users without a
+        recorded one), each with its SCIM-only data, in one query (two for ``user_name``): the
+        lookups identity providers make before every create cost one round trip."""
         params: dict[str, Any] = {"connection_id": self.connection_id}
+        if user_name is not None:
+            return self._by_user_name(user_name)
         if email is not None:
             query, params["email"] = _BY_EMAIL, normalize_email(email)
         elif external_id is not None:
@@ -177,15 +239,19 @@ class ScimRecords:
             if not params["ids"]:
                 return {}
         else:
-            raise InvalidArgumentError("give email, external_id or harvest_ids")
-        n = len(USER_RECORD_COLUMNS)
+            raise InvalidArgumentError("give email, external_id, harvest_ids or user_name")
         with read_connection(self._engine, self._url) as conn:
-            rows = conn.execute(query, params).all()
-        found: dict[int, tuple[StoredUser, ScimUserExtras]] = {}
-        for row in rows:
-            user = StoredUser(*row[:n])
-            found[user.harvest_id] = (user, ScimUserExtras(*row[n:]))
-        return found
+            return _pairs(conn.execute(query, params).all())
+
+    def _by_user_name(self, user_name: str) -> dict[int, tuple[StoredUser, ScimUserExtras]]:
+        params = {
+            "connection_id": self.connection_id,
+            "key": user_name_key(user_name),
+            "email": normalize_email(user_name),
+        }
+        with read_connection(self._engine, self._url) as conn:
+            rows = [*conn.execute(_BY_USER_NAME, params), *conn.execute(_BY_EMAIL_AS_USER_NAME, params)]
+        return _pairs(rows)
 
     def hidden_user_ids(self) -> set[int]:
         query = select(SCIM_USERS.c.harvest_id).where(
@@ -206,11 +272,48 @@ class ScimRecords:
         with read_connection(self._engine, self._url) as conn:
             return sorted(conn.execute(query).scalars())
 
-    def save_user_extras(self, harvest_id: int, extras: ScimUserExtras) -> None:
-        """Replace a user's extras."""
-        values = dataclasses.asdict(extras)
+    def save_user_extras(
+        self,
+        harvest_id: int,
+        extras: ScimUserExtras,
+        *,
+        pending_id: int | None = None,
+        keep_pending: bool = False,
+    ) -> None:
+        """Replace a user's extras; ``pending_id``: the pending write they complete, forgotten in
+        the same transaction with every other pending update of the user (this record supersedes
+        them), or with ``keep_pending`` marked completed for this user instead. A userName
+        recorded for another user that is no longer shown (a SCIM DELETE hid it, or it left
+        Harvest) passes to this one; the other user's userName becomes its Harvest email again."""
+        values: dict[str, Any] = dataclasses.asdict(extras)
+        values["user_name_key"] = None if extras.user_name is None else user_name_key(extras.user_name)
         key = (SCIM_USERS.c.connection_id == self.connection_id) & (SCIM_USERS.c.harvest_id == harvest_id)
         with write_transaction(self._engine, self._url) as conn:
+            if values["user_name_key"] is not None:
+                conn.execute(
+                    update(SCIM_USERS)
+                    .where(
+                        SCIM_USERS.c.connection_id == self.connection_id,
+                        SCIM_USERS.c.user_name_key == values["user_name_key"],
+                        SCIM_USERS.c.harvest_id != harvest_id,
+                        SCIM_USERS.c.harvest_id.not_in(_shown_ids(self.connection_id)),
+                    )
+                    .values(user_name=None, user_name_key=None)
+                )
+            done = SCIM_PENDING_USERS.c.harvest_id == harvest_id
+            if pending_id is not None and not keep_pending:
+                done = done | (SCIM_PENDING_USERS.c.id == pending_id)
+            conn.execute(
+                delete(SCIM_PENDING_USERS).where(
+                    SCIM_PENDING_USERS.c.connection_id == self.connection_id, done
+                )
+            )
+            if pending_id is not None and keep_pending:
+                conn.execute(
+                    update(SCIM_PENDING_USERS)
+                    .where(SCIM_PENDING_USERS.c.id == pending_id)
+                    .values(harvest_id=harvest_id, completed_at=dt.datetime.now(dt.UTC))
+                )
             if conn.execute(select(SCIM_USERS.c.harvest_id).where(key)).first() is None:
                 conn.execute(
                     insert(SCIM_USERS).values(
@@ -219,6 +322,47 @@ class ScimRecords:
                 )
             else:
                 conn.execute(update(SCIM_USERS).where(key).values(**values))
+
+    # -- pending writes --------------------------------------------------------------------
+
+    def add_pending(self, harvest_id: int | None, email: str, extras: ScimUserExtras) -> int:
+        """Record a write about to go to Harvest (see :class:`ScimPendingUser`); returns its id."""
+        record = {f: getattr(extras, f) for f in _RECORD_FIELDS}
+        values = {
+            "connection_id": self.connection_id,
+            "harvest_id": harvest_id,
+            "email": email,
+            "user_name_key": None if extras.user_name is None else user_name_key(extras.user_name),
+            "record": record,
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        with write_transaction(self._engine, self._url) as conn:
+            inserted = conn.execute(insert(SCIM_PENDING_USERS).values(**values))
+            return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+
+    def pending(self, *, user_name: str | None = None) -> list[ScimPendingUser]:
+        """The connection's pending writes, oldest first (only those for ``user_name``, any
+        case, when given)."""
+        query = select(SCIM_PENDING_USERS).where(SCIM_PENDING_USERS.c.connection_id == self.connection_id)
+        if user_name is not None:
+            query = query.where(SCIM_PENDING_USERS.c.user_name_key == user_name_key(user_name))
+        with read_connection(self._engine, self._url) as conn:
+            rows = conn.execute(query.order_by(SCIM_PENDING_USERS.c.id)).all()
+        return [
+            ScimPendingUser(
+                id=row.id,
+                harvest_id=row.harvest_id,
+                email=row.email,
+                extras=ScimUserExtras(**{f: row.record.get(f) for f in _RECORD_FIELDS}),
+                created_at=row.created_at,
+                completed_at=row.completed_at,
+            )
+            for row in rows
+        ]
+
+    def forget_pending(self, pending_id: int) -> None:
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(delete(SCIM_PENDING_USERS).where(SCIM_PENDING_USERS.c.id == pending_id))
 
     # -- groups ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from ._schema import (
     RoleMemberRow,
     RoleRow,
     ScimGroupRow,
+    ScimPendingUserRow,
     ScimTokenCountRow,
     ScimTokenRow,
     ScimUserRow,
@@ -29,6 +30,7 @@ __all__ = [
     "RATE_BUDGET_SLOTS",
     "ROLES",
     "SCIM_GROUPS",
+    "SCIM_PENDING_USERS",
     "SCIM_TOKENS",
     "SCIM_TOKEN_COUNTS",
     "SCIM_USERS",
@@ -46,6 +48,7 @@ SYNC = table_of(SyncStateRow)
 EVENTS = table_of(ChangeEventRow)
 SCIM_USERS = table_of(ScimUserRow)
 SCIM_GROUPS = table_of(ScimGroupRow)
+SCIM_PENDING_USERS = table_of(ScimPendingUserRow)
 SCIM_TOKENS = table_of(ScimTokenRow)
 SCIM_TOKEN_COUNTS = table_of(ScimTokenCountRow)
 LEASES = table_of(LeaseRow)
