@@ -72,6 +72,7 @@ from ._ratelimit import (
     RateLimiter,
     Reservation,
     SharedBudget,
+    WaitForecast,
     default_registry,
     parse_retry_after,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "UserCreate",
     "UserRef",
     "UserUpdate",
+    "WaitForecast",
     "default_registry",
     "harvest_to_iana",
     "hours_to_seconds",

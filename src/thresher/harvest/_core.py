@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urljoin
 
+import anyio.to_thread
 import httpx
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,7 @@ from ._ratelimit import (
     LimiterRegistry,
     RateLimiter,
     SharedBudget,
+    WaitForecast,
     default_registry,
     parse_retry_after,
 )
@@ -179,6 +181,24 @@ class Core:
         if not self._on_api(url) or self._is_report(url):
             return None
         return self._shared_budget
+
+    async def expected_rate_wait(self) -> float:
+        """Seconds a general API request sent now would wait for the account's rate budget
+        before going out (the in-process limiter, and a shared budget that can forecast); an
+        estimate that reserves nothing, for callers with a deadline (``RateLimiter.expected_wait``)."""
+        limiter = self._limiter_for(self._base)
+        local = limiter.expected_wait() if limiter is not None else 0.0
+        budget = self._shared_budget
+        if not isinstance(budget, WaitForecast):
+            return local
+        ahead = limiter.waiting if limiter is not None else 0
+        try:
+            shared = await anyio.to_thread.run_sync(budget.expected_wait, ahead)
+        except Exception:
+            # The request itself would go on the in-process limiter alone (``_transport._reserve``).
+            _log.exception("the shared rate budget is unavailable; forecasting in-process only")
+            return local
+        return max(local, shared)
 
     def _url(self, path: str) -> str:
         """``/users/5`` -> ``{base_url}/users/5`` (docstrings name the documented ``/v2/...``)."""

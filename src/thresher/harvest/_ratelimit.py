@@ -45,6 +45,7 @@ __all__ = [
     "RateLimiter",
     "Reservation",
     "SharedBudget",
+    "WaitForecast",
     "default_registry",
     "parse_retry_after",
 ]
@@ -75,6 +76,18 @@ class SharedBudget(Protocol):
     def complete(self, handle: object) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class WaitForecast(Protocol):
+    """A shared budget that can also say how long a request would wait, without reserving.
+
+    ``expected_wait(ahead)``: seconds until the place of a request that ``ahead`` others of this
+    process are already waiting in front of. Like the budget's other methods it blocks, and it
+    is an estimate: other processes may reserve places meanwhile.
+    """
+
+    def expected_wait(self, ahead: int = 0) -> float: ...
 
 
 class _Sent:
@@ -259,6 +272,26 @@ class RateLimiter:
             with self._lock:
                 sent.time = max(sent.time, self._clock())
                 sent.done = True
+
+    # -- asking without waiting ------------------------------------------------------------------
+    def expected_wait(self, requests: int = 1) -> float:
+        """Seconds until the last of ``requests`` requests asked for now could go, if everyone
+        ahead in line sends on time: the line, the last window's log and any 429 pause. Nothing
+        is reserved, so a caller with a deadline can refuse at once instead of waiting past it
+        (the SCIM bridge answers 429 with ``Retry-After`` rather than hold an identity provider
+        past its timeout). Requests still in flight count as sent now, so it is a lower bound
+        when answers are slow."""
+        if requests < 1:
+            raise ValueError("requests must be >= 1")
+        with self._lock:
+            now = self._clock()
+            return max(0.0, self._turn(len(self._line) + requests - 1, now) - now)
+
+    @property
+    def waiting(self) -> int:
+        """Callers in line for a turn right now."""
+        with self._lock:
+            return len(self._line)
 
     # -- reacting to 429 --------------------------------------------------------------------------
     def pause(self, seconds: float) -> None:

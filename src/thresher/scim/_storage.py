@@ -38,6 +38,7 @@ from thresher.store import StoredRole, StoredUser
 
 from ._errors import scim_error, validation_detail
 from ._filters import check_filter, index_lookups
+from ._guards import OwnUserGuard
 from ._local import LocalRecords, UserExtras
 from ._mapping import group_resource, harvest_changes, user_extras, user_fields, user_resource
 from ._service import last_read
@@ -92,8 +93,10 @@ class HarvestStorage(AsyncScimStorage):
         group_model: type[Resource[Any]],
         *,
         delete_mode: DeleteMode = DeleteMode.archive,
+        guard: OwnUserGuard | None = None,
     ) -> None:
         self.writer = writer
+        self.guard = guard or OwnUserGuard(writer.client)
         self.store = writer.store
         self.connection_id = writer.connection.id
         self.local = LocalRecords(self.store, self.connection_id)
@@ -380,6 +383,7 @@ class HarvestStorage(AsyncScimStorage):
         archived user's names or email change."""
         active = fields.pop("is_active", None)
         changes = harvest_changes(current, fields)
+        await self.guard.check_change(current, active=active, changes=changes)
         try:
             await edit_user(self.writer, current, changes, active=active)
         except HarvestError as exc:
@@ -395,6 +399,7 @@ class HarvestStorage(AsyncScimStorage):
         current = self._visible_users([user_id]).get(user_id)
         if current is None:
             raise NotFoundException(detail=f"User {user_id} not found")
+        await self.guard.check_removal(current)
         try:
             removal = await remove_user(
                 self.writer,
