@@ -69,6 +69,7 @@ from ._models import (
 from ._pagination import Page
 from ._ratelimit import (
     LimiterRegistry,
+    RateForecast,
     RateLimiter,
     Reservation,
     SharedBudget,
@@ -151,6 +152,7 @@ __all__ = [
     "ProjectTaskAssignment",
     "Rate",
     "RateCreate",
+    "RateForecast",
     "RateLimitedError",
     "RateLimiter",
     "RequestRecord",

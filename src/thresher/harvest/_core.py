@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urljoin
 
-import anyio.to_thread
 import httpx
 from pydantic import BaseModel, ValidationError
 
@@ -31,9 +30,9 @@ from ._errors import (
 from ._pagination import Page, iterate_pages
 from ._ratelimit import (
     LimiterRegistry,
+    RateForecast,
     RateLimiter,
     SharedBudget,
-    WaitForecast,
     default_registry,
     parse_retry_after,
 )
@@ -182,23 +181,11 @@ class Core:
             return None
         return self._shared_budget
 
-    async def expected_rate_wait(self) -> float:
-        """Seconds a general API request sent now would wait for the account's rate budget
-        before going out (the in-process limiter, and a shared budget that can forecast); an
-        estimate that reserves nothing, for callers with a deadline (``RateLimiter.expected_wait``)."""
-        limiter = self._limiter_for(self._base)
-        local = limiter.expected_wait() if limiter is not None else 0.0
-        budget = self._shared_budget
-        if not isinstance(budget, WaitForecast):
-            return local
-        ahead = limiter.waiting if limiter is not None else 0
-        try:
-            shared = await anyio.to_thread.run_sync(budget.expected_wait, ahead)
-        except Exception:
-            # The request itself would go on the in-process limiter alone (``_transport._reserve``).
-            _log.exception("the shared rate budget is unavailable; forecasting in-process only")
-            return local
-        return max(local, shared)
+    @property
+    def rate_forecast(self) -> RateForecast:
+        """How long a general API request sent now would wait for the account's rate budget
+        (``await client.rate_forecast.expected_wait()``), asked without sending or reserving."""
+        return RateForecast(self._limiter_for(self._base), self._shared_budget)
 
     def _url(self, path: str) -> str:
         """``/users/5`` -> ``{base_url}/users/5`` (docstrings name the documented ``/v2/...``)."""

@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import logging
 import math
 import random
 import threading
@@ -39,9 +40,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
+import anyio.to_thread
+
+_logger = logging.getLogger("thresher.harvest")
 
 __all__ = [
     "LimiterRegistry",
+    "RateForecast",
     "RateLimiter",
     "Reservation",
     "SharedBudget",
@@ -320,6 +325,31 @@ class RateLimiter:
     def paused_for(self) -> float:
         with self._lock:
             return max(0.0, self._paused_until - self._clock())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateForecast:
+    """How long a client's next general API request would wait: its in-process ``limiter`` and,
+    when the ``budget`` shared with other processes can forecast (``WaitForecast``), that budget
+    behind everyone already in this process's line (``AsyncHarvest.rate_forecast``)."""
+
+    limiter: RateLimiter | None
+    budget: SharedBudget | None
+
+    async def expected_wait(self) -> float:
+        """Seconds, the longer of the two forecasts; nothing is sent or reserved."""
+        local = self.limiter.expected_wait() if self.limiter is not None else 0.0
+        budget: object = self.budget  # forecasting is optional for a SharedBudget
+        if not isinstance(budget, WaitForecast):
+            return local
+        ahead = self.limiter.waiting if self.limiter is not None else 0
+        try:
+            shared = await anyio.to_thread.run_sync(budget.expected_wait, ahead)
+        except Exception:
+            # The request itself would go on the in-process limiter alone (_transport._reserve).
+            _logger.exception("the shared rate budget is unavailable; forecasting in-process only")
+            return local
+        return max(local, shared)
 
 
 class LimiterRegistry:

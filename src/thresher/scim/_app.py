@@ -251,7 +251,7 @@ class ScimBridge:
     async def check_rate_wait(self) -> None:
         """429 (``BusyError``) when a request sent now would wait longer than ``max_rate_wait``
         for Harvest's rate budget."""
-        wait = await self.writer.client.expected_rate_wait()
+        wait = await self.writer.client.rate_forecast.expected_wait()
         if wait > self.max_rate_wait:
             raise BusyError(
                 detail=f"Harvest's rate budget is spoken for during the next {wait:.0f} s, longer "

@@ -74,9 +74,7 @@ class OwnUserGuard:
         """Before a PUT or PATCH is sent: ``active`` is the requested state (None: unchanged),
         ``changes`` the Harvest fields that will change."""
         roles: Iterable[str] | None = changes.get("access_roles")
-        demoted = (
-            roles is not None and _ADMINISTRATOR not in roles and _ADMINISTRATOR in user.access_roles
-        )
+        demoted = roles is not None and _ADMINISTRATOR not in roles and _ADMINISTRATOR in user.access_roles
         if not (active is False and user.is_active) and not demoted:
             return
         if not await self._is_owner(user):

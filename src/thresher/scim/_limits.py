@@ -115,8 +115,7 @@ def _check_text(text: str, where: str) -> None:
         raise InvalidValueException(detail=f"{where} holds a control character")
     if _ESCAPED_SURROGATE.search(text):
         raise InvalidValueException(
-            detail=f"{where} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not "
-            "valid Unicode"
+            detail=f"{where} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not valid Unicode"
         )
 
 
@@ -125,9 +124,7 @@ def decode_query(raw: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, errors="strict")
     except UnicodeError:
-        raise InvalidSyntaxException(
-            detail="the query string is not valid percent-encoded UTF-8"
-        ) from None
+        raise InvalidSyntaxException(detail="the query string is not valid percent-encoded UTF-8") from None
     for name, value in pairs:
         _check_text(name, "a query parameter name")
         _check_text(value, f"the query parameter {name!r}")

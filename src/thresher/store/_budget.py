@@ -187,7 +187,7 @@ class RateBudget:
 
         A place in flight counts as answered at its send time, and an abandoned one (``STALE``)
         as free, so this is a lower bound: a caller with a deadline refuses when even this is
-        too long (``AsyncHarvest.expected_rate_wait``)."""
+        too long (``thresher.harvest.RateForecast``)."""
         if ahead < 0:
             raise InvalidArgumentError("ahead must be >= 0")
         with self._write() as conn:
