@@ -13,7 +13,7 @@ import logging
 import select
 import socket
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -253,9 +253,9 @@ async def test_the_app_reads_no_further_than_the_limit(running: RunningBridge) -
         pulled += len(chunk)
         return {"type": "http.request", "body": chunk, "more_body": pulled < 50_000_000}
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {
