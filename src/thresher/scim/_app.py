@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from scim2_models import (
     ForbiddenException,
     InvalidValueException,
+    NotFoundException,
     Resource,
     SCIMException,
     UnauthorizedException,
@@ -29,6 +31,8 @@ from scim2_server.applications.base import VERSION_PREFIX
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response
 from starlette.routing import Mount
 
 from thresher.provision import WriteThrough
@@ -240,7 +244,15 @@ class ScimBridge:
         )
         self.scim = _BridgeApplication(self.storage, self)
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
-        self.app = Starlette(routes=[mount], lifespan=self._lifespan)
+        self.app = Starlette(
+            routes=[mount], lifespan=self._lifespan, exception_handlers={404: self._not_found}
+        )
+
+    async def _not_found(self, request: StarletteRequest, exc: Exception) -> Response:
+        """A path outside ``/scim/`` (a control character in its first segments, say) gets a
+        SCIM 404 like any unknown SCIM path, not Starlette's plain-text one."""
+        error = self.scim.service.error_response(NotFoundException(detail="no SCIM endpoint at this path"))
+        return Response(json.dumps(error.body), int(error.status), media_type="application/scim+json")
 
     def lifespan(self, app: object = None) -> contextlib.AbstractAsyncContextManager[None]:
         """The bridge's background work (fresh lookups, token counters, closing the client):

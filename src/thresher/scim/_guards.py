@@ -1,12 +1,12 @@
 """The bridge never locks itself out of Harvest: its token's own user stays an active administrator.
 
-Every write the bridge makes goes through one Harvest token, whose owner must be an active
-administrator (Harvest answers 403 to anyone else's user writes). An identity provider that
-deletes, deactivates or demotes that person would leave the bridge answering 502 to every later
+Every write the bridge makes goes through one Harvest token, and only an administrator may
+archive, delete or demote users (docs/harvest-api.md §6.1). An identity provider that deletes,
+deactivates or demotes the token's owner would leave the bridge answering 502 to every later
 write, so those requests get 400 ``mutability`` instead, as ``thresher offboard`` and
 ``apply --prune`` refuse to archive the token's owner (``thresher.provision.offboard``).
 
-Groups are Harvest roles, which are labels without rights (docs/harvest-api.md §6): no Group
+Groups are Harvest roles, which are labels without rights (docs/harvest-api.md §7.5): no Group
 operation can archive a user or take away the administrator role, so only User writes are
 checked. The owner is known from login (``ResolvedConnection.own_user_id``), or asked once with
 ``GET /v2/users/me`` (at start-up by the bridge's lifespan, else on the first write that needs it).
@@ -55,8 +55,9 @@ class OwnUserGuard:
 
     async def _is_owner(self, user: StoredUser) -> bool:
         if self._own_user_id is None and _ADMINISTRATOR not in user.access_roles:
-            # Only an administrator can own a token that writes users; asking Harvest who the
-            # owner is would cost a request on every deactivation of an ordinary member.
+            # Only an administrator's token can archive, delete or demote anyone (§6.1), so a
+            # user who is not one cannot own a token that succeeds at it; asking Harvest would
+            # cost a request on the first deactivation of an ordinary member.
             return False
         return await self.own_user_id() == user.harvest_id
 
