@@ -20,7 +20,7 @@ import uvicorn
 
 from ._errors import ThresherError
 
-__all__ = ["bind_socket", "serve_in_thread"]
+__all__ = ["bind_socket", "proxy_options", "serve_in_thread"]
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 15.0
@@ -45,6 +45,20 @@ def bind_socket(host: str, port: int, *, error: type[ThresherError] = ThresherEr
     return sock
 
 
+def proxy_options(forwarded_allow_ips: list[str] | None) -> dict[str, Any]:
+    """uvicorn's settings for ``X-Forwarded-For`` / ``-Proto``: honoured only from the listed
+    proxy addresses or networks, and from nobody by default.
+
+    uvicorn trusts 127.0.0.1 unless told otherwise (or ``FORWARDED_ALLOW_IPS`` says more), and
+    behind a same-host TLS proxy every connection comes from 127.0.0.1: any client could then name
+    its own address in the header and pass an address check (``scim token create --allow-cidr``).
+    Without trusted proxies the TCP peer is the client.
+    """
+    if not forwarded_allow_ips:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(forwarded_allow_ips)}
+
+
 @contextlib.contextmanager
 def serve_in_thread(
     app: Any,
@@ -55,8 +69,12 @@ def serve_in_thread(
     log_level: str = "warning",
     log_filter: logging.Filter | None = None,
     error: type[ThresherError] = ThresherError,
+    forwarded_allow_ips: list[str] | None = None,
 ) -> Iterator[int]:
     """Serve ``app`` until the block ends; yields the bound port.
+
+    ``forwarded_allow_ips``: the proxies whose ``X-Forwarded-For`` names the client (default
+    none: the TCP peer is the client, see :func:`proxy_options`).
 
     ``log_filter`` is added to uvicorn's error log while serving (the sandbox hides the exception
     its ``drop`` fault raises on purpose). ``error`` is raised when the server cannot start or stop.
@@ -66,7 +84,7 @@ def serve_in_thread(
     config = uvicorn.Config(
         app, host=host, port=bound_port, log_config=None, log_level=log_level,
         access_log=False, date_header=False, lifespan="on", http="h11", loop="asyncio",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=5, **proxy_options(forwarded_allow_ips),
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

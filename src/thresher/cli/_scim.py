@@ -123,6 +123,15 @@ def serve(
         help="Log each request on stderr: client, method, path, status, size, duration (never the "
         "query string or headers).",
     ),
+    forwarded_allow_ips: list[str] = typer.Option(  # noqa: B008 - Typer reads defaults at import
+        [], "--forwarded-allow-ips",
+        help="Proxy address or network whose X-Forwarded-For names the client (repeatable or "
+        "comma-separated; default none: the TCP peer is the client, as --allow-cidr checks it).",
+    ),
+    max_rate_wait: float = typer.Option(
+        20.0, "--max-rate-wait", min=1.0,
+        help="Seconds a create may wait for Harvest's rate budget; beyond it, 429 with Retry-After.",
+    ),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Serve the SCIM 2.0 bridge at http://HOST:PORT/scim/v2 (put TLS in front of it).
@@ -130,25 +139,49 @@ def serve(
     Lookups are answered from the roster mirror, kept fresh by incremental syncs; writes go to
     Harvest. Identity providers authenticate with 'thresher scim token create' tokens.
 
-    Example: thresher scim serve --port 8080 --connection acme
+    Example: thresher scim serve --port 8080 --connection acme --forwarded-allow-ips 127.0.0.1
     """
     from thresher._serving import bind_socket
 
+    proxies = _proxies(forwarded_allow_ips)
     # Bound before anything else: a busy port fails at once, in one line, like 'sandbox serve',
     # and with --port 0 the port the system picked is known before it is printed.
     sock = bind_socket(host, port)
     try:
-        _serve(sock, host, connection, delete_mode, sync_interval, access_log, database_url)
+        _serve(
+            sock, host, connection, delete_mode, sync_interval, access_log, database_url,
+            proxies=proxies, max_rate_wait=max_rate_wait,
+        )
     finally:
         sock.close()
 
 
+def _proxies(values: list[str]) -> list[str]:
+    """The trusted proxies, one address or network each (``*``: any, only for a private network)."""
+    import ipaddress
+
+    proxies = [p.strip() for value in values for p in value.split(",") if p.strip()]
+    for proxy in proxies:
+        if proxy == "*":
+            continue
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{proxy!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)",
+                param_hint="--forwarded-allow-ips",
+            ) from None
+    return proxies
+
+
 def _serve(
     sock: socket.socket, host: str, connection: str | None, delete_mode: ScimDeleteMode,
-    sync_interval: float, access_log: bool, database_url: str | None,
+    sync_interval: float, access_log: bool, database_url: str | None, *, proxies: list[str],
+    max_rate_wait: float,
 ) -> None:
     import uvicorn
 
+    from thresher._serving import proxy_options
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
     from thresher.scim import DeleteMode, ScimBridge, TokenStore
@@ -172,6 +205,8 @@ def _serve(
         sync=RosterSync(store, client, resolved.connection, SyncOptions()),
         sync_interval=sync_interval,
         close_client=True,
+        max_rate_wait=max_rate_wait,
+        own_user_id=resolved.own_user_id,
     )
     port = sock.getsockname()[1]
     where = f"[{host}]" if ":" in host else host
@@ -180,7 +215,11 @@ def _serve(
         soft_wrap=True,
     )
     app = AccessLog(bridge.app) if access_log else bridge.app
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    if proxies:
+        err_console.print(f"Client addresses from X-Forwarded-For of: {', '.join(proxies)}", soft_wrap=True)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, **proxy_options(proxies)
+    )
     # uvicorn handles Ctrl-C itself: it shuts down gracefully, then raises the signal again, so
     # the CLI still exits 130 (thresher.cli._main).
     uvicorn.Server(config).run(sockets=[sock])

@@ -69,9 +69,11 @@ from ._models import (
 from ._pagination import Page
 from ._ratelimit import (
     LimiterRegistry,
+    RateForecast,
     RateLimiter,
     Reservation,
     SharedBudget,
+    WaitForecast,
     default_registry,
     parse_retry_after,
 )
@@ -150,6 +152,7 @@ __all__ = [
     "ProjectTaskAssignment",
     "Rate",
     "RateCreate",
+    "RateForecast",
     "RateLimitedError",
     "RateLimiter",
     "RequestRecord",
@@ -179,6 +182,7 @@ __all__ = [
     "UserCreate",
     "UserRef",
     "UserUpdate",
+    "WaitForecast",
     "default_registry",
     "harvest_to_iana",
     "hours_to_seconds",

@@ -30,6 +30,7 @@ from ._errors import (
 from ._pagination import Page, iterate_pages
 from ._ratelimit import (
     LimiterRegistry,
+    RateForecast,
     RateLimiter,
     SharedBudget,
     default_registry,
@@ -179,6 +180,12 @@ class Core:
         if not self._on_api(url) or self._is_report(url):
             return None
         return self._shared_budget
+
+    @property
+    def rate_forecast(self) -> RateForecast:
+        """How long a general API request sent now would wait for the account's rate budget
+        (``await client.rate_forecast.expected_wait()``), asked without sending or reserving."""
+        return RateForecast(self._limiter_for(self._base), self._shared_budget)
 
     def _url(self, path: str) -> str:
         """``/users/5`` -> ``{base_url}/users/5`` (docstrings name the documented ``/v2/...``)."""

@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import logging
 import math
 import random
 import threading
@@ -39,12 +40,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 import anyio
+import anyio.to_thread
+
+_logger = logging.getLogger("thresher.harvest")
 
 __all__ = [
     "LimiterRegistry",
+    "RateForecast",
     "RateLimiter",
     "Reservation",
     "SharedBudget",
+    "WaitForecast",
     "default_registry",
     "parse_retry_after",
 ]
@@ -75,6 +81,18 @@ class SharedBudget(Protocol):
     def complete(self, handle: object) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class WaitForecast(Protocol):
+    """A shared budget that can also say how long a request would wait, without reserving.
+
+    ``expected_wait(ahead)``: seconds until the place of a request that ``ahead`` others of this
+    process are already waiting in front of. Like the budget's other methods it blocks, and it
+    is an estimate: other processes may reserve places meanwhile.
+    """
+
+    def expected_wait(self, ahead: int = 0) -> float: ...
 
 
 class _Sent:
@@ -260,6 +278,26 @@ class RateLimiter:
                 sent.time = max(sent.time, self._clock())
                 sent.done = True
 
+    # -- asking without waiting ------------------------------------------------------------------
+    def expected_wait(self, requests: int = 1) -> float:
+        """Seconds until the last of ``requests`` requests asked for now could go, if everyone
+        ahead in line sends on time: the line, the last window's log and any 429 pause. Nothing
+        is reserved, so a caller with a deadline can refuse at once instead of waiting past it
+        (the SCIM bridge answers 429 with ``Retry-After`` rather than hold an identity provider
+        past its timeout). Requests still in flight count as sent now, so it is a lower bound
+        when answers are slow."""
+        if requests < 1:
+            raise ValueError("requests must be >= 1")
+        with self._lock:
+            now = self._clock()
+            return max(0.0, self._turn(len(self._line) + requests - 1, now) - now)
+
+    @property
+    def waiting(self) -> int:
+        """Callers in line for a turn right now."""
+        with self._lock:
+            return len(self._line)
+
     # -- reacting to 429 --------------------------------------------------------------------------
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 429's ``Retry-After``)."""
@@ -287,6 +325,31 @@ class RateLimiter:
     def paused_for(self) -> float:
         with self._lock:
             return max(0.0, self._paused_until - self._clock())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateForecast:
+    """How long a client's next general API request would wait: its in-process ``limiter`` and,
+    when the ``budget`` shared with other processes can forecast (``WaitForecast``), that budget
+    behind everyone already in this process's line (``AsyncHarvest.rate_forecast``)."""
+
+    limiter: RateLimiter | None
+    budget: SharedBudget | None
+
+    async def expected_wait(self) -> float:
+        """Seconds, the longer of the two forecasts; nothing is sent or reserved."""
+        local = self.limiter.expected_wait() if self.limiter is not None else 0.0
+        budget: object = self.budget  # forecasting is optional for a SharedBudget
+        if not isinstance(budget, WaitForecast):
+            return local
+        ahead = self.limiter.waiting if self.limiter is not None else 0
+        try:
+            shared = await anyio.to_thread.run_sync(budget.expected_wait, ahead)
+        except Exception:
+            # The request itself would go on the in-process limiter alone (_transport._reserve).
+            _logger.exception("the shared rate budget is unavailable; forecasting in-process only")
+            return local
+        return max(local, shared)
 
 
 class LimiterRegistry:

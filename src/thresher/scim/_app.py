@@ -12,21 +12,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
-from scim2_models import ForbiddenException, Resource, UnauthorizedException
+from scim2_models import (
+    ForbiddenException,
+    InvalidValueException,
+    NotFoundException,
+    Resource,
+    SCIMException,
+    UnauthorizedException,
+)
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
+from scim2_server.applications.base import VERSION_PREFIX
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response
 from starlette.routing import Mount
 
 from thresher.provision import WriteThrough
+from thresher.store import DatabaseBusyError, DatabaseUnavailableError
 from thresher.sync import RosterSync, SyncBusyError
 
+from ._errors import BusyError, UnavailableError, retry_after_of
 from ._group_reads import BridgeHandler, GroupResponse
+from ._guards import OwnUserGuard
+from ._limits import (
+    base_url,
+    check_body,
+    check_resource_id,
+    decode_query,
+    is_creation,
+    read_body,
+    too_large,
+)
 from ._models import ScimGroup, ScimUser, build_provider
 from ._service import BridgeService
 from ._storage import DeleteMode, HarvestStorage
@@ -49,10 +73,12 @@ def _is_read(request: ScimRequest) -> bool:
 
 @dataclasses.dataclass
 class BridgeRequest(ScimRequest):
-    """A SCIM request with who sent it: the client address, and the token once checked."""
+    """A SCIM request with who sent it: the client address, and the token once checked.
+    ``refusal``: what is wrong with it on the wire (``_limits``), answered before anything else."""
 
     client: str | None = None
     token: ScimToken | None = dataclasses.field(default=None, repr=False)
+    refusal: SCIMException | None = dataclasses.field(default=None, repr=False)
 
 
 class _BridgeApplication(ASGIApplication):
@@ -60,13 +86,52 @@ class _BridgeApplication(ASGIApplication):
         super().__init__(storage, bridge.provider, BridgeService(bridge.provider))
         self.handler = BridgeHandler(self.service, storage)  # reads a group without a model per member
         self.tokens = bridge.tokens
+        self.bridge = bridge
         self.log = log
 
     async def read_request(self, scope: Scope, receive: Receive) -> ScimRequest:
-        request = await super().read_request(scope, receive)
+        """scim2-server's reading, made safe for any input (``_limits``): what cannot be read
+        becomes the request's ``refusal``, answered before the token is checked; a body over
+        the limit is not read any further."""
+        refusal: SCIMException | None = None
+        query: dict[str, str] = {}
+        try:
+            root = base_url(scope, VERSION_PREFIX)
+            query = decode_query(scope.get("query_string", b""))
+        except SCIMException as exc:
+            refusal, root = exc, VERSION_PREFIX
         client = scope.get("client")
-        fields = {f.name: getattr(request, f.name) for f in dataclasses.fields(ScimRequest)}
-        return BridgeRequest(**fields, client=client[0] if client else None)
+        request = BridgeRequest(
+            method=scope["method"],
+            base_url=root,
+            path=self.split_path(self.get_path(scope)),
+            query=query,
+            # Header values are octets (RFC 9110 §5.5): latin-1 reads any of them.
+            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]],
+            client=client[0] if client else None,
+            refusal=refusal,
+        )
+        if refusal is None:
+            body = await read_body(scope["headers"], receive)
+            if body is None:
+                request.refusal = too_large()
+            else:
+                request.body = body
+        return request
+
+    async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
+        """scim2-server's dispatch, with the bridge's checks between the token and the
+        storage: ids, the body's shape, and Harvest's rate budget for a create."""
+        if self.needs_auth(request):
+            self.check_auth(request)
+        check_resource_id(request.path)
+        if request.body.strip():
+            self.service.ensure_json(request.header("Content-Type"))
+            check_body(request.body)
+        if is_creation(request.method, request.path):
+            await self.bridge.check_rate_wait()
+        request.subject = self.get_subject(request)
+        return await self.handler.handle(request)
 
     def check_auth(self, request: ScimRequest) -> None:
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
@@ -89,7 +154,39 @@ class _BridgeApplication(ASGIApplication):
         await send({"type": "http.response.start", "status": int(response.status), "headers": headers})
         await send({"type": "http.response.body", "body": response.encoded_body()})
 
+    def handle_exception(self, request: ScimRequest, exception: Exception) -> ScimResponse:
+        if isinstance(exception, DatabaseBusyError | DatabaseUnavailableError):
+            log.warning("the store could not answer: %s", exception)
+            exception = UnavailableError(detail="thresher's database is busy or unreachable; retry later")
+        elif isinstance(exception, UnicodeError):
+            # Text that cannot be encoded reached the database or a header: the input's fault
+            # (``_limits`` refuses the known forms before; this keeps any other one a 400).
+            log.warning("a request carried text that is not valid Unicode (%s)", type(exception).__name__)
+            exception = InvalidValueException(detail="a value in the request is not valid Unicode")
+        response = super().handle_exception(request, exception)
+        if int(response.status) in (429, 503):
+            # RFC 7231 §7.1.3: when to come back; identity providers back off by it.
+            response.headers["Retry-After"] = str(retry_after_of(exception))
+        return response
+
+    def finalize_response(self, request: ScimRequest, response: ScimResponse) -> ScimResponse:
+        """``Location`` only on success, from the published resource (its canonical id under
+        the checked base URL) or else the escaped request URL; never on an error, where it
+        would echo whatever path the client sent."""
+        if int(response.status) < 400:
+            location = response.headers.get("Location") or response.headers.get("Content-Location")
+            if location is None:
+                location = f"{request.base_url.rstrip('/')}{quote('/' + request.path.strip('/'))}"
+            response.headers["Location"] = location
+        else:
+            response.headers.pop("Location", None)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
+
     async def serve(self, request: ScimRequest) -> ScimResponse:
+        refusal = request.refusal if isinstance(request, BridgeRequest) else None
+        if refusal is not None:
+            return self.finalize_response(request, self.handle_exception(request, refusal))
         response = await super().serve(request)
         token = request.token if isinstance(request, BridgeRequest) else None
         if token is not None:
@@ -108,6 +205,11 @@ class ScimBridge:
 
     ``sync``: run incremental syncs every ``sync_interval`` seconds while serving.
     ``close_client``: close the Harvest client when the server shuts down (it owns it).
+    ``max_rate_wait``: a create that would wait longer than this for Harvest's rate budget
+    answers 429 with ``Retry-After`` instead (identity providers give a request some tens of
+    seconds; the retried create finds the user). ``own_user_id``: the Harvest user who owns the
+    token (known from login), whom the bridge never deletes, deactivates or demotes; asked from
+    Harvest when not given.
     """
 
     def __init__(
@@ -121,6 +223,8 @@ class ScimBridge:
         flush_interval: float = 5.0,
         user_model: type[Resource[Any]] = ScimUser,
         close_client: bool = False,
+        max_rate_wait: float = 20.0,
+        own_user_id: int | None = None,
     ) -> None:
         self.writer = writer
         self.tokens = tokens
@@ -128,16 +232,27 @@ class ScimBridge:
         self.sync_interval = sync_interval
         self.flush_interval = flush_interval
         self.close_client = close_client
+        self.max_rate_wait = max_rate_wait
+        self.guard = OwnUserGuard(writer.client, own_user_id)
         self.provider = build_provider(user_model)
         self.storage = HarvestStorage(
             writer,
             _resource_model(self.provider.model_for("User"), user_model),
             _resource_model(self.provider.model_for("Group"), ScimGroup),
             delete_mode=delete_mode,
+            guard=self.guard,
         )
         self.scim = _BridgeApplication(self.storage, self)
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
-        self.app = Starlette(routes=[mount], lifespan=self._lifespan)
+        self.app = Starlette(
+            routes=[mount], lifespan=self._lifespan, exception_handlers={404: self._not_found}
+        )
+
+    async def _not_found(self, request: StarletteRequest, exc: Exception) -> Response:
+        """A path outside ``/scim/`` (a control character in its first segments, say) gets a
+        SCIM 404 like any unknown SCIM path, not Starlette's plain-text one."""
+        error = self.scim.service.error_response(NotFoundException(detail="no SCIM endpoint at this path"))
+        return Response(json.dumps(error.body), int(error.status), media_type="application/scim+json")
 
     def lifespan(self, app: object = None) -> contextlib.AbstractAsyncContextManager[None]:
         """The bridge's background work (fresh lookups, token counters, closing the client):
@@ -145,9 +260,26 @@ class ScimBridge:
         Starlette gives mounted apps no lifespan events of their own."""
         return self._lifespan(self.app)
 
+    async def check_rate_wait(self) -> None:
+        """429 (``BusyError``) when a request sent now would wait longer than ``max_rate_wait``
+        for Harvest's rate budget."""
+        wait = await self.writer.client.rate_forecast.expected_wait()
+        if wait > self.max_rate_wait:
+            raise BusyError(
+                detail=f"Harvest's rate budget is spoken for during the next {wait:.0f} s, longer "
+                f"than the bridge keeps a request waiting ({self.max_rate_wait:g} s); retry later",
+                retry_after=wait,
+            )
+
+    async def _learn_owner(self) -> None:
+        try:
+            await self.guard.prefetch()
+        except SCIMException as exc:  # asked again by the first write that needs it
+            log.warning("could not ask Harvest who owns the bridge's token: %s", exc)
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(self._flush_counts())]
+        tasks = [asyncio.create_task(self._flush_counts()), asyncio.create_task(self._learn_owner())]
         if self.sync is not None:
             tasks.append(asyncio.create_task(self._keep_fresh(self.sync)))
         try:

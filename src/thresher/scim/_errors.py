@@ -8,6 +8,8 @@ Details never carry a secret or pydantic's echo of the input.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import ValidationError
 from scim2_models import InvalidValueException, NotFoundException, SCIMException, UniquenessException
 
@@ -22,7 +24,18 @@ from thresher.harvest import (
     UnprocessableError,
 )
 
-__all__ = ["TokenError", "UnavailableError", "UpstreamError", "scim_error", "validation_detail"]
+__all__ = [
+    "BusyError",
+    "TokenError",
+    "UnavailableError",
+    "UpstreamError",
+    "retry_after_of",
+    "scim_error",
+    "validation_detail",
+]
+
+#: ``Retry-After`` of a 503 whose cause gave no wait of its own (seconds).
+DEFAULT_RETRY_AFTER = 5
 
 
 class TokenError(ThresherError, ValueError):
@@ -37,10 +50,35 @@ class UpstreamError(SCIMException):
 
 
 class UnavailableError(SCIMException):
-    """Harvest is rate limiting or failing: the identity provider should retry later."""
+    """Harvest (or the store) is rate limiting or failing: the identity provider should retry
+    later, after ``retry_after`` seconds (sent as ``Retry-After``)."""
 
     status = 503
     _default_detail = "Harvest is unavailable; retry later"
+
+    def __init__(self, *, detail: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(detail=detail)
+        self.retry_after = retry_after
+
+
+class BusyError(SCIMException):
+    """A create would wait longer than the bridge allows for Harvest's rate budget: 429, and
+    ``Retry-After`` says when the budget queued now will have been spent (RFC 6585 §4)."""
+
+    status = 429
+    _default_detail = "Harvest's rate budget is spent for now; retry later"
+
+    def __init__(self, *, detail: str | None = None, retry_after: float) -> None:
+        super().__init__(detail=detail)
+        self.retry_after = retry_after
+
+
+def retry_after_of(exc: BaseException) -> int:
+    """Whole seconds for the ``Retry-After`` of a 429 or 503 answer (at least 1)."""
+    seconds = getattr(exc, "retry_after", None)
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER
+    return max(1, math.ceil(seconds))
 
 
 def scim_error(exc: HarvestError, what: str) -> SCIMException:
@@ -59,7 +97,10 @@ def scim_error(exc: HarvestError, what: str) -> SCIMException:
             detail="thresher's Harvest token lacks the administrator role needed for this"
         )
     if isinstance(exc, RetryableError):
-        return UnavailableError(detail=f"Harvest is unavailable ({type(exc).__name__}); retry later")
+        return UnavailableError(
+            detail=f"Harvest is unavailable ({type(exc).__name__}); retry later",
+            retry_after=getattr(exc, "retry_after", None),
+        )
     return UpstreamError(detail=f"Harvest refused {what}: {message}")
 
 

@@ -37,6 +37,7 @@ from thresher.store import StoredRole, StoredUser
 
 from ._errors import scim_error
 from ._filters import check_filter, index_lookups
+from ._guards import OwnUserGuard
 from ._local import LocalRecords, UserExtras
 from ._mapping import group_resource, user_resource
 from ._service import last_read
@@ -59,9 +60,15 @@ class DeleteMode(enum.StrEnum):
     """Delete the user; when Harvest refuses (the user has time or expenses), archive instead."""
 
 
+def _is_ascii_id(value: str) -> bool:
+    """Harvest ids are ASCII digits; ``str.isdigit`` alone accepts Arabic-Indic and other digits,
+    which ``int`` then reads as another id."""
+    return value.isascii() and value.isdigit()
+
+
 def _parse_id(resource_id: str | None, what: str) -> int:
     # Harvest ids are positive integers; Okta's spec test reads /Users/00919288221112222 (§2.1).
-    if resource_id is None or not resource_id.isdigit() or len(resource_id) > 18:
+    if resource_id is None or not _is_ascii_id(resource_id) or len(resource_id) > 18:
         raise NotFoundException(detail=f"{what} {resource_id!r} not found")
     return int(resource_id)
 
@@ -92,15 +99,17 @@ class HarvestStorage(AsyncScimStorage):
         group_model: type[Resource[Any]],
         *,
         delete_mode: DeleteMode = DeleteMode.archive,
+        guard: OwnUserGuard | None = None,
     ) -> None:
         self.writer = writer
+        self.guard = guard or OwnUserGuard(writer.client)
         self.store = writer.store
         self.connection_id = writer.connection.id
         self.local = LocalRecords(self.store, self.connection_id)
         self.user_model = user_model
         self.group_model = group_model
         self.delete_mode = delete_mode
-        self.writes = UserWrites(writer, self.local, self._user)
+        self.writes = UserWrites(writer, self.local, self._user, guard=self.guard)
 
     def complete_pending(self) -> int:
         """Complete the user writes Harvest accepted whose record the store could not save
@@ -278,7 +287,7 @@ class HarvestStorage(AsyncScimStorage):
         """Every live user an indexed comparison can match (hidden ones included), with their
         SCIM-only data."""
         if kind == "id":
-            if not (value.isdigit() and len(value) <= 18):
+            if not (_is_ascii_id(value) and len(value) <= 18):
                 return {}
             return self.local.users_with_extras(harvest_ids=[int(value)])
         if kind == "externalId":
@@ -312,7 +321,7 @@ class HarvestStorage(AsyncScimStorage):
                     if (
                         (kind == "id" and str(role.harvest_id) == value)
                         or (kind == "displayName" and role.name.lower() == value.lower())
-                        or (kind == "member" and value.isdigit() and int(value) in role.user_ids)
+                        or (kind == "member" and _is_ascii_id(value) and int(value) in role.user_ids)
                     ):
                         keep.add(role.harvest_id)
             roles = [r for r in roles if r.harvest_id in keep]
@@ -377,6 +386,7 @@ class HarvestStorage(AsyncScimStorage):
         current = self._visible_users([user_id]).get(user_id)
         if current is None:
             raise NotFoundException(detail=f"User {user_id} not found")
+        await self.guard.check_removal(current)
         try:
             removal = await remove_user(
                 self.writer,
@@ -400,7 +410,7 @@ class HarvestStorage(AsyncScimStorage):
         ids: list[int] = []
         for member in members:
             value = member.value
-            if value is None or not str(value).isdigit():
+            if value is None or not _is_ascii_id(str(value)):
                 raise InvalidValueException(detail=f"member {value!r} is not a user id")
             ids.append(int(value))
         unknown = set(ids) - set(self._visible_users(ids))

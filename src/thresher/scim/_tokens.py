@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ from ._errors import TokenError
 __all__ = ["PREFIX", "ScimToken", "TokenError", "TokenStore"]
 
 PREFIX = "thscim_"
+_KEY = re.compile(r"[0-9a-f]{12}")
 
 
 def _now() -> dt.datetime:
@@ -90,11 +92,14 @@ class ScimToken:
 class TokenStore:
     """Create, list, revoke and check tokens; request counts are buffered, then flushed."""
 
-    def __init__(self, store: Store, *, cache_seconds: float = 5.0) -> None:
+    def __init__(self, store: Store, *, cache_seconds: float = 0.0) -> None:
         self.store = store
         self._tokens = ScimTokens(store)
-        #: A checked token is trusted this long without reading the database again (another
-        #: process's revocation takes effect within it; this process's at once).
+        #: A checked token is trusted this long without reading the database again. The default,
+        #: 0, reads the token's row (one lookup by its unique key) on every request, so a
+        #: revocation, from this process or from ``thresher scim token revoke`` in another,
+        #: refuses the very next request. A positive value saves that read and lets another
+        #: process's revocation wait up to that long.
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, ScimToken]] = {}
         self._pending: Counter[tuple[int, int]] = Counter()
@@ -157,6 +162,8 @@ class TokenStore:
         if not presented.startswith(PREFIX):
             return None
         # Keyed by a digest, so the cache never holds a secret.
+        if self.cache_seconds <= 0:
+            return self._authenticate(presented)
         cache_key = hashlib.sha256(presented.encode()).hexdigest()
         cached = self._cache.get(cache_key)
         if cached is not None and cached[0] > time.monotonic():
@@ -170,9 +177,10 @@ class TokenStore:
 
     def _authenticate(self, presented: str) -> ScimToken | None:
         key, sep, secret = presented.removeprefix(PREFIX).partition("_")
-        if not sep or not key or not secret:
+        if not sep or not secret:
             return None
-        row = self._tokens.by_key(key)
+        # Keys are 12 hex digits (``create``): anything else is not looked up at all.
+        row = self._tokens.by_key(key) if _KEY.fullmatch(key) else None
         if row is None:
             # Spend the same work as a real comparison, so timing does not tell keys apart.
             hmac.compare_digest(_digest("00" * 16, secret), "0" * 64)

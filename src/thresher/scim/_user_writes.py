@@ -34,6 +34,7 @@ from thresher.provision import WriteThrough, edit_user
 from thresher.store import StoredUser, StoreError, user_name_key
 
 from ._errors import UnavailableError, scim_error, validation_detail
+from ._guards import OwnUserGuard
 from ._local import LocalRecords, PendingUser, UserExtras
 from ._mapping import harvest_changes, user_extras, user_fields
 from ._service import emails_filled
@@ -59,9 +60,11 @@ class UserWrites:
         local: LocalRecords,
         show: Callable[[int], Resource[Any]],
         *,
+        guard: OwnUserGuard,
         pending_grace: float = 120.0,
     ) -> None:
         self.writer = writer
+        self.guard = guard
         self.local = local
         self.show = show
         self.pending_grace = pending_grace
@@ -150,6 +153,8 @@ class UserWrites:
         changes = harvest_changes(current, {k: v for k, v in fields.items() if k != "is_active"})
         pending_id = None
         if changes or (active is not None and active != current.is_active):
+            # Refused before anything is recorded or sent: the token's owner must stay (``_guards``).
+            await self.guard.check_change(current, active=active, changes=changes)
             pending_id = self._add_pending(user_id, email, extras)
             await self._apply(current, fields, pending_id=pending_id)
         return await self._record(user_id, extras, pending_id)

@@ -180,6 +180,37 @@ class RateBudget:
                     .values(paused_until=until)
                 )
 
+    # -- forecasting (thresher.harvest.WaitForecast) ---------------------------------------------
+    def expected_wait(self, ahead: int = 0) -> float:
+        """Seconds until the place a request would get after ``ahead`` other reservations, if
+        nothing else reserves meanwhile; nothing is reserved (one short transaction).
+
+        A place in flight counts as answered at its send time, and an abandoned one (``STALE``)
+        as free, so this is a lower bound: a caller with a deadline refuses when even this is
+        too long (``thresher.harvest.RateForecast``)."""
+        if ahead < 0:
+            raise InvalidArgumentError("ahead must be >= 0")
+        with self._write() as conn:
+            now = _now(conn)
+            paused_until = conn.execute(
+                select(RATE_BUDGETS.c.paused_until).where(
+                    RATE_BUDGETS.c.account_key == self.account_key
+                )
+            ).scalar()
+            stored = conn.execute(
+                select(RATE_BUDGET_SLOTS.c.sent_at).where(
+                    RATE_BUDGET_SLOTS.c.account_key == self.account_key
+                )
+            ).scalars()
+            frees = sorted(
+                now if -s > 0 and -s < now - STALE else abs(float(s)) + self._span for s in stored
+            )
+        start = max(now, float(paused_until or 0.0))
+        if not frees:
+            return start - now  # never used: the ring is built on the first reservation
+        laps, m = divmod(ahead, len(frees))
+        return max(start, frees[m] + laps * self._span) - now
+
     # -- inspection -------------------------------------------------------------------------------
     def state(self) -> BudgetState:
         """The account's row and ring as stored (an empty ring before first use)."""
