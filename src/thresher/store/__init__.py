@@ -52,6 +52,7 @@ from ._records import (
     SyncState,
 )
 from ._replay import replay
+from ._roster_reads import RosterPage, RosterReads, UserStatus
 from ._schema import EVENT_KINDS
 from ._scim_records import ScimRecords, ScimUserExtras
 from ._scim_tokens import ScimTokens, StoredScimToken
@@ -84,6 +85,8 @@ __all__ = [
     "MigrationError",
     "RateBudget",
     "ReplayError",
+    "RosterPage",
+    "RosterReads",
     "Revisions",
     "RunKind",
     "ScimRecords",
@@ -99,6 +102,7 @@ __all__ = [
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",
+    "UserStatus",
     "default_database_url",
     "replay",
     "user_snapshot",
