@@ -12,12 +12,13 @@ write-through paths and is refused if Harvest changed in between. Over stdio for
     async with mcp.Client(server) as agent: ...      # in process, as the tests do
 """
 
-from ._clients import client_configs
+from ._clients import client_configs, render_configs
 from ._context import McpContext
 from ._errors import McpError, PlanNotFoundError, ReadOnlyError
 from ._fresh import MirrorFreshness
 from ._http import McpHttpApp, http_app
 from ._plans import PendingPlan, PlanBook
+from ._run import open_context, serve_http, serve_stdio
 from ._server import READ_TOOLS, WRITE_TOOLS, build_server
 from ._tokens import MCP_TOKEN_PREFIX, McpToken, McpTokenError, McpTokens
 
@@ -39,6 +40,10 @@ __all__ = [
     "build_server",
     "client_configs",
     "http_app",
+    "open_context",
+    "render_configs",
+    "serve_http",
+    "serve_stdio",
 ]
 
 # Tracebacks name the public path (``thresher.mcp.SomeError``), never the private module an

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["client_configs"]
+__all__ = ["client_configs", "render_configs"]
 
 
 def client_configs(
-    *, command: str = "thresher", connection: str | None = None, read_only: bool = False,
+    *,
+    command: str = "thresher",
+    connection: str | None = None,
+    read_only: bool = False,
     url: str = "http://127.0.0.1:8765/mcp",
 ) -> dict[str, dict[str, Any]]:
     """Snippets by client: Claude Desktop, Claude Code, Cursor (stdio) and any streamable-HTTP
@@ -30,7 +33,8 @@ def client_configs(
         },
         "claude_code": {
             "file": ".mcp.json in the project (or: claude mcp add thresher -- "
-            + " ".join([command, *args]) + ")",
+            + " ".join([command, *args])
+            + ")",
             "config": {"mcpServers": {"thresher": {"type": "stdio", **stdio}}},
         },
         "cursor": {
@@ -44,7 +48,7 @@ def client_configs(
     }
 
 
-def render(configs: dict[str, dict[str, Any]]) -> str:
+def render_configs(configs: dict[str, dict[str, Any]]) -> str:
     """The snippets as text for people: a heading and the JSON of each."""
     parts = []
     for name, item in configs.items():

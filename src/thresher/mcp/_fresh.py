@@ -90,7 +90,9 @@ class MirrorFreshness:
         self._as_of = self._stored_as_of()
         return self._report(refreshed=True, changes=sum(report.events.values()))
 
-    def _report(self, *, refreshed: bool, note: str | None = None, changes: int | None = None) -> dict[str, Any]:
+    def _report(
+        self, *, refreshed: bool, note: str | None = None, changes: int | None = None
+    ) -> dict[str, Any]:
         as_of = self._as_of
         age = None if as_of is None else max(0.0, (self._clock() - as_of).total_seconds())
         out: dict[str, Any] = {

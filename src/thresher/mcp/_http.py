@@ -52,7 +52,12 @@ class McpHttpApp:
     """The token gate in front of a full and a read-only server of one connection."""
 
     def __init__(
-        self, ctx: McpContext, tokens: McpTokens, *, read_only: bool = False, path: str = "/mcp",
+        self,
+        ctx: McpContext,
+        tokens: McpTokens,
+        *,
+        read_only: bool = False,
+        path: str = "/mcp",
         host: str = "127.0.0.1",
     ) -> None:
         self.tokens = tokens
@@ -84,8 +89,11 @@ class McpHttpApp:
         token = None if presented is None else self.tokens.authenticate(presented)
         if token is None:
             await _refuse(
-                send, 401, "a valid MCP bearer token is required (Authorization: Bearer thmcp_...); "
-                "make one with 'thresher mcp token create --name NAME'", challenge=True,
+                send,
+                401,
+                "a valid MCP bearer token is required (Authorization: Bearer thmcp_...); "
+                "make one with 'thresher mcp token create --name NAME'",
+                challenge=True,
             )
             return
         client = scope.get("client")
@@ -96,7 +104,12 @@ class McpHttpApp:
 
 
 def http_app(
-    ctx: McpContext, tokens: McpTokens, *, read_only: bool = False, path: str = "/mcp", host: str = "127.0.0.1"
+    ctx: McpContext,
+    tokens: McpTokens,
+    *,
+    read_only: bool = False,
+    path: str = "/mcp",
+    host: str = "127.0.0.1",
 ) -> McpHttpApp:
     """The streamable-HTTP MCP server of ``ctx``'s connection (see :class:`McpHttpApp`)."""
     return McpHttpApp(ctx, tokens, read_only=read_only, path=path, host=host)

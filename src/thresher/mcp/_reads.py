@@ -71,6 +71,7 @@ class ReadTools:
 
     async def find_users(
         self,
+        *,
         query: str | None = None,
         email: str | None = None,
         access_role: str | None = None,
@@ -83,8 +84,14 @@ class ReadTools:
         mirror = await self.ctx.freshness.ensure()
         manager_id = self.ctx.user(manager).harvest_id if manager else None
         page = self.ctx.roster.find_users(
-            text=query, email=email, access_role=access_role, role=role, manager_id=manager_id,
-            status=status, limit=max(0, min(limit, 500)), offset=max(0, offset),
+            text=query,
+            email=email,
+            access_role=access_role,
+            role=role,
+            manager_id=manager_id,
+            status=status,
+            limit=max(0, min(limit, 500)),
+            offset=max(0, offset),
         )
         shown = page.offset + len(page.users)
         return {
@@ -101,7 +108,9 @@ class ReadTools:
         ctx = self.ctx
         uid = found.harvest_id
         manager_ids = ctx.roster.managers_of(uid)
-        teammate_ids = ctx.store.get_teammates(ctx.connection.id, uid) if PEOPLE_MANAGER in found.access_roles else []
+        teammate_ids = (
+            ctx.store.get_teammates(ctx.connection.id, uid) if PEOPLE_MANAGER in found.access_roles else []
+        )
         people = ctx.roster.users_by_id([*manager_ids, *teammate_ids])
         roles = [r for r in ctx.store.list_roles(ctx.connection.id) if uid in r.user_ids]
         out: dict[str, Any] = {
@@ -117,8 +126,12 @@ class ReadTools:
         }
         if live:
             out["project_assignments"] = [
-                {"project": a.project.name, "project_id": a.project.id, "is_active": a.is_active,
-                 "is_project_manager": a.is_project_manager}
+                {
+                    "project": a.project.name,
+                    "project_id": a.project.id,
+                    "is_active": a.is_active,
+                    "is_project_manager": a.is_project_manager,
+                }
                 async for a in ctx.client.list_project_assignments(uid)
             ]
             out.update(await self.removal(uid))
@@ -157,8 +170,12 @@ class ReadTools:
         start = parse_since(since, dt.datetime.now(dt.UTC))
         harvest_id = self.ctx.user(user).harvest_id if user else None
         events = self.ctx.store.list_events(
-            self.ctx.connection.id, since=start, kind=kind, harvest_id=harvest_id,
-            limit=max(1, min(limit, 1000)), newest_first=True,
+            self.ctx.connection.id,
+            since=start,
+            kind=kind,
+            harvest_id=harvest_id,
+            limit=max(1, min(limit, 1000)),
+            newest_first=True,
         )
         ids = {e.harvest_id for e in events if e.resource == "user"}
         people = self.ctx.roster.users_by_id(ids)
@@ -207,7 +224,11 @@ class ReadTools:
         people = ctx.roster.users_by_id(uid for r in roles for uid in r.user_ids)
         return {
             "roles": [
-                {"id": r.harvest_id, "name": r.name, "members": [people[u].email for u in r.user_ids if u in people]}
+                {
+                    "id": r.harvest_id,
+                    "name": r.name,
+                    "members": [people[u].email for u in r.user_ids if u in people],
+                }
                 for r in roles
             ],
             "mirror": mirror,
@@ -228,8 +249,12 @@ class ReadTools:
             return {
                 "period": period,
                 "users": [
-                    {"user_id": r.user_id, "name": r.user_name, "total_hours": float(r.total_hours),
-                     "billable_hours": None if r.billable_hours is None else float(r.billable_hours)}
+                    {
+                        "user_id": r.user_id,
+                        "name": r.user_name,
+                        "total_hours": float(r.total_hours),
+                        "billable_hours": None if r.billable_hours is None else float(r.billable_hours),
+                    }
                     for r in sorted(rows, key=lambda r: -r.total_hours)
                 ],
                 "source": "GET /v2/reports/time/team",

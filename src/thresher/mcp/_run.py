@@ -33,21 +33,37 @@ async def open_context(
     resolved = resolve(store, connection)
     async with open_client(store, resolved) as client:
         sync = RosterSync(store, client, resolved.connection, SyncOptions())
-        yield McpContext(store, resolved.connection, client, MirrorFreshness(store, resolved.connection, sync,
-                                                                                  max_age=max_age))
+        yield McpContext(
+            store,
+            resolved.connection,
+            client,
+            MirrorFreshness(store, resolved.connection, sync, max_age=max_age),
+        )
 
 
-async def serve_stdio(store: Store, connection: str | None = None, *, read_only: bool = False,
-                      max_age: dt.timedelta = dt.timedelta(minutes=5)) -> None:
+async def serve_stdio(
+    store: Store,
+    connection: str | None = None,
+    *,
+    read_only: bool = False,
+    max_age: dt.timedelta = dt.timedelta(minutes=5),
+) -> None:
     """Serve over this process's stdin and stdout until the client closes them."""
     async with open_context(store, connection, max_age=max_age) as ctx:
         await build_server(ctx, read_only=read_only).run_stdio_async()
 
 
-async def serve_http(store: Store, sock: socket.socket, connection: str | None = None, *, read_only: bool = False,
-                     max_age: dt.timedelta = dt.timedelta(minutes=5), host: str = "127.0.0.1") -> None:
+async def serve_http(
+    store: Store,
+    sock: socket.socket,
+    connection: str | None = None,
+    *,
+    read_only: bool = False,
+    max_age: dt.timedelta = dt.timedelta(minutes=5),
+    host: str = "127.0.0.1",
+) -> None:
     """Serve streamable HTTP at ``/mcp`` on the bound ``sock`` until interrupted."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - only HTTP serving needs it
 
     async with open_context(store, connection, max_age=max_age) as ctx:
         app = http_app(ctx, McpTokens(store), read_only=read_only, host=host)

@@ -30,10 +30,21 @@ __all__ = ["READ_TOOLS", "WRITE_TOOLS", "build_server"]
 log = logging.getLogger("thresher.mcp")
 
 READ_TOOLS = (
-    "find_users", "get_user", "list_changes", "roster_summary", "who_reports_to", "list_roles", "user_hours",
+    "find_users",
+    "get_user",
+    "list_changes",
+    "roster_summary",
+    "who_reports_to",
+    "list_roles",
+    "user_hours",
 )
 WRITE_TOOLS = (
-    "plan_create_user", "plan_update_user", "plan_offboard", "plan_set_teammates", "plan_roster", "apply_plan",
+    "plan_create_user",
+    "plan_update_user",
+    "plan_offboard",
+    "plan_set_teammates",
+    "plan_roster",
+    "apply_plan",
 )
 
 INSTRUCTIONS = """\
@@ -95,30 +106,49 @@ def _add_reads(server: MCPServer[Any], reads: ReadTools) -> None:
     @server.tool(annotations=_READ)
     @honest
     async def find_users(
+        *,
         query: Annotated[OptionalText, Field(description="Part of the name or email, any case")] = None,
         email: Annotated[OptionalText, Field(description="Exact email, any case")] = None,
-        access_role: Annotated[OptionalText, Field(
-            description="administrator, manager, member, or a manager permission such as people_manager"
-        )] = None,
+        access_role: Annotated[
+            OptionalText,
+            Field(
+                description="administrator, manager, member, or a manager permission such as people_manager"
+            ),
+        ] = None,
         role: Annotated[OptionalText, Field(description="A business role's name, e.g. Designer")] = None,
-        manager: Annotated[OptionalText, Field(description="Only this manager's teammates (id or email)")] = None,
-        status: Annotated[Status, Field(description="active (default), archived, deleted, or any (not deleted)")]
-        = "active",
+        manager: Annotated[
+            OptionalText, Field(description="Only this manager's teammates (id or email)")
+        ] = None,
+        status: Annotated[
+            Status, Field(description="active (default), archived, deleted, or any (not deleted)")
+        ] = "active",
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
     ) -> dict[str, Any]:
         """Search the account's users by name, email, access role, business role, manager or status.
         Paged: `next_offset` is the offset of the next page (null on the last)."""
-        return await reads.find_users(query, email, access_role, role, manager, status, limit, offset)
+        return await reads.find_users(
+            query=query,
+            email=email,
+            access_role=access_role,
+            role=role,
+            manager=manager,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
 
     @server.tool(annotations=_READ)
     @honest
     async def get_user(
         user: User,
-        live: Annotated[bool, Field(
-            description="Also read from Harvest the project assignments and whether the user has time or "
-            "expenses (which decides delete vs archive): three requests"
-        )] = False,
+        live: Annotated[
+            bool,
+            Field(
+                description="Also read from Harvest the project assignments and whether the user has time or "
+                "expenses (which decides delete vs archive): three requests"
+            ),
+        ] = False,
     ) -> dict[str, Any]:
         """One user: every field, managers, teammates, business roles and rates."""
         return await reads.get_user(user, live)
@@ -126,9 +156,10 @@ def _add_reads(server: MCPServer[Any], reads: ReadTools) -> None:
     @server.tool(annotations=_READ)
     @honest
     async def list_changes(
-        since: Annotated[OptionalText, Field(
-            description="'7d', '24h', '30m', an ISO date or datetime; default the last 7 days"
-        )] = None,
+        since: Annotated[
+            OptionalText,
+            Field(description="'7d', '24h', '30m', an ISO date or datetime; default the last 7 days"),
+        ] = None,
         kind: Annotated[Kind | None, Field(description="Only this kind of change")] = None,
         user: Annotated[OptionalText, Field(description="Only this user's changes (id or email)")] = None,
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
@@ -161,9 +192,12 @@ def _add_reads(server: MCPServer[Any], reads: ReadTools) -> None:
     @server.tool(annotations=_READ)
     @honest
     async def user_hours(
-        user: Annotated[OptionalText, Field(description="Id or email; omit for everyone (team report)")] = None,
-        from_date: Annotated[OptionalText, Field(description="YYYY-MM-DD; default 30 days before to_date")]
-        = None,
+        user: Annotated[
+            OptionalText, Field(description="Id or email; omit for everyone (team report)")
+        ] = None,
+        from_date: Annotated[
+            OptionalText, Field(description="YYYY-MM-DD; default 30 days before to_date")
+        ] = None,
         to_date: Annotated[OptionalText, Field(description="YYYY-MM-DD; default today")] = None,
     ) -> dict[str, Any]:
         """Hours tracked in a period, read from Harvest: one user's total, billable and by project,
@@ -175,46 +209,88 @@ def _add_writes(server: MCPServer[Any], writes: WriteTools) -> None:
     @server.tool(annotations=_PLAN)
     @honest
     async def plan_create_user(
-        email: Email, first_name: str, last_name: str, access_roles: AccessRoles = None, roles: BusinessRoles = None,
-        weekly_capacity_hours: Hours = None, timezone: Zone = None, is_contractor: bool | None = None,
-        manager_email: ManagerEmail = None, billable_rate: Money = None, cost_rate: Money = None,
+        *,
+        email: Email,
+        first_name: str,
+        last_name: str,
+        access_roles: AccessRoles = None,
+        roles: BusinessRoles = None,
+        weekly_capacity_hours: Hours = None,
+        timezone: Zone = None,
+        is_contractor: bool | None = None,
+        manager_email: ManagerEmail = None,
+        billable_rate: Money = None,
+        cost_rate: Money = None,
     ) -> dict[str, Any]:
         """Plan onboarding one person (nothing is sent): returns the changes and a confirmation_id
         for apply_plan. Harvest emails them an invitation when applied."""
         return await writes.plan_create_user(
-            email, first_name, last_name, access_roles, roles, weekly_capacity_hours, timezone,
-            is_contractor, manager_email, billable_rate, cost_rate,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            access_roles=access_roles,
+            roles=roles,
+            weekly_capacity_hours=weekly_capacity_hours,
+            timezone=timezone,
+            is_contractor=is_contractor,
+            manager_email=manager_email,
+            billable_rate=billable_rate,
+            cost_rate=cost_rate,
         )
 
     @server.tool(annotations=_PLAN)
     @honest
     async def plan_update_user(
-        user: User, first_name: OptionalText = None, last_name: OptionalText = None,
+        *,
+        user: User,
+        first_name: OptionalText = None,
+        last_name: OptionalText = None,
         email: Annotated[OptionalText, Field(description="A new email address")] = None,
-        access_roles: AccessRoles = None, roles: BusinessRoles = None, weekly_capacity_hours: Hours = None,
-        timezone: Zone = None, is_contractor: bool | None = None, manager_email: ManagerEmail = None,
-        billable_rate: Money = None, cost_rate: Money = None,
-        active: Annotated[bool | None, Field(description="true restores an archived user, false archives")]
-        = None,
+        access_roles: AccessRoles = None,
+        roles: BusinessRoles = None,
+        weekly_capacity_hours: Hours = None,
+        timezone: Zone = None,
+        is_contractor: bool | None = None,
+        manager_email: ManagerEmail = None,
+        billable_rate: Money = None,
+        cost_rate: Money = None,
+        active: Annotated[
+            bool | None, Field(description="true restores an archived user, false archives")
+        ] = None,
     ) -> dict[str, Any]:
         """Plan changes to one user (only the fields given change; nothing is sent): returns the
         changes and a confirmation_id for apply_plan."""
         return await writes.plan_update_user(
-            user, first_name, last_name, email, access_roles, roles, weekly_capacity_hours, timezone,
-            is_contractor, manager_email, billable_rate, cost_rate, active,
+            user=user,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            access_roles=access_roles,
+            roles=roles,
+            weekly_capacity_hours=weekly_capacity_hours,
+            timezone=timezone,
+            is_contractor=is_contractor,
+            manager_email=manager_email,
+            billable_rate=billable_rate,
+            cost_rate=cost_rate,
+            active=active,
         )
 
     @server.tool(annotations=_PLAN)
     @honest
     async def plan_offboard(
         user: User,
-        delete: Annotated[bool, Field(
-            description="Delete instead of archive; only possible for users without time or expenses "
-            "(otherwise they are archived, and the plan says why)"
-        )] = False,
+        delete: Annotated[
+            bool,
+            Field(
+                description="Delete instead of archive; only possible for users without time or expenses "
+                "(otherwise they are archived, and the plan says why)"
+            ),
+        ] = False,
         remove_from_teams: Annotated[bool, Field(description="Take them off their managers' teams")] = True,
-        remove_from_roles: Annotated[bool, Field(description="Take them out of their business roles")]
-        = False,
+        remove_from_roles: Annotated[
+            bool, Field(description="Take them out of their business roles")
+        ] = False,
     ) -> dict[str, Any]:
         """Plan offboarding one person: archive (their hours kept) by default. Nothing is sent:
         returns the changes and a confirmation_id for apply_plan."""
@@ -233,15 +309,20 @@ def _add_writes(server: MCPServer[Any], writes: WriteTools) -> None:
     @server.tool(annotations=_PLAN)
     @honest
     async def plan_roster(
-        text: Annotated[str, Field(
-            description="CSV (header: email,first_name,last_name,access_roles,roles,weekly_capacity_hours,"
-            "timezone,is_contractor,manager_email,billable_rate,cost_rate,active) or YAML (a list of "
-            "users with those keys)", max_length=10_000_000,
-        )],
+        text: Annotated[
+            str,
+            Field(
+                description="CSV (header: email,first_name,last_name,access_roles,roles,"
+                "weekly_capacity_hours,timezone,is_contractor,manager_email,billable_rate,cost_rate,"
+                "active) or YAML (a list of users with those keys)",
+                max_length=10_000_000,
+            ),
+        ],
         format: Literal["auto", "csv", "yaml"] = "auto",
         prune: Annotated[bool, Field(description="Archive active users the list does not name")] = False,
-        max_archive: Annotated[int | None, Field(description="Allow a prune to archive this many", ge=0)]
-        = None,
+        max_archive: Annotated[
+            int | None, Field(description="Allow a prune to archive this many", ge=0)
+        ] = None,
     ) -> dict[str, Any]:
         """Plan bringing Harvest to a roster (e.g. "onboard these three from this list"): creates,
         updates, restores, rates, teams, roles, archives. Nothing is sent: returns the changes and
@@ -260,14 +341,18 @@ def _add_writes(server: MCPServer[Any], writes: WriteTools) -> None:
 
 def _add_resources(server: MCPServer[Any], reads: ReadTools) -> None:
     @server.resource(
-        "thresher://roster/summary", name="roster_summary", mime_type="application/json",
+        "thresher://roster/summary",
+        name="roster_summary",
+        mime_type="application/json",
         description="Head counts of the roster by status, access role and business role",
     )
     async def summary() -> str:
         return json.dumps(await reads.roster_summary())
 
     @server.resource(
-        "thresher://changes/recent", name="recent_changes", mime_type="application/json",
+        "thresher://changes/recent",
+        name="recent_changes",
+        mime_type="application/json",
         description="The roster's changes of the last 7 days, newest first",
     )
     async def changes() -> str:
@@ -296,7 +381,8 @@ def _add_prompts(server: MCPServer[Any], *, read_only: bool) -> None:
             return "This thresher server is read-only: it can look people up but cannot offboard them."
         how = (
             "delete them if Harvest allows it (no time or expenses), else archive them"
-            if delete else "archive them (their time stays in Harvest)"
+            if delete
+            else "archive them (their time stays in Harvest)"
         )
         return (
             f"Offboard {person} from Harvest: {how}.\n\n"

@@ -23,7 +23,7 @@ from ._errors import McpError
 
 __all__ = ["MCP_TOKEN_PREFIX", "McpToken", "McpTokenError", "McpTokens"]
 
-MCP_TOKEN_PREFIX = "thmcp_"
+MCP_TOKEN_PREFIX = "thmcp_"  # noqa: S105 - a prefix, not a secret
 _SCOPE = "mcp"
 
 
@@ -87,13 +87,19 @@ class McpTokens:
                 cidrs.append(str(ipaddress.ip_network(cidr, strict=False)))
             except ValueError:
                 raise McpTokenError(
-                    f"{cidr!r} is not an IP network", hint="Write networks as e.g. 10.0.0.0/8 or 192.0.2.7/32."
+                    f"{cidr!r} is not an IP network",
+                    hint="Write networks as e.g. 10.0.0.0/8 or 192.0.2.7/32.",
                 ) from None
         key, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(32), secrets.token_hex(16)
         try:
             row = self._rows.add(
-                name=name, key=key, salt=salt, digest=_digest(salt, secret), allowed_cidrs=cidrs,
-                read_only=read_only, created_at=dt.datetime.now(dt.UTC),
+                name=name,
+                key=key,
+                salt=salt,
+                digest=_digest(salt, secret),
+                allowed_cidrs=cidrs,
+                read_only=read_only,
+                created_at=dt.datetime.now(dt.UTC),
             )
         except DuplicateScimTokenError:
             raise McpTokenError(

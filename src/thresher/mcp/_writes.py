@@ -85,8 +85,12 @@ class WriteTools:
         if not plan.changes and offboard is None:
             return {**shown, "confirmation_id": None, "note": "nothing to change: Harvest already matches"}
         saved = SavedPlan(
-            plan, ctx.connection.name, ctx.connection.account_id, dt.datetime.now(dt.UTC).isoformat(),
-            "mcp", plan_basis(ctx.store, ctx.connection.id, plan),
+            plan,
+            ctx.connection.name,
+            ctx.connection.account_id,
+            dt.datetime.now(dt.UTC).isoformat(),
+            "mcp",
+            plan_basis(ctx.store, ctx.connection.id, plan),
         )
         pending = ctx.plans.add(kind, saved, shown, offboard=offboard)
         minutes = int(ctx.plans.ttl.total_seconds() // 60)
@@ -102,6 +106,7 @@ class WriteTools:
 
     async def plan_create_user(
         self,
+        *,
         email: str,
         first_name: str,
         last_name: str,
@@ -121,23 +126,37 @@ class WriteTools:
                 f"{existing.email} is already a Harvest user (id {existing.harvest_id}, {existing.status})",
                 hint="Use plan_update_user to change them (active=true restores an archived user).",
             )
-        row = self._one_row({
-            "email": email, "first_name": first_name, "last_name": last_name,
-            "access_roles": access_roles, "roles": roles, "weekly_capacity_hours": weekly_capacity_hours,
-            "timezone": timezone, "is_contractor": is_contractor, "manager_email": manager_email,
-            "billable_rate": billable_rate, "cost_rate": cost_rate,
-        })
+        row = self._one_row(
+            {
+                "email": email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "access_roles": access_roles,
+                "roles": roles,
+                "weekly_capacity_hours": weekly_capacity_hours,
+                "timezone": timezone,
+                "is_contractor": is_contractor,
+                "manager_email": manager_email,
+                "billable_rate": billable_rate,
+                "cost_rate": cost_rate,
+            }
+        )
         plan = make_plan(self.ctx.store, self.ctx.connection.id, [row])
         for change in plan.changes:
             if change.action == "create":
                 UserCreate.model_validate(change.body)  # refused now rather than at apply
-        return self._remember("create_user", plan, {
-            "mirror": mirror,
-            "note": "Harvest emails an invitation to every user it creates",
-        })
+        return self._remember(
+            "create_user",
+            plan,
+            {
+                "mirror": mirror,
+                "note": "Harvest emails an invitation to every user it creates",
+            },
+        )
 
     async def plan_update_user(
         self,
+        *,
         user: str,
         first_name: str | None = None,
         last_name: str | None = None,
@@ -154,18 +173,23 @@ class WriteTools:
     ) -> dict[str, Any]:
         mirror = await self.ctx.freshness.ensure()
         current = self.ctx.user(user)
-        row = self._one_row({
-            "email": current.email,
-            "first_name": current.first_name if first_name is None else first_name,
-            "last_name": current.last_name if last_name is None else last_name,
-            "access_roles": access_roles, "roles": roles, "weekly_capacity_hours": weekly_capacity_hours,
-            "timezone": timezone, "is_contractor": is_contractor, "manager_email": manager_email,
-            "billable_rate": billable_rate, "cost_rate": cost_rate,
-            "active": current.is_active if active is None else active,
-        })
-        plan = make_plan(
-            self.ctx.store, self.ctx.connection.id, [row], own_user_id=self.ctx._own_user_id
+        row = self._one_row(
+            {
+                "email": current.email,
+                "first_name": current.first_name if first_name is None else first_name,
+                "last_name": current.last_name if last_name is None else last_name,
+                "access_roles": access_roles,
+                "roles": roles,
+                "weekly_capacity_hours": weekly_capacity_hours,
+                "timezone": timezone,
+                "is_contractor": is_contractor,
+                "manager_email": manager_email,
+                "billable_rate": billable_rate,
+                "cost_rate": cost_rate,
+                "active": current.is_active if active is None else active,
+            }
         )
+        plan = make_plan(self.ctx.store, self.ctx.connection.id, [row], own_user_id=self.ctx._own_user_id)
         if email is not None and email.strip().casefold() != current.email.casefold():
             new_email = self._one_row({"email": email, "first_name": "x", "last_name": "x"}).email
             taken = self.ctx.store.find_user_by_email(self.ctx.connection.id, new_email)
@@ -177,8 +201,10 @@ class WriteTools:
             update = next((c for c in plan.changes if c.action == "update"), None)
             if update is None:
                 update = Change("update", current.email, {}, current.harvest_id, {})
-                at = next((i for i, c in enumerate(plan.changes) if c.action not in ("restore", "create")),
-                          len(plan.changes))
+                at = next(
+                    (i for i, c in enumerate(plan.changes) if c.action not in ("restore", "create")),
+                    len(plan.changes),
+                )
                 plan.changes.insert(at, update)
             update.diffs["email"] = (current.email, new_email)
             update.body["email"] = new_email
@@ -201,10 +227,14 @@ class WriteTools:
         current = {people[t].email if t in people else f"#{t}" for t in current_ids}
         plan = Plan([])
         if current != wanted:
-            plan.changes.append(Change(
-                "teammates", boss.email, {"teammates": (frozenset(current), frozenset(wanted))},
-                boss.harvest_id,
-            ))
+            plan.changes.append(
+                Change(
+                    "teammates",
+                    boss.email,
+                    {"teammates": (frozenset(current), frozenset(wanted))},
+                    boss.harvest_id,
+                )
+            )
         return self._remember("set_teammates", plan, {"manager": brief(boss), "mirror": mirror})
 
     async def plan_roster(
@@ -217,7 +247,12 @@ class WriteTools:
         rows = self._rows(text, ".yaml" if format == "yaml" else ".csv")
         own = await self.ctx.own_user_id() if prune else self.ctx._own_user_id
         plan = make_plan(
-            self.ctx.store, self.ctx.connection.id, rows, prune=prune, own_user_id=own, max_archive=max_archive
+            self.ctx.store,
+            self.ctx.connection.id,
+            rows,
+            prune=prune,
+            own_user_id=own,
+            max_archive=max_archive,
         )
         return self._remember("roster", plan, {"rows": len(rows), "mirror": mirror})
 
@@ -242,8 +277,9 @@ class WriteTools:
                 shown["action"] = "delete"
             else:
                 shown["action"] = "archive"
-                kept = " and ".join(k for k, v in (("time", removal["has_hours"]),
-                                                   ("expenses", removal["has_expenses"])) if v)
+                kept = " and ".join(
+                    k for k, v in (("time", removal["has_hours"]), ("expenses", removal["has_expenses"])) if v
+                )
                 shown["why"] = (
                     f"{who.email} has tracked {kept}, and Harvest refuses to delete a user with time "
                     "or expenses (docs/harvest-api.md §6.4): they will be archived instead, their "
@@ -261,21 +297,38 @@ class WriteTools:
                 people = ctx.roster.users_by_id([mid, *ids])
                 emails = {people[t].email if t in people else f"#{t}" for t in ids}
                 boss = people[mid].email if mid in people else f"#{mid}"
-                plan.changes.append(Change(
-                    "teammates", boss, {"teammates": (frozenset(emails), frozenset(emails - {who.email}))}, mid,
-                ))
+                plan.changes.append(
+                    Change(
+                        "teammates",
+                        boss,
+                        {"teammates": (frozenset(emails), frozenset(emails - {who.email}))},
+                        mid,
+                    )
+                )
         if remove_from_roles:
             for role in ctx.store.list_roles(ctx.connection.id):
                 if uid in role.user_ids:
-                    plan.changes.append(Change(
-                        "role", role.name, {"members": (frozenset([who.email]), frozenset())}, role.harvest_id,
-                    ))
+                    plan.changes.append(
+                        Change(
+                            "role",
+                            role.name,
+                            {"members": (frozenset([who.email]), frozenset())},
+                            role.harvest_id,
+                        )
+                    )
         if not plan.changes:
             return {**shown, **plan.as_dict(), "confirmation_id": None, "note": "nothing to change"}
-        answer = self._remember("offboard", plan, shown, offboard={
-            "user_id": uid, "delete": shown["action"] == "delete",
-            "remove_from_teams": remove_from_teams, "remove_from_roles": remove_from_roles,
-        })
+        answer = self._remember(
+            "offboard",
+            plan,
+            shown,
+            offboard={
+                "user_id": uid,
+                "delete": shown["action"] == "delete",
+                "remove_from_teams": remove_from_teams,
+                "remove_from_roles": remove_from_roles,
+            },
+        )
         if shown["action"] == "delete":
             answer["changes"][0]["action"] = "delete"
         return answer
@@ -298,7 +351,8 @@ class WriteTools:
         except PlanStaleError as exc:
             raise McpError(
                 "Harvest changed since the plan was made, so nothing was applied: " + "; ".join(exc.moved),
-                hint="Make the plan again (it will reflect Harvest as it is now) and review it before applying.",
+                hint="Make the plan again (it will reflect Harvest as it is now) and review it "
+                "before applying.",
             ) from None
         before = ctx.store.last_event_id(ctx.connection.id)
         try:
@@ -325,8 +379,12 @@ class WriteTools:
         spec = pending.offboard
         user = await ctx.client.get_user(int(spec["user_id"]))
         result = await offboard(
-            ctx.writes, user, own_user_id=await ctx.own_user_id(), delete=bool(spec["delete"]),
-            remove_from_teams=bool(spec["remove_from_teams"]), remove_from_roles=bool(spec["remove_from_roles"]),
+            ctx.writes,
+            user,
+            own_user_id=await ctx.own_user_id(),
+            delete=bool(spec["delete"]),
+            remove_from_teams=bool(spec["remove_from_teams"]),
+            remove_from_roles=bool(spec["remove_from_roles"]),
         )
         out: dict[str, Any] = {"offboard": dataclasses.asdict(result)}
         if result.reason:

@@ -111,7 +111,9 @@ class WriteThrough:
         if before is not None and PEOPLE_MANAGER in before.access_roles and not updated.is_people_manager:
             # Downgrading a people manager removes their teammates in Harvest (§6.3).
             with self.store.transaction() as tx:
-                tx.set_teammates(self.connection.id, user_id, [], observed_at=self._clock(), source=self.source)
+                tx.set_teammates(
+                    self.connection.id, user_id, [], observed_at=self._clock(), source=self.source
+                )
         return updated
 
     async def archive_user(self, user_id: int) -> User:
