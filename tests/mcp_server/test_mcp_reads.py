@@ -16,7 +16,14 @@ async def test_tool_list_and_schemas(harness: McpHarness) -> None:
     assert set(tools) == {*READ_TOOLS, *WRITE_TOOLS}
     find = tools["find_users"].input_schema
     assert set(find["properties"]) == {
-        "query", "email", "access_role", "role", "manager", "status", "limit", "offset",
+        "query",
+        "email",
+        "access_role",
+        "role",
+        "manager",
+        "status",
+        "limit",
+        "offset",
     }
     assert find["properties"]["status"]["enum"] == ["active", "archived", "deleted", "any"]
     assert find["properties"]["limit"]["maximum"] == 500
@@ -45,7 +52,9 @@ async def test_find_users_pages_and_filters_from_the_mirror(harness: McpHarness)
     active = sorted(uid for uid, u in users.items() if u.is_active)
     async with agent(harness) as client:
         first = result_json(await client.call_tool("find_users", {"limit": 4}))
-        second = result_json(await client.call_tool("find_users", {"limit": 4, "offset": first["next_offset"]}))
+        second = result_json(
+            await client.call_tool("find_users", {"limit": 4, "offset": first["next_offset"]})
+        )
         archived = result_json(await client.call_tool("find_users", {"status": "archived"}))
         some = users[active[2]]
         by_name = result_json(await client.call_tool("find_users", {"query": some.last_name.upper()}))
@@ -96,12 +105,14 @@ async def test_user_hours_from_time_entries_and_the_team_report(harness: McpHarn
     uid, entries = next((u, e) for u, e in sorted(state.time_entries.items()) if e)
     expected = round(sum(e.hours for e in entries), 2)
     async with agent(harness) as client:
-        one = result_json(await client.call_tool(
-            "user_hours", {"user": str(uid), "from_date": "2000-01-01", "to_date": "2100-01-01"}
-        ))
-        team = result_json(await client.call_tool(
-            "user_hours", {"from_date": "2000-01-01", "to_date": "2100-01-01"}
-        ))
+        one = result_json(
+            await client.call_tool(
+                "user_hours", {"user": str(uid), "from_date": "2000-01-01", "to_date": "2100-01-01"}
+            )
+        )
+        team = result_json(
+            await client.call_tool("user_hours", {"from_date": "2000-01-01", "to_date": "2100-01-01"})
+        )
         bad = await client.call_tool("user_hours", {"from_date": "2020-02-01", "to_date": "2020-01-01"})
     assert round(one["total_hours"], 2) == expected
     assert one["entries"] == len(entries)
@@ -116,11 +127,13 @@ async def test_roster_summary_and_list_changes(harness: McpHarness) -> None:
         changes = result_json(await client.call_tool("list_changes", {"since": "1h", "kind": "created"}))
         typo = await client.call_tool("list_changes", {"since": "last tuesday"})
     assert summary["by_status"] == {
-        "active": sum(u.is_active for u in users), "archived": sum(not u.is_active for u in users), "deleted": 0,
+        "active": sum(u.is_active for u in users),
+        "archived": sum(not u.is_active for u in users),
+        "deleted": 0,
     }
-    assert sum(summary["active_by_access_role"].get(r, 0) for r in ("administrator", "manager", "member")) == sum(
-        u.is_active for u in users
-    )
+    assert sum(
+        summary["active_by_access_role"].get(r, 0) for r in ("administrator", "manager", "member")
+    ) == sum(u.is_active for u in users)
     created = [c for c in changes["changes"] if c["resource"] == "user"]
     assert {c["harvest_id"] for c in created} == {u.id for u in users}
     assert all(c["kind"] == "created" and c["source"] == "sync" and c["email"] for c in created)

@@ -12,7 +12,9 @@ from mcp import Client
 from mcp_server.conftest import McpHarness, agent, result_json, text_of
 
 
-async def _plan_and_apply(client: Client, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _plan_and_apply(
+    client: Client, tool: str, args: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     plan = result_json(await client.call_tool(tool, args))
     assert plan["confirmation_id"], plan
     applied = result_json(await client.call_tool("apply_plan", {"confirmation_id": plan["confirmation_id"]}))
@@ -22,8 +24,11 @@ async def _plan_and_apply(client: Client, tool: str, args: dict[str, Any]) -> tu
 def _active_member(h: McpHarness, *, with_hours: bool) -> Any:
     state = h.sandbox.state
     return next(
-        u for u in sorted(state.users.values(), key=lambda u: u.id)
-        if u.is_active and u.access_roles == ["member"] and state.has_time_or_expenses(u.id) == with_hours
+        u
+        for u in sorted(state.users.values(), key=lambda u: u.id)
+        if u.is_active
+        and u.access_roles == ["member"]
+        and state.has_time_or_expenses(u.id) == with_hours
         and not any(u.id in t for t in state.teammates.values())
     )
 
@@ -31,14 +36,27 @@ def _active_member(h: McpHarness, *, with_hours: bool) -> Any:
 async def test_plan_create_user_then_apply(harness: McpHarness) -> None:
     outbox = len(harness.sandbox.state.outbox)
     async with agent(harness) as client:
-        plan, applied = await _plan_and_apply(client, "plan_create_user", {
-            "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
-            "access_roles": ["member"], "weekly_capacity_hours": 30, "timezone": "Europe/Lisbon",
-        })
+        plan, applied = await _plan_and_apply(
+            client,
+            "plan_create_user",
+            {
+                "email": "ada@example.com",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "access_roles": ["member"],
+                "weekly_capacity_hours": 30,
+                "timezone": "Europe/Lisbon",
+            },
+        )
         again = await client.call_tool("apply_plan", {"confirmation_id": plan["confirmation_id"]})
-        twice = await client.call_tool("plan_create_user", {
-            "email": "ADA@example.com", "first_name": "Ada", "last_name": "Lovelace",
-        })
+        twice = await client.call_tool(
+            "plan_create_user",
+            {
+                "email": "ADA@example.com",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+            },
+        )
     assert [c["action"] for c in plan["changes"]] == ["create"]
     assert plan["invitations"] == 1 and "invitation" in plan["note"]
     assert len(harness.sandbox.state.outbox) == outbox + 1, "one invitation, sent on apply only"
@@ -46,15 +64,20 @@ async def test_plan_create_user_then_apply(harness: McpHarness) -> None:
     assert created is not None and created.weekly_capacity == 30 * 3600
     assert [(e["kind"], e["source"]) for e in applied["changes_recorded"]] == [("created", "mcp")]
     assert again.is_error and "applied already" in text_of(again)
-    assert twice.is_error and "already a Harvest user" in text_of(twice) and "plan_update_user" in text_of(twice)
+    assert (
+        twice.is_error and "already a Harvest user" in text_of(twice) and "plan_update_user" in text_of(twice)
+    )
 
 
 async def test_planning_sends_nothing(harness: McpHarness) -> None:
     member = _active_member(harness, with_hours=True)
     async with agent(harness) as client:
-        plan = result_json(await client.call_tool(
-            "plan_update_user", {"user": member.email, "first_name": "Renamed", "weekly_capacity_hours": 12}
-        ))
+        plan = result_json(
+            await client.call_tool(
+                "plan_update_user",
+                {"user": member.email, "first_name": "Renamed", "weekly_capacity_hours": 12},
+            )
+        )
     assert {c["action"] for c in plan["changes"]} == {"update"}
     assert plan["changes"][0]["changes"]["first_name"] == {"from": member.first_name, "to": "Renamed"}
     assert harness.sandbox.state.users[member.id].first_name == member.first_name
@@ -64,15 +87,25 @@ async def test_planning_sends_nothing(harness: McpHarness) -> None:
 async def test_plan_update_user_then_apply(harness: McpHarness) -> None:
     member = _active_member(harness, with_hours=True)
     async with agent(harness) as client:
-        plan, applied = await _plan_and_apply(client, "plan_update_user", {
-            "user": str(member.id), "last_name": "Hopper", "email": "grace@example.com",
-            "billable_rate": "150",
-        })
+        plan, applied = await _plan_and_apply(
+            client,
+            "plan_update_user",
+            {
+                "user": str(member.id),
+                "last_name": "Hopper",
+                "email": "grace@example.com",
+                "billable_rate": "150",
+            },
+        )
     assert {c["action"] for c in plan["changes"]} == {"update", "rate"}
     harvest = harness.sandbox.state.users[member.id]
     assert (harvest.last_name, harvest.email) == ("Hopper", "grace@example.com")
     stored = harness.store.get_user(harness.connection.id, member.id)
-    assert stored is not None and stored.email == "grace@example.com" and str(stored.default_hourly_rate) == "150"
+    assert (
+        stored is not None
+        and stored.email == "grace@example.com"
+        and str(stored.default_hourly_rate) == "150"
+    )
     assert {e["source"] for e in applied["changes_recorded"]} == {"mcp"}
 
 
@@ -82,9 +115,14 @@ async def test_plan_set_teammates_then_apply(harness: McpHarness) -> None:
     newcomer = _active_member(harness, with_hours=False)
     wanted = [*team[1:], newcomer.id]
     async with agent(harness) as client:
-        plan, applied = await _plan_and_apply(client, "plan_set_teammates", {
-            "manager": str(manager_id), "teammates": [str(t) for t in wanted],
-        })
+        plan, applied = await _plan_and_apply(
+            client,
+            "plan_set_teammates",
+            {
+                "manager": str(manager_id),
+                "teammates": [str(t) for t in wanted],
+            },
+        )
     diff = plan["changes"][0]["changes"]["teammates"]
     assert diff["add"] == [newcomer.email]
     assert diff["remove"] == [state.users[team[0]].email]
@@ -153,7 +191,9 @@ async def test_offboarding_takes_the_user_off_their_managers_teams(harness: McpH
 async def test_an_apply_after_harvest_changed_is_refused(harness: McpHarness) -> None:
     member = _active_member(harness, with_hours=True)
     async with agent(harness) as client:
-        plan = result_json(await client.call_tool("plan_update_user", {"user": member.email, "first_name": "Planned"}))
+        plan = result_json(
+            await client.call_tool("plan_update_user", {"user": member.email, "first_name": "Planned"})
+        )
         # Another administrator changes the user in Harvest before the apply.
         await harness.ctx.client.update_user(member.id, {"last_name": "Elsewhere"})
         refused = await client.call_tool("apply_plan", {"confirmation_id": plan["confirmation_id"]})
@@ -177,7 +217,9 @@ async def test_harvest_refusals_are_tool_errors_with_reason_and_fix(harness: Mcp
     member = _active_member(harness, with_hours=True)
     other = next(u for u in state.users.values() if u.id != member.id and u.is_active)
     async with agent(harness) as client:
-        plan = result_json(await client.call_tool("plan_update_user", {"user": member.email, "first_name": "X"}))
+        plan = result_json(
+            await client.call_tool("plan_update_user", {"user": member.email, "first_name": "X"})
+        )
         # The email is taken in Harvest after the plan, in a way the plan's basis does not cover.
         update = plan["changes"][0]
         assert update["action"] == "update"

@@ -71,7 +71,11 @@ class McpHttpApp:
             ro: server.streamable_http_app(streamable_http_path=path, host=host)
             for ro, server in self._servers.items()
         }
-        self.app = Starlette(routes=[Route(path, endpoint=self.asgi)], lifespan=lambda _app: self.lifespan())
+        # Route an ASGI callable object, not the bound method: Starlette would treat a method
+        # as a GET-only request handler.
+        self.app = Starlette(
+            routes=[Route(path, endpoint=_Endpoint(self))], lifespan=lambda _app: self.lifespan()
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -101,6 +105,14 @@ class McpHttpApp:
             await _refuse(send, 403, f"the token {token.name!r} may not be used from this address")
             return
         await self._apps[token.read_only or self.read_only](scope, receive, send)
+
+
+class _Endpoint:
+    def __init__(self, gate: McpHttpApp) -> None:
+        self._gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._gate.asgi(scope, receive, send)
 
 
 def http_app(

@@ -327,6 +327,7 @@ class WriteTools:
                 "delete": shown["action"] == "delete",
                 "remove_from_teams": remove_from_teams,
                 "remove_from_roles": remove_from_roles,
+                "why": shown.get("why"),
             },
         )
         if shown["action"] == "delete":
@@ -387,6 +388,8 @@ class WriteTools:
             remove_from_roles=bool(spec["remove_from_roles"]),
         )
         out: dict[str, Any] = {"offboard": dataclasses.asdict(result)}
+        if spec.get("why"):
+            out["why"] = spec["why"]
         if result.reason:
             out["why"] = (
                 f"Harvest refused the delete ({result.reason}), so {result.email} was archived: "
