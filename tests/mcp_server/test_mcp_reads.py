@@ -32,7 +32,9 @@ async def test_tool_list_and_schemas(harness: McpHarness) -> None:
     create = tools["plan_create_user"].input_schema
     assert set(create["required"]) == {"email", "first_name", "last_name"}
     for name in READ_TOOLS:
-        assert tools[name].annotations is not None and tools[name].annotations.read_only_hint, name
+        annotations = tools[name].annotations
+        assert annotations is not None, name
+        assert annotations.read_only_hint, name
         assert tools[name].description
     assert tools["apply_plan"].annotations is not None
     assert tools["apply_plan"].annotations.destructive_hint
@@ -66,7 +68,8 @@ async def test_find_users_pages_and_filters_from_the_mirror(harness: McpHarness)
     assert some.id in {u["id"] for u in by_name["users"]}
     assert [u["id"] for u in by_email["users"]] == [some.id]
     assert all("member" in u["access_roles"] for u in members["users"])
-    assert first["mirror"]["as_of"] is not None and first["mirror"]["synced_now"] is False
+    assert first["mirror"]["as_of"] is not None
+    assert first["mirror"]["synced_now"] is False
     assert harness.harvest_requests() == 0
 
 
@@ -85,7 +88,8 @@ async def test_get_user_who_reports_to_and_roles(harness: McpHarness) -> None:
     assert {r["id"] for r in reports["reports"]} == set(team)
     assert manager_id in {m["id"] for m in report["managers"]}
     assert {u["id"] for u in team_search["users"]} == {t for t in team if state.users[t].is_active}
-    assert boss["has_hours"] is None and "live=true" in boss["note"]
+    assert boss["has_hours"] is None
+    assert "live=true" in boss["note"]
     assert {r["name"] for r in roles["roles"]} == {r.name for r in state.roles.values()}
     assert harness.harvest_requests() == 0
 
@@ -95,7 +99,8 @@ async def test_get_user_live_reads_assignments_and_hours(harness: McpHarness) ->
     with_hours = next(uid for uid, entries in sorted(state.time_entries.items()) if entries)
     async with agent(harness) as client:
         live = result_json(await client.call_tool("get_user", {"user": str(with_hours), "live": True}))
-    assert live["has_hours"] is True and live["can_delete"] is False
+    assert live["has_hours"] is True
+    assert live["can_delete"] is False
     assert live["project_assignments"], "the sandbox assigns every user to a project"
     assert harness.harvest_requests() == 3
 
@@ -117,7 +122,9 @@ async def test_user_hours_from_time_entries_and_the_team_report(harness: McpHarn
     assert round(one["total_hours"], 2) == expected
     assert one["entries"] == len(entries)
     assert {r["user_id"] for r in team["users"]} >= {uid}
-    assert bad.is_error and "before" in text_of(bad) and "Fix:" in text_of(bad)
+    assert bad.is_error
+    assert "before" in text_of(bad)
+    assert "Fix:" in text_of(bad)
 
 
 async def test_roster_summary_and_list_changes(harness: McpHarness) -> None:
@@ -137,7 +144,8 @@ async def test_roster_summary_and_list_changes(harness: McpHarness) -> None:
     created = [c for c in changes["changes"] if c["resource"] == "user"]
     assert {c["harvest_id"] for c in created} == {u.id for u in users}
     assert all(c["kind"] == "created" and c["source"] == "sync" and c["email"] for c in created)
-    assert typo.is_error and "Fix:" in text_of(typo)
+    assert typo.is_error
+    assert "Fix:" in text_of(typo)
 
 
 async def test_resources_and_prompts(harness: McpHarness) -> None:
@@ -170,6 +178,7 @@ async def test_unknown_users_are_tool_errors_with_the_fix(harness: McpHarness) -
         missing = await client.call_tool("get_user", {"user": "nobody@example.com"})
         invalid = await client.call_tool("find_users", {"limit": 0})
     assert missing.is_error
-    assert "no user 'nobody@example.com'" in text_of(missing) and "find_users" in text_of(missing)
+    assert "no user 'nobody@example.com'" in text_of(missing)
+    assert "find_users" in text_of(missing)
     assert "Traceback" not in text_of(missing)
     assert invalid.is_error

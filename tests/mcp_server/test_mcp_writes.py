@@ -58,15 +58,18 @@ async def test_plan_create_user_then_apply(harness: McpHarness) -> None:
             },
         )
     assert [c["action"] for c in plan["changes"]] == ["create"]
-    assert plan["invitations"] == 1 and "invitation" in plan["note"]
+    assert plan["invitations"] == 1
+    assert "invitation" in plan["note"]
     assert len(harness.sandbox.state.outbox) == outbox + 1, "one invitation, sent on apply only"
     created = harness.store.find_user_by_email(harness.connection.id, "ada@example.com")
-    assert created is not None and created.weekly_capacity == 30 * 3600
+    assert created is not None
+    assert created.weekly_capacity == 30 * 3600
     assert [(e["kind"], e["source"]) for e in applied["changes_recorded"]] == [("created", "mcp")]
-    assert again.is_error and "applied already" in text_of(again)
-    assert (
-        twice.is_error and "already a Harvest user" in text_of(twice) and "plan_update_user" in text_of(twice)
-    )
+    assert again.is_error
+    assert "applied already" in text_of(again)
+    assert twice.is_error
+    assert "already a Harvest user" in text_of(twice)
+    assert "plan_update_user" in text_of(twice)
 
 
 async def test_planning_sends_nothing(harness: McpHarness) -> None:
@@ -101,11 +104,9 @@ async def test_plan_update_user_then_apply(harness: McpHarness) -> None:
     harvest = harness.sandbox.state.users[member.id]
     assert (harvest.last_name, harvest.email) == ("Hopper", "grace@example.com")
     stored = harness.store.get_user(harness.connection.id, member.id)
-    assert (
-        stored is not None
-        and stored.email == "grace@example.com"
-        and str(stored.default_hourly_rate) == "150"
-    )
+    assert stored is not None
+    assert stored.email == "grace@example.com"
+    assert str(stored.default_hourly_rate) == "150"
     assert {e["source"] for e in applied["changes_recorded"]} == {"mcp"}
 
 
@@ -143,25 +144,31 @@ async def test_plan_roster_onboards_from_a_list(harness: McpHarness) -> None:
     async with agent(harness) as client:
         plan, applied = await _plan_and_apply(client, "plan_roster", {"text": csv})
         bad = await client.call_tool("plan_roster", {"text": "email,first_name\nnot-an-email,X\n"})
-    assert plan["counts"]["create"] == 3 and plan["invitations"] == 3
-    assert applied["done"]["create"] == 3 and applied["done"]["teammates"] == 1
+    assert plan["counts"]["create"] == 3
+    assert plan["invitations"] == 3
+    assert applied["done"]["create"] == 3
+    assert applied["done"]["teammates"] == 1
     emails = {u.email for u in state.users.values()}
     assert {"n1@example.com", "n2@example.com", "n3@example.com"} <= emails
     n1 = next(u.id for u in state.users.values() if u.email == "n1@example.com")
     assert n1 in state.teammates[manager.id]
-    assert bad.is_error and "line 2" in text_of(bad) and "Fix:" in text_of(bad)
+    assert bad.is_error
+    assert "line 2" in text_of(bad)
+    assert "Fix:" in text_of(bad)
 
 
 async def test_offboarding_a_user_with_hours_archives_and_says_why(harness: McpHarness) -> None:
     member = _active_member(harness, with_hours=True)
     async with agent(harness) as client:
         plan, applied = await _plan_and_apply(client, "plan_offboard", {"user": member.email, "delete": True})
-    assert plan["action"] == "archive" and plan["removal"]["can_delete"] is False
+    assert plan["action"] == "archive"
+    assert plan["removal"]["can_delete"] is False
     assert "refuses to delete a user with time" in plan["why"]
     assert applied["offboard"]["outcome"] == "archived"
     assert harness.sandbox.state.users[member.id].is_active is False
     stored = harness.store.get_user(harness.connection.id, member.id)
-    assert stored is not None and stored.status == "archived"
+    assert stored is not None
+    assert stored.status == "archived"
     assert [(e["kind"], e["source"]) for e in applied["changes_recorded"]] == [("archived", "mcp")]
 
 
@@ -171,7 +178,8 @@ async def test_offboarding_deletes_only_when_asked_and_possible(harness: McpHarn
         archive_plan = result_json(await client.call_tool("plan_offboard", {"user": idle.email}))
         plan, applied = await _plan_and_apply(client, "plan_offboard", {"user": idle.email, "delete": True})
     assert archive_plan["action"] == "archive"
-    assert plan["action"] == "delete" and plan["changes"][0]["action"] == "delete"
+    assert plan["action"] == "delete"
+    assert plan["changes"][0]["action"] == "delete"
     assert applied["offboard"]["outcome"] == "deleted"
     assert idle.id not in harness.sandbox.state.users
     assert harness.store.get_user(harness.connection.id, idle.id) is None
@@ -200,7 +208,8 @@ async def test_an_apply_after_harvest_changed_is_refused(harness: McpHarness) ->
     assert refused.is_error
     text = text_of(refused)
     assert "Harvest changed since the plan was made, so nothing was applied" in text
-    assert "Elsewhere" in text and "Make the plan again" in text
+    assert "Elsewhere" in text
+    assert "Make the plan again" in text
     assert harness.sandbox.state.users[member.id].first_name == member.first_name
     assert harness.store.list_events(harness.connection.id, source="mcp") == []
 
@@ -209,7 +218,8 @@ async def test_the_token_owner_is_never_offboarded(harness: McpHarness) -> None:
     async with agent(harness) as client:
         me = await harness.ctx.client.me()
         refused = await client.call_tool("plan_offboard", {"user": str(me.id)})
-    assert refused.is_error and "never offboards itself" in text_of(refused)
+    assert refused.is_error
+    assert "never offboards itself" in text_of(refused)
 
 
 async def test_harvest_refusals_are_tool_errors_with_reason_and_fix(harness: McpHarness) -> None:
@@ -227,5 +237,7 @@ async def test_harvest_refusals_are_tool_errors_with_reason_and_fix(harness: Mcp
         pending.saved.plan.changes[0].body["email"] = other.email
         refused = await client.call_tool("apply_plan", {"confirmation_id": plan["confirmation_id"]})
     text = text_of(refused)
-    assert refused.is_error and "Harvest refused (422)" in text
-    assert "Fix:" in text and "Traceback" not in text
+    assert refused.is_error
+    assert "Harvest refused (422)" in text
+    assert "Fix:" in text
+    assert "Traceback" not in text
