@@ -7,10 +7,11 @@ import functools
 
 from thresher.harvest import AsyncHarvest
 from thresher.provision import WriteThrough
-from thresher.store import RosterReads, Store, StoredConnection, StoredUser
+from thresher.store import RosterReads, Store, StoredConnection, StoredUser, UserProfile
 
 from ._errors import McpError
 from ._fresh import MirrorFreshness
+from ._index import RosterIndex
 from ._plans import PlanBook
 
 __all__ = ["McpContext"]
@@ -33,6 +34,10 @@ class McpContext:
         return RosterReads(self.store, self.connection.id)
 
     @functools.cached_property
+    def index(self) -> RosterIndex:
+        return RosterIndex(self.store, self.connection.id)
+
+    @functools.cached_property
     def writes(self) -> WriteThrough:
         # Recorded in the change log as the agents' writes (source "mcp").
         return WriteThrough(self.client, self.store, self.connection, source="mcp")
@@ -45,12 +50,14 @@ class McpContext:
 
     def user(self, ref: str | int) -> StoredUser:
         """A live user of the mirror by Harvest id or email."""
+        return self.profile(ref).user
+
+    def profile(self, ref: str | int) -> UserProfile:
+        """A live user by Harvest id or email, with managers, teammates and roles."""
         text = str(ref).strip()
-        conn_id = self.connection.id
+        number = text.removeprefix("#")
         found = (
-            self.store.get_user(conn_id, int(text.lstrip("#")))
-            if text.lstrip("#").isdigit()
-            else self.store.find_user_by_email(conn_id, text)
+            self.index.profile(harvest_id=int(number)) if number.isdigit() else self.index.profile(email=text)
         )
         if found is None:
             raise McpError(

@@ -83,7 +83,7 @@ class ReadTools:
     ) -> dict[str, Any]:
         mirror = await self.ctx.freshness.ensure()
         manager_id = self.ctx.user(manager).harvest_id if manager else None
-        page = self.ctx.roster.find_users(
+        page = self.ctx.index.find(
             text=query,
             email=email,
             access_role=access_role,
@@ -104,20 +104,15 @@ class ReadTools:
 
     async def get_user(self, user: str, live: bool = False) -> dict[str, Any]:
         mirror = await self.ctx.freshness.ensure()
-        found = self.ctx.user(user)
         ctx = self.ctx
+        profile = ctx.profile(user)
+        found = profile.user
         uid = found.harvest_id
-        manager_ids = ctx.roster.managers_of(uid)
-        teammate_ids = (
-            ctx.store.get_teammates(ctx.connection.id, uid) if PEOPLE_MANAGER in found.access_roles else []
-        )
-        people = ctx.roster.users_by_id([*manager_ids, *teammate_ids])
-        roles = [r for r in ctx.store.list_roles(ctx.connection.id) if uid in r.user_ids]
         out: dict[str, Any] = {
             "user": found.as_dict(),
-            "managers": [brief(people[m]) for m in manager_ids if m in people],
-            "teammates": [brief(people[t]) for t in teammate_ids if t in people],
-            "roles": [{"id": r.harvest_id, "name": r.name} for r in roles],
+            "managers": [brief(m) for m in profile.managers],
+            "teammates": [brief(t) for t in profile.teammates],
+            "roles": [{"id": rid, "name": name} for rid, name in profile.roles],
             "rates": {
                 "default_hourly_rate": _money(found.default_hourly_rate),
                 "cost_rate": _money(found.cost_rate),
@@ -178,7 +173,7 @@ class ReadTools:
             newest_first=True,
         )
         ids = {e.harvest_id for e in events if e.resource == "user"}
-        people = self.ctx.roster.users_by_id(ids)
+        people = self.ctx.index.users_by_id(ids)
         changes = []
         for e in events:
             item = e.as_dict()
@@ -210,7 +205,7 @@ class ReadTools:
             if not indirect:
                 break
             frontier, depth = following, depth + 1
-        people = ctx.roster.users_by_id(levels)
+        people = ctx.index.users_by_id(levels)
         reports = [{**brief(people[t]), "level": levels[t]} for t in sorted(levels) if t in people]
         out: dict[str, Any] = {"manager": brief(boss), "reports": reports, "mirror": mirror}
         if PEOPLE_MANAGER not in boss.access_roles and not reports:
@@ -221,7 +216,7 @@ class ReadTools:
         mirror = await self.ctx.freshness.ensure()
         ctx = self.ctx
         roles = ctx.store.list_roles(ctx.connection.id)
-        people = ctx.roster.users_by_id(uid for r in roles for uid in r.user_ids)
+        people = ctx.index.users_by_id(uid for r in roles for uid in r.user_ids)
         return {
             "roles": [
                 {

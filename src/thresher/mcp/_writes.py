@@ -223,7 +223,7 @@ class WriteTools:
         if boss.email in wanted:
             raise McpError(f"{boss.email} cannot be their own teammate", hint="Leave them out of the list.")
         current_ids = ctx.store.get_teammates(ctx.connection.id, boss.harvest_id)
-        people = ctx.roster.users_by_id(current_ids)
+        people = ctx.index.users_by_id(current_ids)
         current = {people[t].email if t in people else f"#{t}" for t in current_ids}
         plan = Plan([])
         if current != wanted:
@@ -294,7 +294,7 @@ class WriteTools:
         if remove_from_teams:
             for mid in ctx.roster.managers_of(uid):
                 ids = ctx.store.get_teammates(ctx.connection.id, mid)
-                people = ctx.roster.users_by_id([mid, *ids])
+                people = ctx.index.users_by_id([mid, *ids])
                 emails = {people[t].email if t in people else f"#{t}" for t in ids}
                 boss = people[mid].email if mid in people else f"#{mid}"
                 plan.changes.append(

@@ -52,7 +52,7 @@ from ._records import (
     SyncState,
 )
 from ._replay import replay
-from ._roster_reads import RosterPage, RosterReads, UserStatus
+from ._roster_reads import RosterPage, RosterReads, UserProfile, UserStatus
 from ._schema import EVENT_KINDS
 from ._scim_records import ScimRecords, ScimUserExtras
 from ._scim_tokens import ScimTokens, StoredScimToken
@@ -102,6 +102,7 @@ __all__ = [
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",
+    "UserProfile",
     "UserStatus",
     "default_database_url",
     "replay",
