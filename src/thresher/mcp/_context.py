@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 from thresher.harvest import AsyncHarvest
 from thresher.provision import WriteThrough
@@ -41,6 +42,13 @@ class McpContext:
     def writes(self) -> WriteThrough:
         # Recorded in the change log as the agents' writes (source "mcp").
         return WriteThrough(self.client, self.store, self.connection, source="mcp")
+
+    async def fresh(self) -> dict[str, Any]:
+        """The mirror within the server's age limit (synced first if older); how fresh it is."""
+        report = await self.freshness.ensure()
+        if report["synced_now"]:
+            self.index.invalidate()
+        return report
 
     async def own_user_id(self) -> int:
         """The token owner's Harvest id (``GET /v2/users/me``, once): never offboarded."""

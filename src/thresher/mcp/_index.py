@@ -4,14 +4,16 @@ An agent searches by part of a name, by access role, by manager, page after page
 SQL, each such search scans the users table (substring and JSON-list filters use no index) and
 costs tens of milliseconds on a 10,000-user mirror. Held here, the same search is a pass over a
 list in memory (about a millisecond), and ``get_user`` is a dictionary lookup. The copy is
-checked against the change log on every use (``Store.last_event_id``: one indexed read): every
-change a sync or a write makes to users, roles or teammates is an event, so a new event id means
-reload, and no new event means the copy is the mirror.
+checked against the change log (``Store.last_event_id``: one indexed read) at most every
+``max_lag`` seconds, and at once after this process synced or wrote (``invalidate``): every change
+a sync or a write makes to users, roles or teammates is an event, so a new event id means reload,
+and no new event means the copy is the mirror.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -21,7 +23,7 @@ from thresher.store import RosterPage, RosterReads, Store, StoredUser, UserProfi
 __all__ = ["RosterIndex"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Entry:
     user: StoredUser
     #: ``"first last email"``, casefolded.
@@ -44,17 +46,28 @@ class _Snapshot:
 class RosterIndex:
     """Searches and profiles of one connection's users, from an in-memory copy of the mirror."""
 
-    def __init__(self, store: Store, connection_id: int) -> None:
+    def __init__(self, store: Store, connection_id: int, *, max_lag: float = 1.0) -> None:
         self.store = store
         self.connection_id = connection_id
+        #: Seconds a change another process made may take to show here.
+        self.max_lag = max_lag
         self._snapshot: _Snapshot | None = None
+        self._checked_at = float("-inf")
+
+    def invalidate(self) -> None:
+        """Check the change log on the next use (this process just synced or wrote)."""
+        self._checked_at = float("-inf")
 
     def _current(self) -> _Snapshot:
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._checked_at < self.max_lag:
+            return self._snapshot
         # The mark is read before the rows: a change committed in between shows as a newer mark
         # next time, so the copy may be reloaded once more than needed, never left behind.
         mark = self.store.last_event_id(self.connection_id)
         if self._snapshot is None or self._snapshot.mark != mark:
             self._snapshot = self._load(mark)
+        self._checked_at = now
         return self._snapshot
 
     def _load(self, mark: int) -> _Snapshot:

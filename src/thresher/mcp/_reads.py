@@ -81,7 +81,7 @@ class ReadTools:
         limit: int = 50,
         offset: int = 0,
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         manager_id = self.ctx.user(manager).harvest_id if manager else None
         page = self.ctx.index.find(
             text=query,
@@ -103,7 +103,7 @@ class ReadTools:
         }
 
     async def get_user(self, user: str, live: bool = False) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         ctx = self.ctx
         profile = ctx.profile(user)
         found = profile.user
@@ -159,7 +159,7 @@ class ReadTools:
     async def list_changes(
         self, since: str | None = None, kind: str | None = None, user: str | None = None, limit: int = 100
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         if kind is not None and kind not in EVENT_KINDS:
             raise McpError(f"unknown change kind {kind!r}", hint=f"Use one of: {', '.join(EVENT_KINDS)}.")
         start = parse_since(since, dt.datetime.now(dt.UTC))
@@ -184,11 +184,11 @@ class ReadTools:
         return {"since": start.isoformat(), "changes": changes, "mirror": mirror}
 
     async def roster_summary(self) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         return {"connection": self.ctx.connection.name, **self.ctx.roster.summary(), "mirror": mirror}
 
     async def who_reports_to(self, manager: str, indirect: bool = False) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         ctx = self.ctx
         boss = ctx.user(manager)
         seen = {boss.harvest_id}
@@ -213,7 +213,7 @@ class ReadTools:
         return out
 
     async def list_roles(self) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         ctx = self.ctx
         roles = ctx.store.list_roles(ctx.connection.id)
         people = ctx.index.users_by_id(uid for r in roles for uid in r.user_ids)

@@ -119,7 +119,7 @@ class WriteTools:
         billable_rate: str | None = None,
         cost_rate: str | None = None,
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         existing = self.ctx.store.find_user_by_email(self.ctx.connection.id, email)
         if existing is not None:
             raise McpError(
@@ -171,7 +171,7 @@ class WriteTools:
         cost_rate: str | None = None,
         active: bool | None = None,
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         current = self.ctx.user(user)
         row = self._one_row(
             {
@@ -211,7 +211,7 @@ class WriteTools:
         return self._remember("update_user", plan, {"user": brief(current), "mirror": mirror})
 
     async def plan_set_teammates(self, manager: str, teammates: list[str]) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         ctx = self.ctx
         boss = ctx.user(manager)
         if PEOPLE_MANAGER not in boss.access_roles and "manager" not in boss.access_roles:
@@ -240,7 +240,7 @@ class WriteTools:
     async def plan_roster(
         self, text: str, format: RosterFormat = "auto", prune: bool = False, max_archive: int | None = None
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         if format == "auto":
             head = text.lstrip()
             format = "yaml" if head.startswith(("-", "users:", "[")) else "csv"
@@ -259,7 +259,7 @@ class WriteTools:
     async def plan_offboard(
         self, user: str, delete: bool = False, remove_from_teams: bool = True, remove_from_roles: bool = False
     ) -> dict[str, Any]:
-        mirror = await self.ctx.freshness.ensure()
+        mirror = await self.ctx.fresh()
         ctx = self.ctx
         who = ctx.user(user)
         if who.harvest_id == await ctx.own_user_id():
@@ -355,16 +355,19 @@ class WriteTools:
                 hint="Make the plan again (it will reflect Harvest as it is now) and review it "
                 "before applying.",
             ) from None
+        ctx.index.invalidate()
         before = ctx.store.last_event_id(ctx.connection.id)
         try:
             outcome = await self._carry_out(pending)
         except HarvestError as exc:
+            ctx.index.invalidate()
             done = ctx.store.list_events(ctx.connection.id, since=before, source="mcp")
             exc.hint = (
                 f"{len(done)} change(s) were applied before this one (list_changes shows them); "
                 "make a new plan to see what is left. " + (exc.hint or "")
             ).strip()
             raise
+        ctx.index.invalidate()
         events = ctx.store.list_events(ctx.connection.id, since=before, source="mcp")
         return {
             "applied": True,
