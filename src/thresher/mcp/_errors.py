@@ -47,6 +47,6 @@ def as_tool_error(exc: Exception) -> ToolError:
     if said and said not in text:
         text += f" (Harvest said: {said})"
     if status is not None:
-        text = f"Harvest refused ({status}): {text}"
+        text = f"Harvest refused: {text}" if str(status) in text else f"Harvest refused ({status}): {text}"
     hint = getattr(exc, "hint", None)
     return ToolError(f"{text}." + (f" Fix: {hint}" if hint else ""))
