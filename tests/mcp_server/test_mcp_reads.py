@@ -62,12 +62,24 @@ async def test_find_users_pages_and_filters_from_the_mirror(harness: McpHarness)
         by_name = result_json(await client.call_tool("find_users", {"query": some.last_name.upper()}))
         by_email = result_json(await client.call_tool("find_users", {"email": some.email.upper()}))
         members = result_json(await client.call_tool("find_users", {"access_role": "member", "limit": 500}))
+        role = next(iter(harness.sandbox.state.roles.values()))
+        in_role = result_json(await client.call_tool("find_users", {"role": role.name, "status": "any"}))
+        archived_members = result_json(
+            await client.call_tool("find_users", {"access_role": "member", "status": "archived"})
+        )
     assert first["total"] == len(active)
     assert [u["id"] for u in first["users"] + second["users"]] == active[:8]
     assert {u["id"] for u in archived["users"]} == {uid for uid, u in users.items() if not u.is_active}
     assert some.id in {u["id"] for u in by_name["users"]}
     assert [u["id"] for u in by_email["users"]] == [some.id]
     assert all("member" in u["access_roles"] for u in members["users"])
+    assert {u["id"] for u in members["users"]} == {
+        uid for uid, u in users.items() if u.is_active and "member" in u.access_roles
+    }
+    assert {u["id"] for u in in_role["users"]} == set(role.user_ids)
+    assert {u["id"] for u in archived_members["users"]} == {
+        uid for uid, u in users.items() if not u.is_active and "member" in u.access_roles
+    }
     assert first["mirror"]["as_of"] is not None
     assert first["mirror"]["synced_now"] is False
     assert harness.harvest_requests() == 0

@@ -36,6 +36,9 @@ class _Snapshot:
     mark: int
     #: Users by status (``any``: active and archived), each list by Harvest id.
     by_status: dict[str, list[_Entry]]
+    #: Users (tombstones included) holding an access role, and a business role, by Harvest id.
+    by_access_role: dict[str, list[_Entry]]
+    by_role: dict[str, list[_Entry]]
     live_by_id: dict[int, StoredUser]
     live_by_email: dict[str, StoredUser]
     teams: dict[int, list[int]]
@@ -84,14 +87,22 @@ class RosterIndex:
             for uid in role.user_ids:
                 roles[uid].append((role.harvest_id, role.name))
         by_status: dict[str, list[_Entry]] = {"active": [], "archived": [], "deleted": [], "any": []}
+        by_access_role: dict[str, list[_Entry]] = defaultdict(list)
+        by_role: dict[str, list[_Entry]] = defaultdict(list)
         for u in users:
             entry = _Entry(u, f"{u.first_name} {u.last_name} {u.email}".casefold(), normalize_email(u.email))
             by_status[u.status].append(entry)
             if u.deleted_at is None:
                 by_status["any"].append(entry)
+            for name in u.access_roles:
+                by_access_role[name].append(entry)
+            for name in u.roles:
+                by_role[name].append(entry)
         return _Snapshot(
             mark=mark,
             by_status=by_status,
+            by_access_role=dict(by_access_role),
+            by_role=dict(by_role),
             live_by_id={u.harvest_id: u for u in live},
             # Several live users never share an address; the lowest id wins if the mirror says so.
             live_by_email={normalize_email(u.email): u for u in reversed(live)},
@@ -115,11 +126,21 @@ class RosterIndex:
         """Users by Harvest id: ``text`` is part of "first last" or of the email, any case;
         ``email`` exact, any case; ``manager_id`` that manager's teammates only."""
         snap = self._current()
-        # Each filter given is one pass over what is left, most selective first.
-        found = snap.by_status[status]
+        # Start from the smallest list a filter names, then one pass per other filter given.
         if email:
             wanted = normalize_email(email)
-            found = [e for e in found if e.email == wanted]
+            found = [e for e in snap.by_status[status] if e.email == wanted]
+        elif role is not None or access_role is not None:
+            found = (
+                snap.by_role.get(role, [])
+                if role is not None
+                else snap.by_access_role.get(access_role or "", [])
+            )
+            found = [
+                e for e in found if e.user.status == status or (status == "any" and e.user.deleted_at is None)
+            ]
+        else:
+            found = snap.by_status[status]
         if manager_id is not None:
             team = set(snap.teams.get(manager_id, ()))
             found = [e for e in found if e.user.harvest_id in team]
