@@ -217,8 +217,21 @@ async def test_the_token_owner_is_never_offboarded(harness: McpHarness) -> None:
     async with agent(harness) as client:
         me = await harness.ctx.client.me()
         refused = await client.call_tool("plan_offboard", {"user": str(me.id)})
+        kept = result_json(await client.call_tool("plan_update_user", {"user": str(me.id), "active": False}))
+        roster = result_json(
+            await client.call_tool(
+                "plan_roster",
+                {
+                    "text": "email,first_name,last_name,active\n"
+                    f"{me.email},{me.first_name},{me.last_name},no\n"
+                },
+            )
+        )
     assert refused.is_error
     assert "never offboards itself" in text_of(refused)
+    for plan in (kept, roster):
+        assert "archive" not in {c["action"] for c in plan["changes"]}
+        assert any("token's own user" in w for w in plan["warnings"])
 
 
 async def test_harvest_refusals_are_tool_errors_with_reason_and_fix(harness: McpHarness) -> None:

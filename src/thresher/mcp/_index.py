@@ -40,7 +40,7 @@ class _Snapshot:
     by_access_role: dict[str, list[_Entry]]
     by_role: dict[str, list[_Entry]]
     live_by_id: dict[int, StoredUser]
-    live_by_email: dict[str, StoredUser]
+    live_by_email: dict[str, _Entry]
     teams: dict[int, list[int]]
     managers: dict[int, list[int]]
     roles: dict[int, list[tuple[int, str]]]
@@ -105,7 +105,7 @@ class RosterIndex:
             by_role=dict(by_role),
             live_by_id={u.harvest_id: u for u in live},
             # Several live users never share an address; the lowest id wins if the mirror says so.
-            live_by_email={normalize_email(u.email): u for u in reversed(live)},
+            live_by_email={e.email: e for e in reversed(by_status["any"])},
             teams=dict(teams),
             managers=dict(managers),
             roles=dict(roles),
@@ -127,7 +127,11 @@ class RosterIndex:
         ``email`` exact, any case; ``manager_id`` that manager's teammates only."""
         snap = self._current()
         # Start from the smallest list a filter names, then one pass per other filter given.
-        if email:
+        if email and status != "deleted":
+            entry = snap.live_by_email.get(normalize_email(email))
+            live = "any" if entry is None else ("active" if entry.user.is_active else "archived")
+            found = [entry] if entry is not None and status in ("any", live) else []
+        elif email:
             wanted = normalize_email(email)
             found = [e for e in snap.by_status[status] if e.email == wanted]
         elif role is not None or access_role is not None:
@@ -156,11 +160,11 @@ class RosterIndex:
     def profile(self, *, harvest_id: int | None = None, email: str | None = None) -> UserProfile | None:
         """The live user with this id (or email), with managers, teammates and roles."""
         snap = self._current()
-        user = (
-            snap.live_by_id.get(harvest_id)
-            if harvest_id is not None
-            else snap.live_by_email.get(normalize_email(email or ""))
-        )
+        if harvest_id is not None:
+            user = snap.live_by_id.get(harvest_id)
+        else:
+            entry = snap.live_by_email.get(normalize_email(email or ""))
+            user = None if entry is None else entry.user
         if user is None:
             return None
         uid = user.harvest_id

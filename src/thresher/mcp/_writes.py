@@ -189,7 +189,9 @@ class WriteTools:
                 "active": current.is_active if active is None else active,
             }
         )
-        plan = make_plan(self.ctx.store, self.ctx.connection.id, [row], own_user_id=self.ctx._own_user_id)
+        # The token's own user is never archived (make_plan keeps them active, with a warning).
+        own = await self.ctx.own_user_id() if active is False else None
+        plan = make_plan(self.ctx.store, self.ctx.connection.id, [row], own_user_id=own)
         if email is not None and email.strip().casefold() != current.email.casefold():
             new_email = self._one_row({"email": email, "first_name": "x", "last_name": "x"}).email
             taken = self.ctx.store.find_user_by_email(self.ctx.connection.id, new_email)
@@ -245,7 +247,7 @@ class WriteTools:
             head = text.lstrip()
             format = "yaml" if head.startswith(("-", "users:", "[")) else "csv"
         rows = self._rows(text, ".yaml" if format == "yaml" else ".csv")
-        own = await self.ctx.own_user_id() if prune else self.ctx._own_user_id
+        own = await self.ctx.own_user_id()  # never archived, by a prune or an inactive row
         plan = make_plan(
             self.ctx.store,
             self.ctx.connection.id,
