@@ -16,6 +16,7 @@ from ._admin import admin_app
 from ._db import db_app
 from ._demo import demo
 from ._login import connections_app, login
+from ._mcp import mcp_app
 from ._rates_and_projects import assign, rates_app, unassign
 from ._roles import roles_app
 from ._roster import apply_command, plan_command
@@ -86,6 +87,7 @@ app.add_typer(roles_app, name="roles")
 app.add_typer(rates_app, name="rates")
 app.add_typer(scim_app, name="scim")
 app.add_typer(admin_app, name="admin")
+app.add_typer(mcp_app, name="mcp")
 
 
 def _unset_flags(group: typer.Typer) -> dict[str, Any]:

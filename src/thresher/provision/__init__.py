@@ -9,7 +9,14 @@ from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
 from ._roster import Change, Plan, PruneRefusedError, default_max_archive, make_plan, membership_diff
 from ._roster_file import COLUMNS, MAX_CELL_CHARS, MAX_FILE_BYTES, RosterError, RosterRow, load_roster
-from ._saved_plan import PlanStaleError, SavedPlan, check_saved_plan, load_saved_plan, save_plan
+from ._saved_plan import (
+    PlanStaleError,
+    SavedPlan,
+    check_saved_plan,
+    load_saved_plan,
+    plan_basis,
+    save_plan,
+)
 from ._writes import WriteThrough
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "make_plan",
     "membership_diff",
     "offboard",
+    "plan_basis",
     "remove_user",
     "save_plan",
 ]

@@ -90,7 +90,7 @@ async def _one(writes: WriteThrough, change: Change, user_id: Callable[[str], in
             # Deleted in Harvest directly since the mirror saw it: record that and go on.
             with writes.store.transaction() as tx:
                 tx.mark_user_deleted(
-                    writes.connection.id, uid, observed_at=dt.datetime.now(dt.UTC), source="write"
+                    writes.connection.id, uid, observed_at=dt.datetime.now(dt.UTC), source=writes.source
                 )
             return "gone"
     elif change.action == "update":

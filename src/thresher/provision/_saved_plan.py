@@ -29,6 +29,7 @@ __all__ = [
     "SavedPlan",
     "check_saved_plan",
     "load_saved_plan",
+    "plan_basis",
     "save_plan",
 ]
 
@@ -121,6 +122,12 @@ def _basis(store: Store, connection_id: int, plan: Plan) -> dict[str, Any]:
         "new_roles": sorted(c.email for c in plan.changes if c.action == "role" and c.user_id is None),
         "teammates": teammates,
     }
+
+
+def plan_basis(store: Store, connection_id: int, plan: Plan) -> dict[str, Any]:
+    """What ``plan`` is computed against, read from ``store`` now: the ``basis`` of a
+    :class:`SavedPlan` kept in memory rather than in a file (the MCP server's plans)."""
+    return _basis(store, connection_id, plan)
 
 
 def save_plan(

@@ -31,7 +31,7 @@ from thresher.harvest import (
     UserCreate,
     UserUpdate,
 )
-from thresher.store import ChangeEvent, Store, StoredConnection
+from thresher.store import ChangeEvent, EventSource, Store, StoredConnection
 
 from ._roster_file import email_key
 
@@ -57,17 +57,20 @@ class WriteThrough:
         connection: StoredConnection,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
+        source: EventSource = "write",
     ) -> None:
         self.client = client
         self.store = store
         self.connection = connection
         self._clock = clock
+        #: The change log's source for these writes (``mcp`` when an agent applied them).
+        self.source: EventSource = source
 
     # -- store updates ---------------------------------------------------------------------
 
     def _users(self, users: Sequence[User]) -> list[ChangeEvent]:
         with self.store.transaction() as tx:
-            return tx.apply_users(self.connection.id, users, observed_at=self._clock(), source="write")
+            return tx.apply_users(self.connection.id, users, observed_at=self._clock(), source=self.source)
 
     async def _refresh_users(self, user_ids: Iterable[int]) -> list[ChangeEvent]:
         users = [await self.client.get_user(uid) for uid in sorted(set(user_ids))]
@@ -108,7 +111,9 @@ class WriteThrough:
         if before is not None and PEOPLE_MANAGER in before.access_roles and not updated.is_people_manager:
             # Downgrading a people manager removes their teammates in Harvest (§6.3).
             with self.store.transaction() as tx:
-                tx.set_teammates(self.connection.id, user_id, [], observed_at=self._clock(), source="write")
+                tx.set_teammates(
+                    self.connection.id, user_id, [], observed_at=self._clock(), source=self.source
+                )
         return updated
 
     async def archive_user(self, user_id: int) -> User:
@@ -127,7 +132,7 @@ class WriteThrough:
         """``DELETE /v2/users/{id}``; Harvest refuses (422) once the user has time or expenses."""
         await self.client.delete_user(user_id)
         with self.store.transaction() as tx:
-            tx.mark_user_deleted(self.connection.id, user_id, observed_at=self._clock(), source="write")
+            tx.mark_user_deleted(self.connection.id, user_id, observed_at=self._clock(), source=self.source)
 
     # -- teammates -------------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class WriteThrough:
                 manager_id,
                 [t.id for t in teammates],
                 observed_at=self._clock(),
-                source="write",
+                source=self.source,
             )
         await self._refresh_users([manager_id])
         return teammates
@@ -157,7 +162,7 @@ class WriteThrough:
     async def _after_role_change(self, roles: Sequence[Role], touched: set[int]) -> list[ChangeEvent]:
         with self.store.transaction() as tx:
             events = tx.apply_roles(
-                self.connection.id, roles, observed_at=self._clock(), source="write", complete=False
+                self.connection.id, roles, observed_at=self._clock(), source=self.source, complete=False
             )
         # Members' `roles` names changed in Harvest; read them back rather than guess (§7.5).
         events += await self._refresh_users(touched)
@@ -190,7 +195,7 @@ class WriteThrough:
         roles = [r async for r in self.client.list_roles()]
         with self.store.transaction() as tx:
             tx.apply_roles(
-                self.connection.id, roles, observed_at=self._clock(), source="write", complete=True
+                self.connection.id, roles, observed_at=self._clock(), source=self.source, complete=True
             )
         await self._refresh_users(members)
 

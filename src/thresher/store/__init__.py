@@ -53,6 +53,7 @@ from ._records import (
     SyncState,
 )
 from ._replay import replay
+from ._roster_reads import RosterPage, RosterReads, UserProfile, UserStatus
 from ._schema import EVENT_KINDS
 from ._scim_records import ScimPendingUser, ScimRecords, ScimUserExtras, user_name_key
 from ._scim_tokens import ScimTokens, StoredScimToken
@@ -87,6 +88,8 @@ __all__ = [
     "RateBudget",
     "ReplayError",
     "Revisions",
+    "RosterPage",
+    "RosterReads",
     "RunKind",
     "ScimPendingUser",
     "ScimRecords",
@@ -107,6 +110,8 @@ __all__ = [
     "SyncState",
     "UnknownConnectionError",
     "UsageKey",
+    "UserProfile",
+    "UserStatus",
     "default_database_url",
     "replay",
     "user_name_key",

@@ -29,5 +29,5 @@ def aware(value: dt.datetime, what: str) -> dt.datetime:
 
 def event_source(value: str) -> EventSource:
     if value not in EVENT_SOURCES:
-        raise InvalidArgumentError(f"unknown event source {value!r}", hint="Use 'sync' or 'write'.")
+        raise InvalidArgumentError(f"unknown event source {value!r}", hint="Use 'sync', 'write' or 'mcp'.")
     return cast(EventSource, value)

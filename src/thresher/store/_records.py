@@ -31,7 +31,8 @@ __all__ = [
 EventKind = Literal[
     "created", "updated", "archived", "restored", "deleted", "roles_changed", "teammates_changed"
 ]
-EventSource = Literal["sync", "write"]
+#: ``mcp``: a write an agent applied through the MCP server (``thresher.mcp``).
+EventSource = Literal["sync", "write", "mcp"]
 EventResource = Literal["user", "role"]
 RunKind = Literal["full", "incremental"]
 

@@ -67,7 +67,7 @@ EVENT_KINDS = (
     "roles_changed",
     "teammates_changed",
 )
-EVENT_SOURCES = ("sync", "write")
+EVENT_SOURCES = ("sync", "write", "mcp")
 EVENT_RESOURCES = ("user", "role")
 RUN_KINDS = ("full", "incremental")
 
@@ -352,6 +352,8 @@ class ScimTokenRow(Base):
     created_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    #: What the token opens: the SCIM bridge (``scim``) or the MCP server (``mcp``); r0006.
+    scope: Mapped[str] = mapped_column(String(16), default="scim", server_default="scim")
 
 
 class ScimTokenCountRow(Base):

@@ -35,17 +35,25 @@ class StoredScimToken:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    #: ``scim`` (the bridge) or ``mcp`` (the MCP server): a token opens only its own service.
+    scope: str = "scim"
 
 
 _COLUMNS = [SCIM_TOKENS.c[f.name] for f in dataclasses.fields(StoredScimToken)]
 
 
 class ScimTokens:
-    """The tokens table and the request counts kept per token and HTTP status."""
+    """The tokens table and the request counts kept per token and HTTP status.
 
-    def __init__(self, store: Store) -> None:
+    ``scope`` picks whose tokens these are (``scim`` or ``mcp``): lookups, lists and revocations
+    see only that scope's rows, so a token made for one service never opens the other. Names are
+    unique across scopes.
+    """
+
+    def __init__(self, store: Store, *, scope: str = "scim") -> None:
         self._engine = store.engine
         self._url = store.url
+        self._scope = scope
 
     def add(
         self,
@@ -69,6 +77,7 @@ class ScimTokens:
             "created_at": aware(created_at, "created_at"),
             "last_used_at": None,
             "revoked_at": None,
+            "scope": self._scope,
         }
         try:
             with write_transaction(self._engine, self._url) as conn:
@@ -87,7 +96,7 @@ class ScimTokens:
 
     def list_tokens(self, *, include_revoked: bool = False) -> list[StoredScimToken]:
         """Tokens in the order they were created; revoked ones only on request."""
-        query = select(*_COLUMNS).order_by(SCIM_TOKENS.c.id)
+        query = select(*_COLUMNS).where(SCIM_TOKENS.c.scope == self._scope).order_by(SCIM_TOKENS.c.id)
         if not include_revoked:
             query = query.where(SCIM_TOKENS.c.revoked_at.is_(None))
         with read_connection(self._engine, self._url) as conn:
@@ -103,7 +112,9 @@ class ScimTokens:
 
     def _one(self, condition: ColumnElement[bool]) -> StoredScimToken | None:
         with read_connection(self._engine, self._url) as conn:
-            row = conn.execute(select(*_COLUMNS).where(condition)).first()
+            row = conn.execute(
+                select(*_COLUMNS).where(condition, SCIM_TOKENS.c.scope == self._scope)
+            ).first()
         return None if row is None else StoredScimToken(*row)
 
     def revoke(self, name: str, *, revoked_at: dt.datetime) -> bool:
@@ -112,7 +123,11 @@ class ScimTokens:
         with write_transaction(self._engine, self._url) as conn:
             result = conn.execute(
                 update(SCIM_TOKENS)
-                .where(SCIM_TOKENS.c.name == name, SCIM_TOKENS.c.revoked_at.is_(None))
+                .where(
+                    SCIM_TOKENS.c.name == name,
+                    SCIM_TOKENS.c.revoked_at.is_(None),
+                    SCIM_TOKENS.c.scope == self._scope,
+                )
                 .values(revoked_at=when)
             )
         return result.rowcount > 0
