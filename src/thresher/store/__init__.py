@@ -11,6 +11,9 @@ shipped in this package; ``Store.open`` applies pending ones.
         tx.save_sync_state(dataclasses.replace(state, resume_url=page.next_url))
     store.list_users(conn.id, email="Ada@Example.com")
 
+Webhook subscriptions and their outbox live here too (:class:`WebhookStore`): every write
+that records change events queues their deliveries in the same transaction.
+
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
 tokens). ``Store.rate_budget`` is the one rate budget per Harvest account that every process on
@@ -57,20 +60,42 @@ from ._scim_records import ScimRecords, ScimUserExtras
 from ._scim_tokens import ScimTokens, StoredScimToken
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
 from ._transaction import StoreTransaction
+from ._webhook_outbox import new_message_id
+from ._webhook_records import (
+    ALERT_TYPES,
+    CHANGE_TYPES,
+    TEST_TYPE,
+    WEBHOOK_TYPES,
+    DeliveryClaim,
+    DeliveryResult,
+    DeliveryStatus,
+    StoredAttempt,
+    StoredDelivery,
+    StoredSubscription,
+    WebhookFormat,
+)
+from ._webhooks import WebhookStore
 
 __all__ = [
+    "ALERT_TYPES",
+    "CHANGE_TYPES",
     "DEFAULT_BASE_URL",
     "DEFAULT_ID_URL",
     "EVENT_KINDS",
     "ROLE_FIELDS",
+    "TEST_TYPE",
     "USERS_RESOURCE",
     "USER_FIELDS",
+    "WEBHOOK_TYPES",
     "BudgetState",
     "BudgetTicket",
     "ChangeEvent",
     "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
+    "DeliveryClaim",
+    "DeliveryResult",
+    "DeliveryStatus",
     "DuplicateConnectionError",
     "DuplicateScimTokenError",
     "EventKind",
@@ -93,13 +118,19 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "StoreTransaction",
+    "StoredAttempt",
     "StoredConnection",
+    "StoredDelivery",
     "StoredRole",
     "StoredScimToken",
+    "StoredSubscription",
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",
+    "WebhookFormat",
+    "WebhookStore",
     "default_database_url",
+    "new_message_id",
     "replay",
     "user_snapshot",
 ]
