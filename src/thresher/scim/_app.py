@@ -23,6 +23,7 @@ from scim2_server.responses import ScimResponse
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from thresher._origin import set_origin
 from thresher.provision import WriteThrough
 from thresher.sync import RosterSync, SyncBusyError
 
@@ -90,6 +91,7 @@ class _BridgeApplication(ASGIApplication):
         await send({"type": "http.response.body", "body": response.encoded_body()})
 
     async def serve(self, request: ScimRequest) -> ScimResponse:
+        set_origin("scim")  # this request's writes reach webhooks as source "scim" (thresher._origin)
         response = await super().serve(request)
         token = request.token if isinstance(request, BridgeRequest) else None
         if token is not None:
