@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -53,11 +55,15 @@ _DELIVERY_IDS = typer.Argument(None, help="Delivery ids to send again.")
 _SUBSCRIPTION = typer.Argument(..., help="The subscription's id (see 'thresher webhooks list').")
 
 
-def _service(database_url: str | None, *, create: bool = False) -> WebhookService:
+@contextlib.contextmanager
+def _service(database_url: str | None, *, create: bool = False) -> Iterator[WebhookService]:
     from thresher.webhooks import WebhookService
 
     store = open_store(database_url) if create else read_store(database_url)
-    return WebhookService(store)
+    try:
+        yield WebhookService(store)
+    finally:
+        store.close()
 
 
 def _time(value: str | None, option: str) -> dt.datetime | int | None:
@@ -124,20 +130,20 @@ def add(
 
     Example: thresher webhooks add https://hr.example.com/hooks -e user.* --email-domain example.com
     """
-    service = _service(database_url, create=True)
-    sub, secret, replayed = service.add(
-        url,
-        connection=connection,
-        events=events,
-        access_role=access_role,
-        role=role,
-        email_domain=email_domain,
-        description=description,
-        fmt=fmt or "standard",
-        allow_private=bool(allow_private),
-        enabled=not disabled,
-        replay_from=_time(replay_from, "--from"),
-    )
+    with _service(database_url, create=True) as service:
+        sub, secret, replayed = service.add(
+            url,
+            connection=connection,
+            events=events,
+            access_role=access_role,
+            role=role,
+            email_domain=email_domain,
+            description=description,
+            fmt=fmt or "standard",
+            allow_private=bool(allow_private),
+            enabled=not disabled,
+            replay_from=_time(replay_from, "--from"),
+        )
     if json_out:
         print_json({**_subscription_json(sub), "secret": secret, "replayed": replayed})
         return
@@ -161,7 +167,8 @@ def list_command(
 
     Example: thresher webhooks list --json
     """
-    subs = _service(database_url).list(connection=connection)
+    with _service(database_url) as service:
+        subs = service.list(connection=connection)
     if json_out:
         print_json([_subscription_json(s) for s in subs])
         return
@@ -183,9 +190,10 @@ def show(
 
     Example: thresher webhooks show 1
     """
-    service = _service(database_url)
-    sub = service.get(subscription)
-    data = {**_subscription_json(sub), "deliveries": service.records.count_deliveries(subscription_id=sub.id)}
+    with _service(database_url) as service:
+        sub = service.get(subscription)
+        counts = service.records.count_deliveries(subscription_id=sub.id)
+    data = {**_subscription_json(sub), "deliveries": counts}
     if json_out:
         print_json(data)
         return
@@ -217,16 +225,17 @@ def update(
     Example: thresher webhooks update 1 --enable
     """
     filters = {"access_role": access_role, "role": role, "email_domain": email_domain}
-    sub = _service(database_url).update(
-        subscription,
-        url=url,
-        events=events,
-        filters=filters,
-        description=description,
-        fmt=fmt,
-        allow_private=allow_private,
-        enabled=enable,
-    )
+    with _service(database_url) as service:
+        sub = service.update(
+            subscription,
+            url=url,
+            events=events,
+            filters=filters,
+            description=description,
+            fmt=fmt,
+            allow_private=allow_private,
+            enabled=enable,
+        )
     if json_out:
         print_json(_subscription_json(sub))
         return
@@ -246,10 +255,10 @@ def remove(
     """
     question = f"Remove webhook subscription {subscription} and its deliveries?"
     refuse_unconfirmed(question, yes=yes)
-    service = _service(database_url)
-    sub = service.get(subscription)
-    confirm(f"Remove webhook subscription {sub.id} ({sub.url}) and its deliveries?", yes=yes)
-    service.remove(sub.id)
+    with _service(database_url) as service:
+        sub = service.get(subscription)
+        confirm(f"Remove webhook subscription {sub.id} ({sub.url}) and its deliveries?", yes=yes)
+        service.remove(sub.id)
     if json_out:
         print_json({"removed": sub.id})
         return
@@ -269,7 +278,8 @@ def rotate_secret(
 
     Example: thresher webhooks rotate-secret 1 --overlap-hours 2
     """
-    secret = _service(database_url).rotate_secret(subscription, keep_previous_for=overlap * 3600)
+    with _service(database_url) as service:
+        secret = service.rotate_secret(subscription, keep_previous_for=overlap * 3600)
     if json_out:
         print_json({"id": subscription, "secret": secret, "previous_valid_hours": overlap})
         return
@@ -289,7 +299,8 @@ def send_test(
     """
     import asyncio
 
-    result = asyncio.run(_service(database_url).send_test(subscription))
+    with _service(database_url) as service:
+        result = asyncio.run(service.send_test(subscription))
     if json_out:
         print_json(
             {
@@ -330,7 +341,10 @@ def dispatch(
     settings = DispatchSettings(max_in_flight=max_in_flight, per_host=per_host, timeout=timeout)
     if not until_idle:
         err_console.print(f"Dispatching webhooks from {store.url}; Ctrl-C stops.")
-    stats = asyncio.run(run_dispatcher(store, settings=settings, until_idle=until_idle))
+    try:
+        stats = asyncio.run(run_dispatcher(store, settings=settings, until_idle=until_idle))
+    finally:
+        store.close()
     if json_out:
         print_json(stats.as_dict())
     else:
@@ -373,36 +387,37 @@ def deliveries(
 
     Example: thresher webhooks deliveries --failed
     """
-    service = _service(database_url)
-    if delivery is not None:
-        one = service.delivery(delivery)
-        if json_out:
-            print_json(one.as_dict())
-        else:
-            _print_rows(
-                ["id", "sub", "type", "status", "attempts", "last", "last at", "next"], [_delivery_row(one)]
-            )
-            for attempt in one.attempt_log:
-                out.print(
-                    f"\n{attempt.attempted_at:%Y-%m-%d %H:%M:%S} {attempt.status_code or attempt.error}",
-                    markup=False,
-                    highlight=False,
+    with _service(database_url) as service:
+        if delivery is not None:
+            one = service.delivery(delivery)
+            if json_out:
+                print_json(one.as_dict())
+            else:
+                _print_rows(
+                    ["id", "sub", "type", "status", "attempts", "last", "last at", "next"],
+                    [_delivery_row(one)],
                 )
-                out.print(attempt.request, markup=False, highlight=False, soft_wrap=True)
-                if attempt.response:
-                    out.print(f"-> {attempt.response}", markup=False, highlight=False, soft_wrap=True)
-        return
-    rows = service.deliveries(subscription_id=subscription, failed=failed, limit=limit)
-    if json_out:
-        print_json([d.as_dict() for d in rows])
-        return
-    if not rows:
-        out.print("No deliveries" + (" failed." if failed else "."))
-        return
-    _print_rows(
-        ["id", "sub", "type", "status", "attempts", "last", "last at", "next"],
-        [_delivery_row(d) for d in rows],
-    )
+                for attempt in one.attempt_log:
+                    out.print(
+                        f"\n{attempt.attempted_at:%Y-%m-%d %H:%M:%S} {attempt.status_code or attempt.error}",
+                        markup=False,
+                        highlight=False,
+                    )
+                    out.print(attempt.request, markup=False, highlight=False, soft_wrap=True)
+                    if attempt.response:
+                        out.print(f"-> {attempt.response}", markup=False, highlight=False, soft_wrap=True)
+            return
+        rows = service.deliveries(subscription_id=subscription, failed=failed, limit=limit)
+        if json_out:
+            print_json([d.as_dict() for d in rows])
+            return
+        if not rows:
+            out.print("No deliveries" + (" failed." if failed else "."))
+            return
+        _print_rows(
+            ["id", "sub", "type", "status", "attempts", "last", "last at", "next"],
+            [_delivery_row(d) for d in rows],
+        )
 
 
 @webhooks_app.command("redeliver")
@@ -424,9 +439,8 @@ def redeliver(
         )
     if not ids and when is None:
         raise typer.BadParameter("give delivery ids or --since", param_hint="'IDS'")
-    count = _service(database_url).redeliver(
-        delivery_ids=ids or None, since=when, subscription_id=subscription
-    )
+    with _service(database_url) as service:
+        count = service.redeliver(delivery_ids=ids or None, since=when, subscription_id=subscription)
     if json_out:
         print_json({"queued": count})
         return
@@ -448,7 +462,8 @@ def replay(
     """
     when = _time(replay_from, "--from")
     assert when is not None
-    count = _service(database_url).replay(subscription, since=when)
+    with _service(database_url) as service:
+        count = service.replay(subscription, since=when)
     if json_out:
         print_json({"queued": count})
         return
