@@ -16,8 +16,12 @@ from .receiver import Receiver, serve_receiver
 
 #: Retries in fractions of a second instead of days (DispatchSettings is the clock's only seam).
 FAST = DispatchSettings(
-    retry_schedule=(0.05, 0.05, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2), jitter=0.1, timeout=2.0, poll_interval=0.02,
-    claim_ttl=10.0, lease_ttl=5.0,
+    retry_schedule=(0.05, 0.05, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2),
+    jitter=0.1,
+    timeout=2.0,
+    poll_interval=0.02,
+    claim_ttl=10.0,
+    lease_ttl=5.0,
 )
 KEY = SecretBox.from_env({"THRESHER_SECRET_KEY": "webhook-tests-passphrase-not-a-real-one"})
 

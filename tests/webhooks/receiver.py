@@ -94,14 +94,18 @@ class Receiver:
         deadline = time.monotonic() + timeout
         while not condition(self):
             if time.monotonic() > deadline:
-                raise AssertionError(f"receiver: condition not met within {timeout} s ({len(self.received)} received)")
+                raise AssertionError(
+                    f"receiver: condition not met within {timeout} s ({len(self.received)} received)"
+                )
             time.sleep(0.02)
 
-    async def until(self, condition: Callable[[Receiver], bool], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def until(self, condition: Callable[[Receiver], bool], within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
         while not condition(self):
             if time.monotonic() > deadline:
-                raise AssertionError(f"receiver: condition not met within {timeout} s ({len(self.received)} received)")
+                raise AssertionError(
+                    f"receiver: condition not met within {within} s ({len(self.received)} received)"
+                )
             await asyncio.sleep(0.02)
 
 

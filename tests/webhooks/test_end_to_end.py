@@ -17,8 +17,9 @@ from .conftest import dispatching
 from .receiver import Receiver
 
 
-async def test_every_change_kind_from_a_sync(store: Store, receiver: Receiver, service: WebhookService,
-                                            keeper: SecretKeeper) -> None:
+async def test_every_change_kind_from_a_sync(
+    store: Store, receiver: Receiver, service: WebhookService, keeper: SecretKeeper
+) -> None:
     sandbox = Sandbox(SandboxConfig(users=6, seed=2, rate_limit=None))
     connection = connection_for(store, sandbox)
     sub, secret, _ = service.add(receiver.url, events=["*"], allow_private=True)
@@ -27,7 +28,8 @@ async def test_every_change_kind_from_a_sync(store: Store, receiver: Receiver, s
         await sync.run(full=True)
         made = await client.create_user({"first_name": "Ada", "last_name": "L", "email": "ada@example.com"})
         role = await client.create_role("Webhookers", [made.id])
-        manager = [u.id async for u in client.list_users() if u.is_people_manager][0]
+        managers = [u.id async for u in client.list_users() if u.is_people_manager]
+        manager = managers[0]
         await client.set_teammates(manager, [made.id])
         await sync.run()
         await client.update_user(made.id, {"first_name": "Augusta"})
@@ -47,7 +49,11 @@ async def test_every_change_kind_from_a_sync(store: Store, receiver: Receiver, s
     assert {p["type"] for p in payloads} >= set(CHANGE_TYPES)
     assert {p["data"]["source"] for p in payloads} == {"sync"}
     assert_per_user_order(payloads)
-    ada = [p["type"] for p in payloads if p["data"].get("harvest_id") == made.id and p["data"]["resource"] == "user"]
+    ada = [
+        p["type"]
+        for p in payloads
+        if p["data"].get("harvest_id") == made.id and p["data"]["resource"] == "user"
+    ]
     assert ada[0] == "user.created"
     assert ada[-1] == "user.deleted"
     assert ada.index("user.updated") < ada.index("user.archived") < ada.index("user.restored")
@@ -63,8 +69,19 @@ def test_every_change_kind_from_cli_writes(cli: Cli, receiver: Receiver) -> None
 
     added = json.loads(run("webhooks", "add", receiver.url, "--allow-private-targets", "-e", "*", "--json"))
     secret = added["secret"]
-    made = json.loads(run("users", "create", "--email", "ada@example.com", "--first-name", "Ada",
-                          "--last-name", "Lovelace", "--json"))
+    made = json.loads(
+        run(
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--first-name",
+            "Ada",
+            "--last-name",
+            "Lovelace",
+            "--json",
+        )
+    )
     run("users", "update", "ada@example.com", "--last-name", "King")
     run("roles", "create", "Webhookers", "--member", "ada@example.com")
     run("roles", "rename", "Webhookers", "Hookers")
@@ -76,12 +93,24 @@ def test_every_change_kind_from_cli_writes(cli: Cli, receiver: Receiver) -> None
     assert stats["delivered"] >= 7
     payloads = verified(receiver, secret)
     kinds = [p["type"] for p in payloads]
-    for kind in ("user.created", "user.updated", "user.archived", "user.restored", "user.deleted",
-                 "role.created", "role.updated", "role.deleted"):
+    for kind in (
+        "user.created",
+        "user.updated",
+        "user.archived",
+        "user.restored",
+        "user.deleted",
+        "role.created",
+        "role.updated",
+        "role.deleted",
+    ):
         assert kind in kinds
     assert {p["data"]["source"] for p in payloads} == {"cli"}
     assert_per_user_order(payloads)
-    ada = [p["type"] for p in payloads if p["data"]["resource"] == "user" and p["data"]["harvest_id"] == made["id"]]
+    ada = [
+        p["type"]
+        for p in payloads
+        if p["data"]["resource"] == "user" and p["data"]["harvest_id"] == made["id"]
+    ]
     assert ada[0] == "user.created"
     assert ada[-1] == "user.deleted"
     assert ada.index("user.archived") < ada.index("user.restored")
@@ -89,16 +118,22 @@ def test_every_change_kind_from_cli_writes(cli: Cli, receiver: Receiver) -> None
     assert {d["status"] for d in listed} == {"delivered"}
 
 
-async def test_every_change_kind_from_scim_writes(store: Store, receiver: Receiver, service: WebhookService,
-                                                 keeper: SecretKeeper) -> None:
+async def test_every_change_kind_from_scim_writes(
+    store: Store, receiver: Receiver, service: WebhookService, keeper: SecretKeeper
+) -> None:
     async for bridge in make_harness(store, SandboxConfig(users=4, seed=3, rate_limit=None)):
         # After the harness's first sync: only what the identity provider does is of interest.
         sub, secret, _ = service.add(receiver.url, allow_private=True)
         async with dispatching(store, keeper):
-            created = await bridge.http.post("/Users", json={
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "grace@example.com",
-                "name": {"givenName": "Grace", "familyName": "Hopper"}, "active": True,
-            })
+            created = await bridge.http.post(
+                "/Users",
+                json={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "grace@example.com",
+                    "name": {"givenName": "Grace", "familyName": "Hopper"},
+                    "active": True,
+                },
+            )
             assert created.status_code == 201, created.text
             uid = created.json()["id"]
             patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -107,18 +142,26 @@ async def test_every_change_kind_from_scim_writes(store: Store, receiver: Receiv
                 [{"op": "replace", "path": "active", "value": False}],
                 [{"op": "replace", "path": "active", "value": True}],
             ):
-                answer = await bridge.http.patch(f"/Users/{uid}", json={"schemas": [patch], "Operations": ops})
+                answer = await bridge.http.patch(
+                    f"/Users/{uid}", json={"schemas": [patch], "Operations": ops}
+                )
                 assert answer.status_code in (200, 204), answer.text
-            group = await bridge.http.post("/Groups", json={
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admirals",
-                "members": [{"value": uid}],
-            })
+            group = await bridge.http.post(
+                "/Groups",
+                json={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "Admirals",
+                    "members": [{"value": uid}],
+                },
+            )
             assert group.status_code == 201, group.text
             total = sum(service.records.count_deliveries(subscription_id=sub.id).values())
-            await receiver.until(lambda r: len(r.ids()) >= total)
+            await receiver.until(lambda r, total=total: len(r.ids()) >= total)  # type: ignore[misc]
     payloads = verified(receiver, secret)
     kinds = [p["type"] for p in payloads]
-    grace = [p["type"] for p in payloads if p["data"]["resource"] == "user" and str(p["data"]["harvest_id"]) == uid]
+    grace = [
+        p["type"] for p in payloads if p["data"]["resource"] == "user" and str(p["data"]["harvest_id"]) == uid
+    ]
     assert grace[:4] == ["user.created", "user.updated", "user.archived", "user.restored"]
     assert "role.created" in kinds
     assert {p["data"]["source"] for p in payloads} == {"scim"}

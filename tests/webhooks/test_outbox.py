@@ -28,9 +28,14 @@ def test_a_change_and_its_deliveries_commit_together_or_not_at_all(
     store: Store, conn: StoredConnection, service: WebhookService
 ) -> None:
     service.add("http://127.0.0.1:9/hook", allow_private=True)
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.apply_users(conn.id, _users(1, 2), observed_at=at(0))
-        raise RuntimeError("the writer fails before the commit")
+
+    def fail_before_commit() -> None:
+        with store.transaction() as tx:
+            tx.apply_users(conn.id, _users(1, 2), observed_at=at(0))
+            raise RuntimeError("the writer fails before the commit")
+
+    with pytest.raises(RuntimeError):
+        fail_before_commit()
     assert store.list_events() == []
     assert service.records.count_deliveries()["pending"] == 0
     with store.transaction() as tx:
@@ -39,7 +44,9 @@ def test_a_change_and_its_deliveries_commit_together_or_not_at_all(
     assert _types(service.records) == ["user.created", "user.created"]
 
 
-def test_without_subscriptions_nothing_is_queued(store: Store, conn: StoredConnection, service: WebhookService) -> None:
+def test_without_subscriptions_nothing_is_queued(
+    store: Store, conn: StoredConnection, service: WebhookService
+) -> None:
     with store.transaction() as tx:
         tx.apply_users(conn.id, _users(1), observed_at=at(0))
     assert service.records.count_deliveries() == {"pending": 0, "delivered": 0, "dead": 0}
@@ -75,7 +82,9 @@ def test_payloads_are_frozen_with_the_user_as_the_change_left_it(
     with store.transaction() as tx:
         tx.apply_users(conn.id, _users(1, updated_at="2024-05-01T10:00:00Z"), observed_at=at(0))
     with store.transaction() as tx:
-        tx.apply_users(conn.id, _users(1, first_name="Ada", updated_at="2024-05-02T10:00:00Z"), observed_at=at(5))
+        tx.apply_users(
+            conn.id, _users(1, first_name="Ada", updated_at="2024-05-02T10:00:00Z"), observed_at=at(5)
+        )
     claims = service.records.claim("t", limit=10, ttl=30)
     assert [c.kind for c in claims] == ["user.created"]  # the update waits behind it (per-user order)
     created = claims[0].payload
@@ -83,8 +92,10 @@ def test_payloads_are_frozen_with_the_user_as_the_change_left_it(
     assert created["data"]["user"]["first_name"] == "First1"
     assert created["data"]["connection"] == {"id": conn.id, "name": "acme", "account_id": 1001}
     assert created["data"]["source"] == "sync"
-    service.records.complete([DeliveryResult(claims[0].delivery_id, claims[0].subscription_id, True, 200, None, 1, "", "")],
-                             disable_after=60)
+    service.records.complete(
+        [DeliveryResult(claims[0].delivery_id, claims[0].subscription_id, True, 200, None, 1, "", "")],
+        disable_after=60,
+    )
     updated = service.records.claim("t", limit=10, ttl=30)[0].payload
     assert updated["type"] == "user.updated"
     assert updated["data"]["changes"] == {"first_name": {"before": "First1", "after": "Ada"}}
@@ -104,15 +115,23 @@ def test_a_users_later_events_wait_for_its_earlier_ones(
     assert records.claim("b", limit=10, ttl=30) == []  # claimed, and user 1's archive is blocked
     failed = next(c for c in first if c.payload["data"]["harvest_id"] == 1)
     records.complete(
-        [DeliveryResult(failed.delivery_id, failed.subscription_id, False, 500, "HTTP 500", 1, "", "", retry_in=0)],
+        [
+            DeliveryResult(
+                failed.delivery_id, failed.subscription_id, False, 500, "HTTP 500", 1, "", "", retry_in=0
+            )
+        ],
         disable_after=60,
     )
     again = records.claim("b", limit=10, ttl=30)
     assert [c.kind for c in again] == ["user.created"]  # the retry, still before the archive
 
 
-def test_operational_events_reach_only_those_who_asked(store: Store, conn: StoredConnection, service: WebhookService) -> None:
-    alerts, _, _ = service.add("http://127.0.0.1:9/a", events=["sync.*", "credentials.expired"], allow_private=True)
+def test_operational_events_reach_only_those_who_asked(
+    store: Store, conn: StoredConnection, service: WebhookService
+) -> None:
+    alerts, _, _ = service.add(
+        "http://127.0.0.1:9/a", events=["sync.*", "credentials.expired"], allow_private=True
+    )
     service.add("http://127.0.0.1:9/b", allow_private=True)  # changes only
     queued = service.records.record_alert("sync.failed", connection_id=conn.id, details={"error": "X"})
     assert queued == 1

@@ -266,6 +266,11 @@ class WebhookStore:
         with self._write() as conn:
             return _leases.renew(conn, lease, ttl, WEBHOOK_LEASES)
 
+    def dispatcher_lease(self) -> Lease | None:
+        """The store's dispatcher lease as stored (held or expired), or None if never taken."""
+        with self._read() as conn:
+            return _leases.current(conn, _STORE_WIDE, _DISPATCHER, WEBHOOK_LEASES)
+
     def release_dispatcher_lease(self, lease: Lease) -> None:
         with self._write() as conn:
             _leases.release(conn, lease, WEBHOOK_LEASES)
