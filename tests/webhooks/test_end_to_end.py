@@ -4,6 +4,9 @@ receiver over HTTP, signed (verified by the published library), in per-user orde
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import jsonschema
 
 from harvest_clients import client_for, connection_for, engine
 from provision.conftest import Cli, cli, sandbox_for_cli  # noqa: F401 - fixtures
@@ -15,6 +18,8 @@ from thresher.webhooks import SecretKeeper, WebhookService
 from .checks import assert_forgeries_refused, assert_per_user_order, verified
 from .conftest import dispatching
 from .receiver import Receiver
+
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "webhook-event.schema.json"
 
 
 async def test_every_change_kind_from_a_sync(
@@ -46,6 +51,9 @@ async def test_every_change_kind_from_a_sync(
         total = sum(expected.values())
         await receiver.until(lambda r: len(r.ids()) >= total)
     payloads = verified(receiver, secret)
+    schema = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    for payload in payloads:
+        schema.validate(payload)  # docs/webhook-event.schema.json describes what is sent
     assert {p["type"] for p in payloads} >= set(CHANGE_TYPES)
     assert {p["data"]["source"] for p in payloads} == {"sync"}
     assert_per_user_order(payloads)
