@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed
 
 from harvest_clients import client_for, connection_for, engine
 from provision.conftest import Cli, cli, sandbox_for_cli  # noqa: F401 - fixtures
