@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from thresher._origin import set_origin
+
 from . import _console
 from ._admin import admin_app
 from ._db import db_app
@@ -26,6 +28,7 @@ from ._serve import serve
 from ._sync import changes, sync
 from ._teammates import teammates_app
 from ._users import offboard_command, users_app
+from ._webhooks import webhooks_app
 
 __all__ = ["app"]
 
@@ -60,6 +63,7 @@ def _root(
     ),
 ) -> None:
     _console.state.debug = debug
+    set_origin("cli")  # webhook payloads say a write came from the command line (thresher._origin)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -88,6 +92,7 @@ app.add_typer(rates_app, name="rates")
 app.add_typer(scim_app, name="scim")
 app.add_typer(admin_app, name="admin")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _unset_flags(group: typer.Typer) -> dict[str, Any]:

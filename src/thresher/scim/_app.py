@@ -35,6 +35,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from thresher._origin import set_origin
 from thresher.provision import WriteThrough
 from thresher.store import DatabaseBusyError, DatabaseUnavailableError
 from thresher.sync import RosterSync, SyncBusyError
@@ -184,6 +185,7 @@ class _BridgeApplication(ASGIApplication):
         return response
 
     async def serve(self, request: ScimRequest) -> ScimResponse:
+        set_origin("scim")  # this request's writes reach webhooks as source "scim" (thresher._origin)
         refusal = request.refusal if isinstance(request, BridgeRequest) else None
         if refusal is not None:
             return self.finalize_response(request, self.handle_exception(request, refusal))

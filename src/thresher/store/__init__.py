@@ -11,6 +11,9 @@ shipped in this package; ``Store.open`` applies pending ones.
         tx.save_sync_state(dataclasses.replace(state, resume_url=page.next_url))
     store.list_users(conn.id, email="Ada@Example.com")
 
+Webhook subscriptions and their outbox live here too (:class:`WebhookStore`): every write
+that records change events queues their deliveries in the same transaction.
+
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
 tokens), and the service's own rows through :class:`ServeRecords` (``thresher serve``).
@@ -60,20 +63,42 @@ from ._scim_tokens import ScimTokens, StoredScimToken
 from ._serve_records import ServeRecords, StoredAdmin, StoredAdminToken, StoredRun, UsageKey
 from ._store import DEFAULT_BASE_URL, DEFAULT_ID_URL, Store
 from ._transaction import StoreTransaction
+from ._webhook_outbox import new_message_id
+from ._webhook_records import (
+    ALERT_TYPES,
+    CHANGE_TYPES,
+    TEST_TYPE,
+    WEBHOOK_TYPES,
+    DeliveryClaim,
+    DeliveryResult,
+    DeliveryStatus,
+    StoredAttempt,
+    StoredDelivery,
+    StoredSubscription,
+    WebhookFormat,
+)
+from ._webhooks import WebhookStore
 
 __all__ = [
+    "ALERT_TYPES",
+    "CHANGE_TYPES",
     "DEFAULT_BASE_URL",
     "DEFAULT_ID_URL",
     "EVENT_KINDS",
     "ROLE_FIELDS",
+    "TEST_TYPE",
     "USERS_RESOURCE",
     "USER_FIELDS",
+    "WEBHOOK_TYPES",
     "BudgetState",
     "BudgetTicket",
     "ChangeEvent",
     "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
+    "DeliveryClaim",
+    "DeliveryResult",
+    "DeliveryStatus",
     "DuplicateConnectionError",
     "DuplicateScimTokenError",
     "EventKind",
@@ -102,17 +127,23 @@ __all__ = [
     "StoreTransaction",
     "StoredAdmin",
     "StoredAdminToken",
+    "StoredAttempt",
     "StoredConnection",
+    "StoredDelivery",
     "StoredRole",
     "StoredRun",
     "StoredScimToken",
+    "StoredSubscription",
     "StoredUser",
     "SyncState",
     "UnknownConnectionError",
     "UsageKey",
     "UserProfile",
     "UserStatus",
+    "WebhookFormat",
+    "WebhookStore",
     "default_database_url",
+    "new_message_id",
     "replay",
     "user_name_key",
     "user_snapshot",

@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection as SAConnection
@@ -43,27 +43,33 @@ def _lease(row: Any) -> Lease:
     return Lease(**{f.name: getattr(row, f.name) for f in dataclasses.fields(Lease)})
 
 
-def _locked_row(conn: SAConnection, connection_id: int, purpose: str) -> Any:
+def _locked_row(conn: SAConnection, connection_id: int, purpose: str, table: Table) -> Any:
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
-        insert(LEASES)
+        insert(table)
         .values(
             connection_id=connection_id, purpose=purpose, holder="", host="", pid=0, token=0,
             acquired_at=_NEVER, heartbeat_at=_NEVER, expires_at=_NEVER,
         )
         .on_conflict_do_nothing()
     )
-    query = select(LEASES).where(
-        LEASES.c.connection_id == connection_id, LEASES.c.purpose == purpose
-    )
+    query = select(table).where(table.c.connection_id == connection_id, table.c.purpose == purpose)
     return conn.execute(query.with_for_update()).one()
 
 
 def acquire(
-    conn: SAConnection, connection_id: int, purpose: str, holder: LeaseHolder, ttl: float
+    conn: SAConnection,
+    connection_id: int,
+    purpose: str,
+    holder: LeaseHolder,
+    ttl: float,
+    *,
+    table: Table = LEASES,
 ) -> Lease:
-    """Take the lease (inside a write transaction), or raise ``LeaseHeldError`` naming the holder."""
-    row = _locked_row(conn, connection_id, purpose)
+    """Take the lease (inside a write transaction), or raise ``LeaseHeldError`` naming the holder.
+
+    ``table``: ``leases`` (per connection) or ``webhook_leases`` (store-wide, same columns)."""
+    row = _locked_row(conn, connection_id, purpose, table)
     now = _now(conn)
     if row.holder != holder.id and row.expires_at > now:
         raise LeaseHeldError(_lease(row))
@@ -74,24 +80,24 @@ def acquire(
         "heartbeat_at": now, "expires_at": now + dt.timedelta(seconds=ttl),
     }
     conn.execute(
-        update(LEASES)
-        .where(LEASES.c.connection_id == connection_id, LEASES.c.purpose == purpose)
+        update(table)
+        .where(table.c.connection_id == connection_id, table.c.purpose == purpose)
         .values(**values)
     )
     return Lease(connection_id=connection_id, purpose=purpose, **values)
 
 
-def renew(conn: SAConnection, lease: Lease, ttl: float) -> Lease:
+def renew(conn: SAConnection, lease: Lease, ttl: float, table: Table = LEASES) -> Lease:
     """Extend a held lease; ``LeaseLostError`` when another holder took it over meanwhile."""
     now = _now(conn)
     expires = now + dt.timedelta(seconds=ttl)
     result = conn.execute(
-        update(LEASES)
+        update(table)
         .where(
-            LEASES.c.connection_id == lease.connection_id,
-            LEASES.c.purpose == lease.purpose,
-            LEASES.c.holder == lease.holder,
-            LEASES.c.token == lease.token,
+            table.c.connection_id == lease.connection_id,
+            table.c.purpose == lease.purpose,
+            table.c.holder == lease.holder,
+            table.c.token == lease.token,
         )
         .values(heartbeat_at=now, expires_at=expires)
     )
@@ -100,37 +106,39 @@ def renew(conn: SAConnection, lease: Lease, ttl: float) -> Lease:
     return dataclasses.replace(lease, heartbeat_at=now, expires_at=expires)
 
 
-def release(conn: SAConnection, lease: Lease) -> None:
+def release(conn: SAConnection, lease: Lease, table: Table = LEASES) -> None:
     """Give the lease up (it expires now); the token stays, so the next holder's is larger."""
     conn.execute(
-        update(LEASES)
+        update(table)
         .where(
-            LEASES.c.connection_id == lease.connection_id,
-            LEASES.c.purpose == lease.purpose,
-            LEASES.c.holder == lease.holder,
-            LEASES.c.token == lease.token,
+            table.c.connection_id == lease.connection_id,
+            table.c.purpose == lease.purpose,
+            table.c.holder == lease.holder,
+            table.c.token == lease.token,
         )
         .values(expires_at=_NEVER)
     )
 
 
-def check(conn: SAConnection, lease: Lease) -> None:
+def check(conn: SAConnection, lease: Lease, table: Table = LEASES) -> None:
     """Raise ``LeaseLostError`` unless ``lease`` is still the row's (the fencing check).
 
     The row is locked for the rest of the transaction (PostgreSQL), so a takeover cannot slip in
     between this check and the commit; SQLite's write transaction already excludes it."""
-    query = select(LEASES.c.holder, LEASES.c.token).where(
-        LEASES.c.connection_id == lease.connection_id, LEASES.c.purpose == lease.purpose
+    query = select(table.c.holder, table.c.token).where(
+        table.c.connection_id == lease.connection_id, table.c.purpose == lease.purpose
     )
     row = conn.execute(query.with_for_update()).first()
     if row is None or row.holder != lease.holder or row.token != lease.token:
         raise LeaseLostError(lease)
 
 
-def current(conn: SAConnection, connection_id: int, purpose: str) -> Lease | None:
+def current(
+    conn: SAConnection, connection_id: int, purpose: str, table: Table = LEASES
+) -> Lease | None:
     """The lease row as it is (held or expired), or None if nobody ever took it."""
-    query = select(LEASES).where(
-        LEASES.c.connection_id == connection_id, LEASES.c.purpose == purpose
+    query = select(table).where(
+        table.c.connection_id == connection_id, table.c.purpose == purpose
     )
     row = conn.execute(query).first()
     return None if row is None or not row.holder else _lease(row)

@@ -35,10 +35,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ._types import JSON_TYPE, ExactDecimal, UTCDateTime
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "EVENT_KINDS",
     "EVENT_RESOURCES",
     "EVENT_SOURCES",
     "RUN_KINDS",
+    "WEBHOOK_FORMATS",
     "Base",
     "ChangeEventRow",
     "ConnectionRow",
@@ -55,6 +57,11 @@ __all__ = [
     "SyncStateRow",
     "TeammateRow",
     "UserRow",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEventRow",
+    "WebhookLeaseRow",
+    "WebhookSubscriptionRow",
     "table_of",
 ]
 
@@ -70,6 +77,10 @@ EVENT_KINDS = (
 EVENT_SOURCES = ("sync", "write", "mcp")
 EVENT_RESOURCES = ("user", "role")
 RUN_KINDS = ("full", "incremental")
+#: What a delivery is sent as: Standard Webhooks JSON, or a Slack incoming-webhook message.
+WEBHOOK_FORMATS = ("standard", "slack")
+#: ``pending`` until a 2xx answer (``delivered``) or the retry schedule ran out (``dead``).
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 # Named constraints: Alembic's batch mode (how SQLite alters tables) needs names to find them.
 NAMING = {
@@ -407,6 +418,133 @@ class RateBudgetSlotRow(Base):
     )
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sent_at: Mapped[float] = mapped_column(Double)
+
+
+class WebhookSubscriptionRow(Base):
+    """Where to send which events: one connection's, or every connection's (``connection_id`` NULL)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("connections.id", ondelete="CASCADE")
+    )
+    url: Mapped[str]
+    description: Mapped[str | None]
+    #: Event types and patterns (``user.*``, ``*``) this subscription receives.
+    kinds: Mapped[list[str]]
+    #: ``access_role``, ``role``, ``email_domain``: each set one narrows user events.
+    filters: Mapped[dict[str, Any]]
+    format: Mapped[str] = mapped_column(String(16))
+    #: Opaque to the store: the signing secret sealed by ``thresher.webhooks`` (Fernet).
+    secret: Mapped[str]
+    #: The secret before the last rotation, still signed with until ``previous_secret_until``.
+    previous_secret: Mapped[str | None]
+    previous_secret_until: Mapped[dt.datetime | None]
+    allow_private: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    disabled_at: Mapped[dt.datetime | None]
+    disabled_reason: Mapped[str | None]
+    #: The first failure since the last success (None: not failing); auto-disable counts from it.
+    failing_since: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (CheckConstraint(_in("format", WEBHOOK_FORMATS), name="format"),)
+
+
+class WebhookEventRow(Base):
+    """An event as it is sent: the payload is frozen when the change commits."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    #: The ``webhook-id`` receivers deduplicate on: the same for every attempt and subscription.
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("connections.id", ondelete="CASCADE")
+    )
+    #: The change-log entry it reports (None: an operational event).
+    change_id: Mapped[int | None]
+    #: Deliveries with one key go out in id order (one user's events, ``connection:resource:id``).
+    order_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    occurred_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "change_id"), Index(None, "created_at"))
+
+
+class WebhookDeliveryRow(Base):
+    """The outbox: one event for one subscription, written in the change's own transaction."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook_events.id", ondelete="CASCADE")
+    )
+    order_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime]
+    #: The dispatcher sending it now, and until when its claim holds (renewed while it sends).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "subscription_id", "order_key", "id"),
+        Index(None, "event_id"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One try of a delivery: its request and response, truncated, kept for the retention time."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    attempted_at: Mapped[dt.datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None]
+    duration_ms: Mapped[float] = mapped_column(Double)
+    request: Mapped[str]
+    response: Mapped[str | None]
+
+    __table_args__ = (Index(None, "delivery_id"), Index(None, "attempted_at"))
+
+
+class WebhookLeaseRow(Base):
+    """Store-wide leases (``leases`` has one per connection): the SQLite store's one dispatcher.
+
+    Same columns as ``leases`` so ``_leases`` serves both; ``connection_id`` is always 0."""
+
+    __tablename__ = "webhook_leases"
+
+    connection_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str]
+    pid: Mapped[int]
+    token: Mapped[int]
+    acquired_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
 
 
 def table_of(model: type[Base]) -> Table:

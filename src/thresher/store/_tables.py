@@ -18,6 +18,11 @@ from ._schema import (
     SyncStateRow,
     TeammateRow,
     UserRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEventRow,
+    WebhookLeaseRow,
+    WebhookSubscriptionRow,
     table_of,
 )
 
@@ -37,6 +42,11 @@ __all__ = [
     "SYNC",
     "TEAMMATES",
     "USERS",
+    "WEBHOOK_ATTEMPTS",
+    "WEBHOOK_DELIVERIES",
+    "WEBHOOK_EVENTS",
+    "WEBHOOK_LEASES",
+    "WEBHOOK_SUBSCRIPTIONS",
 ]
 
 CONNECTIONS = table_of(ConnectionRow)
@@ -54,3 +64,8 @@ SCIM_TOKEN_COUNTS = table_of(ScimTokenCountRow)
 LEASES = table_of(LeaseRow)
 RATE_BUDGETS = table_of(RateBudgetRow)
 RATE_BUDGET_SLOTS = table_of(RateBudgetSlotRow)
+WEBHOOK_SUBSCRIPTIONS = table_of(WebhookSubscriptionRow)
+WEBHOOK_EVENTS = table_of(WebhookEventRow)
+WEBHOOK_DELIVERIES = table_of(WebhookDeliveryRow)
+WEBHOOK_ATTEMPTS = table_of(WebhookAttemptRow)
+WEBHOOK_LEASES = table_of(WebhookLeaseRow)

@@ -35,6 +35,7 @@ from ._queries import SYNC_FIELDS, USER_DIFF_COLUMNS, Queries, load_members, loa
 from ._records import USERS_RESOURCE, ChangeEvent, EventSource, Lease, SyncState
 from ._schema import RUN_KINDS
 from ._tables import CONNECTIONS, MEMBERS, ROLES, SYNC, TEAMMATES, USERS
+from ._webhook_outbox import enqueue_changes
 
 __all__ = ["StoreTransaction"]
 
@@ -95,8 +96,11 @@ class StoreTransaction(Queries):
         if not pending:
             return []
         with db_errors(self._url):
-            ids = self._bulk.insert_events(self._open(), pending)
-        return pending.events(ids)
+            conn = self._open()
+            events = pending.events(self._bulk.insert_events(conn, pending))
+            # The outbox: deliveries commit with the events or not at all (_webhook_outbox).
+            enqueue_changes(conn, events)
+        return events
 
     # -- users ------------------------------------------------------------------------------
 

@@ -24,13 +24,15 @@ How it stays exact (docs/harvest-api.md §3, §6.4, §8.15):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
 
-from thresher.harvest import AsyncHarvest
-from thresher.store import ChangeEvent, LeaseLostError, Store, StoredConnection
+from thresher.harvest import AsyncHarvest, AuthenticationError, RateLimitedError
+from thresher.store import ChangeEvent, LeaseLostError, Store, StoredConnection, StoreError, WebhookStore
 
 from ._context import RunContext, blocking
 from ._errors import SyncSupersededError
@@ -102,8 +104,24 @@ class RosterSync:
         )
         try:
             return await self._supervised(ctx, full=full)
+        except Exception as exc:
+            await blocking(functools.partial(self._alert, exc))
+            raise
         finally:
             await lease.release()
+
+    def _alert(self, exc: Exception) -> None:
+        """Queue the operational webhook a failed run calls for (docs/webhooks.md)."""
+        if isinstance(exc, SyncSupersededError):
+            return  # another run carries on: nothing is wrong
+        kind = "sync.failed"
+        if isinstance(exc, AuthenticationError):
+            kind = "credentials.expired"
+        elif isinstance(exc, RateLimitedError):
+            kind = "rate_limit.exhausted"
+        details = {"error": type(exc).__name__, "message": str(exc)}
+        with contextlib.suppress(StoreError):  # never hide the run's own error behind this one
+            WebhookStore(self._store).record_alert(kind, connection_id=self._connection.id, details=details)
 
     async def _supervised(self, ctx: RunContext, *, full: bool) -> SyncReport:
         """The run beside its heartbeat: whichever ends first decides."""

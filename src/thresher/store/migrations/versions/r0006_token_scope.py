@@ -6,7 +6,7 @@ the other's tokens. Writes an agent applies through the MCP server are recorded 
 with the source ``mcp``.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2027-01-10
 
 Types are spelled out here rather than imported from ``_types`` (see r0001).
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 
