@@ -72,12 +72,14 @@ def test_pending_writes_round_trip(store: Store, conn: StoredConnection) -> None
 
 
 def test_r0004_gives_existing_records_their_email_as_user_name(store: Store, conn: StoredConnection) -> None:
-    with store.engine.begin() as db:
-        command.downgrade(config(db), "0003")
+    # The mirror is written by today's code (its writes reach tables added after r0004), then the
+    # schema goes back to r0003 with those rows in place, as an upgrading user's store would be.
     _users(store, conn)
     with store.transaction() as tx:
         tx.mark_user_deleted(conn.id, 3, observed_at=at(1), source="sync")
         tx.apply_users(conn.id, [make_user(4, email="ALAN@example.com")], observed_at=at(2))
+    with store.engine.begin() as db:
+        command.downgrade(config(db), "0003")
     with store.engine.begin() as db:
         for harvest_id in (1, 3, 4):
             db.execute(
