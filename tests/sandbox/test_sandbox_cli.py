@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import harvest_headers
+from thresher.sandbox._control import RUNTIME_SETTINGS
 
 _SERVE = [sys.executable, "-c", "from thresher.cli import main; main()", "sandbox", "serve"]
 
@@ -91,4 +93,78 @@ def test_serve_help_and_bad_options() -> None:
     )
     assert refused.returncode == 2
     assert "rate limit" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def _serve_options() -> set[str]:
+    """Every flag ``thresher sandbox serve`` accepts (both halves of --x/--no-x)."""
+    import typer.main
+
+    from thresher.cli._app import app
+
+    group: Any = typer.main.get_command(app)
+    serve = group.commands["sandbox"].commands["serve"]
+    return {name for param in serve.params for name in (*param.opts, *param.secondary_opts)}
+
+
+def test_every_runtime_setting_has_a_flag_named_after_it() -> None:
+    options = _serve_options()
+    missing = [name for name in RUNTIME_SETTINGS if "--" + name.replace("_", "-") not in options]
+    assert missing == []
+    assert {"--faults", "--clock-offset"} <= options  # PUT /sandbox/faults and /sandbox/clock
+
+
+def test_serve_flags_reach_the_settings(tmp_path: Path) -> None:
+    flags = {
+        "--rate-limit": "100/1.5s", "--reports-rate-limit": "10/1min", "--rate-limit-scope": "token",
+        "--rate-limit-window": "fixed", "--time-scale": "0.5", "--latency-ms": "1",
+        "--token-ttl-seconds": "60", "--refresh-token-ttl-seconds": "120",
+        "--authorization-code-ttl-seconds": "30", "--seat-limit": "40",
+        "--duplicate-email-message": "Taken: {email}", "--forbidden-message": "Nope.",
+        "--default-new-user-rate": "55.5", "--max-body-bytes": "5000", "--outbox-size": "3",
+        "--request-log-size": "7", "--clock-offset": "3600",
+    }
+    switches = ["--rotate-refresh-tokens", "--implicit-grant-in-query", "--rename-while-restoring",
+                "--no-create-unknown-roles"]
+    args = [*(part for pair in flags.items() for part in pair), *switches]
+    process, creds = _start(["--users", "5", *args], tmp_path / "creds.json")
+    try:
+        control = {"Authorization": f"Bearer {creds['control_token']}"}
+        settings = httpx.get(f"{creds['base_url']}/sandbox/settings", headers=control).json()
+        clock = httpx.get(f"{creds['base_url']}/sandbox/clock", headers=control).json()
+    finally:
+        assert _stop(process)[0] == 0
+    assert settings == {
+        "rate_limit": "100/1.5s", "reports_rate_limit": "10/1min", "rate_limit_scope": "token",
+        "rate_limit_window": "fixed", "time_scale": 0.5, "latency_ms": 1.0, "token_ttl_seconds": 60,
+        "refresh_token_ttl_seconds": 120, "authorization_code_ttl_seconds": 30, "seat_limit": 40,
+        "duplicate_email_message": "Taken: {email}", "forbidden_message": "Nope.",
+        "default_new_user_rate": 55.5, "max_body_bytes": 5000, "outbox_size": 3, "request_log_size": 7,
+        "rotate_refresh_tokens": True, "implicit_grant_in_query": True, "rename_while_restoring": True,
+        "create_unknown_roles": False,
+    }
+    assert clock["offset_seconds"] == 3600
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--outbox-size", "-1"], "--outbox-size"),
+        (["--max-body-bytes", "0"], "--max-body-bytes"),
+        (["--rate-limit-scope", "user"], "--rate-limit-scope"),
+        (["--reports-rate-limit", "lots"], "rate limit"),
+        (["--duplicate-email-message", "taken"], "duplicate_email_message"),
+        (["--time-scale", "nan"], "--time-scale"),
+        (["--clock-offset", "nan"], "--clock-offset"),
+        (["--clock-offset", "1e300"], "--clock-offset"),
+        (["--seat-limit", "0"], "--seat-limit"),
+    ],
+)
+def test_serve_refuses_values_the_sandbox_cannot_use(args: list[str], named: str) -> None:
+    refused = subprocess.run(
+        [*_SERVE, "--port", "0", "--users", "3", *args], capture_output=True, text=True, check=False,
+        env={**os.environ, "COLUMNS": "200"}, timeout=60,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert named in refused.stderr
     assert "Traceback" not in refused.stderr
