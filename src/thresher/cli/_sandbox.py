@@ -11,6 +11,7 @@ import enum
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._console import err_console, out
+from ._output import Column, OutputFormat, choose_format, print_records
 
 if TYPE_CHECKING:
     from thresher.sandbox import RunningSandbox, Sandbox
@@ -319,3 +321,58 @@ def serve(
         err_console.print(f"Stopped; the data is in {state}.")
     else:
         err_console.print("Stopped.")
+
+
+_FIDELITY_HELP = "\n\n".join((
+    "List every documented behaviour the sandbox implements: what it does, where it is documented "
+    "(docs/harvest-api.md section and confidence mark, harvest-openapi.yaml, or the sandbox's own "
+    "feature), the tests that check it, and any known deviation from Harvest.",
+    "A table on a terminal, tab-separated rows when piped, --json for everything, --markdown for "
+    "docs/sandbox-fidelity.md.",
+    "Example: thresher sandbox fidelity --json | jq '.behaviours[] | select(.mark == \"U\") | .name'",
+))
+
+
+@sandbox_app.command("fidelity", help=_FIDELITY_HELP)
+def fidelity(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
+    fmt: Annotated[
+        OutputFormat | None, typer.Option("--format", help="table, plain, json or jsonl (default: table on a "
+                                          "terminal, plain when piped).")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/sandbox-fidelity.md (the Markdown form).")
+    ] = False,
+) -> None:
+    """List the sandbox's behaviours, their sources and tests (help text: ``_FIDELITY_HELP``)."""
+    from thresher.sandbox import Behaviour, fidelity_report
+
+    report = fidelity_report()
+    if markdown:
+        if json_out or fmt is not None:
+            raise typer.BadParameter("--markdown takes neither --json nor --format",
+                                     param_hint="'--markdown'")
+        sys.stdout.write(report.markdown())
+        return
+    chosen = choose_format(fmt, json_out)
+    columns: list[Column[Behaviour]]
+    if chosen is OutputFormat.PLAIN:
+        columns = [
+            Column("behaviour", lambda b: b.name), Column("what", lambda b: b.what),
+            Column("source", lambda b: b.source), Column("mark", lambda b: b.mark),
+            Column("tests", lambda b: " ".join(b.tests)), Column("deviation", lambda b: b.deviation or ""),
+        ]
+    else:
+        columns = [
+            Column("Behaviour", lambda b: b.name),
+            Column("What the sandbox does",
+                   lambda b: b.what + (f". Deviation: {b.deviation}" if b.deviation else "")),
+            Column("Source", lambda b: b.source if b.mark == "-" else f"{b.source} [{b.mark}]"),
+            Column("Tests", lambda b: str(len(b.tests)), whole=True),
+        ]
+    print_records(
+        list(report.behaviours), columns, chosen, lambda b: b.as_dict(), document=report.as_dict(),
+        title="Sandbox fidelity",
+        summary=f"{len(report.behaviours)} behaviours, {len(report.tests)} tests, "
+        f"{len(report.deviations)} deviations from harvest-openapi.yaml; --json for the test ids.",
+    )
