@@ -168,3 +168,35 @@ def test_serve_refuses_values_the_sandbox_cannot_use(args: list[str], named: str
     assert refused.returncode == 2, refused.stderr
     assert named in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+_FIDELITY = [sys.executable, "-c", "from thresher.cli import main; main()", "sandbox", "fidelity"]
+
+
+def test_fidelity_report_as_json_rows_and_markdown() -> None:
+    from thresher.sandbox import fidelity_report
+
+    report = fidelity_report()
+    shown = subprocess.run([*_FIDELITY, "--json"], capture_output=True, text=True, check=True, timeout=60)
+    document = json.loads(shown.stdout)
+    assert [b["name"] for b in document["behaviours"]] == [b.name for b in report.behaviours]
+    users = next(b for b in document["behaviours"] if b["name"] == "GET /v2/users")
+    assert (users["source"], users["mark"]) == ("docs/harvest-api.md §6.4", "C")
+    assert "tests/sandbox/test_sandbox_conformance.py::test_list_users_cursor_mode" in users["tests"]
+    assert {d["key"] for d in document["deviations"]} >= {"page-null", "delete-body"}
+    piped = subprocess.run(_FIDELITY, capture_output=True, text=True, check=True, timeout=60).stdout
+    lines = piped.splitlines()
+    assert lines[0] == "behaviour\twhat\tsource\tmark\ttests\tdeviation"
+    assert len(lines) == 1 + len(report.behaviours)
+    assert all(line.count("\t") == 5 for line in lines)
+    page = Path(__file__).resolve().parents[2] / "docs" / "sandbox-fidelity.md"
+    markdown = subprocess.run(
+        [*_FIDELITY, "--markdown"], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert markdown.stdout == page.read_text(encoding="utf-8")
+    both = subprocess.run([*_FIDELITY, "--markdown", "--json"], capture_output=True, text=True, check=False)
+    assert both.returncode == 2
+    assert "Traceback" not in both.stderr
+    helped = subprocess.run([*_FIDELITY, "--help"], capture_output=True, text=True, check=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert "Example: thresher sandbox fidelity --json" in helped.stdout
