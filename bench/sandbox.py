@@ -14,8 +14,8 @@ Figures:
   after changes to many users;
 * ``entries_page_ms``: server time of ``GET /v2/time_entries?per_page=2000`` on that account (about
   100,000 entries), in-process like ``page_ms``: median over the pages of a full walk once every
-  entry's JSON is cached (target <= 30 ms); ``entries_page_ms_uncached`` the first walk, which
-  renders every entry (each embeds its user, project, client, task and both assignments);
+  entry's JSON is cached; ``entries_page_ms_uncached`` the first walk, which renders every entry
+  (each embeds its user, project, client, task and both assignments). Target <= 30 ms for both;
 * ``me_rps``: ``GET /v2/users/me`` per second over real HTTP on loopback: the server is
   ``thresher sandbox serve`` (uvicorn) in its own process, the client one ``httpx.Client`` shared
   by ``--concurrency`` threads in this one (target >= 1,000). Both share the machine's cores, and on
@@ -187,7 +187,8 @@ def main() -> None:
     print(
         f"GET /v2/time_entries?per_page=2000, {len(entries_warm)} pages of {entries:,} entries: median "
         f"{entries_ms:.1f} ms, worst {max(entries_warm) * 1000:.1f} ms (target <= 30 ms); first walk, "
-        f"every entry rendered: median {entries_cold_ms:.1f} ms, worst {max(entries_cold) * 1000:.1f} ms."
+        f"every entry rendered: median {entries_cold_ms:.1f} ms, worst {max(entries_cold) * 1000:.1f} ms "
+        "(target <= 30 ms)."
     )
     del big
     gc.collect()
@@ -220,8 +221,12 @@ def main() -> None:
                 "entries_page_ms_uncached": round(entries_cold_ms, 2),
                 "entries_page_ms_uncached_worst": round(max(entries_cold) * 1000, 2),
                 "me_rps": round(rps, 1),
-                "targets": {"seed_s": 5, "page_ms": 20, "entries_page_ms": 30, "me_rps": 1000},
-                "ok": seed_s <= 5 and page_ms <= 20 and entries_ms <= 30 and rps >= 1000,
+                "targets": {
+                    "seed_s": 5, "page_ms": 20, "entries_page_ms": 30, "entries_page_ms_uncached": 30,
+                    "me_rps": 1000,
+                },
+                "ok": seed_s <= 5 and page_ms <= 20 and entries_ms <= 30 and entries_cold_ms <= 30
+                and rps >= 1000,
                 "machine": {
                     "cpus": os.cpu_count(),
                     "load_average": [round(x, 2) for x in os.getloadavg()],
