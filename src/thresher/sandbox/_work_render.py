@@ -224,13 +224,15 @@ class TimeEntryRenderer:
         key = (entry.project_id, entry.task_id)
         refs, project, task, task_assignment, billable = self._shared.get(key) or self._share(*key)
         user = state.users[entry.user_id]
-        ua = state.assignment_for(entry.project_id, user.id)
+        assignment_id = state.assignment_pairs.get((entry.project_id, user.id))
+        ua = None if assignment_id is None else state.user_assignments[assignment_id]
         user_ref = b'{"id":%d,"name":%b}' % (user.id, _json(user.name))
-        hours = entry_hours(entry, self.now)
+        timer = entry.timer_started_at
+        stopped = _json(entry.hours)
+        hours = entry.hours if timer is None else entry_hours(entry, self.now)
         rate = None
         if billable:
             rate = ua.hourly_rate if ua is not None and not ua.use_default_rates else user.default_hourly_rate
-        timer = entry.timer_started_at
         return _TIME_ENTRY % (
             entry.id, _json(entry.spent_date), user_ref, refs, task,
             b"null" if ua is None else _USER_ASSIGNMENT % (
@@ -238,8 +240,8 @@ class TimeEntryRenderer:
                 _json(ua.budget), _ts(ua.created_at), _ts(ua.updated_at), _json(ua.hourly_rate),
                 project, user_ref,
             ),
-            task_assignment, _json(hours), _json(entry.hours), _json(_rounded(hours)), _json(entry.notes),
-            _ts(entry.created_at), _ts(entry.updated_at or entry.created_at),
+            task_assignment, stopped if timer is None else _json(hours), stopped, _json(_rounded(hours)),
+            _json(entry.notes), _ts(entry.created_at), _ts(entry.updated_at or entry.created_at),
             b"null" if timer is None else b'"%b"' % _ts(timer), _json(entry.started_time),
             _json(entry.ended_time), _BOOL[timer is not None], _BOOL[billable], _json(rate),
             _json(user.cost_rate),
