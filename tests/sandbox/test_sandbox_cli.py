@@ -54,6 +54,7 @@ def test_serve_prints_and_writes_credentials_and_keeps_state(tmp_path: Path) -> 
         assert creds["api_url"] == creds["base_url"] + "/v2"
         assert creds["id_url"] == creds["base_url"]
         assert creds["env"]["HARVEST_ACCESS_TOKEN"] == creds["admin_token"]
+        assert "HARVEST_RATE_LIMIT" not in creds["env"]  # Harvest's own limit: thresher's default
         headers = harvest_headers(creds["admin_token"], creds["account_id"])
         with httpx.Client(base_url=creds["api_url"] + "/", headers=headers, timeout=10) as client:
             assert len(client.get("users").json()["users"]) == 8
@@ -133,7 +134,11 @@ def test_serve_flags_reach_the_settings(tmp_path: Path) -> None:
         settings = httpx.get(f"{creds['base_url']}/sandbox/settings", headers=control).json()
         clock = httpx.get(f"{creds['base_url']}/sandbox/clock", headers=control).json()
     finally:
-        assert _stop(process)[0] == 0
+        code, output, _ = _stop(process)
+    assert code == 0
+    # thresher paces at the sandbox's limit, time scale applied, with the variable it prints.
+    assert creds["env"]["HARVEST_RATE_LIMIT"] == "100/0.75s"
+    assert "export HARVEST_RATE_LIMIT=100/0.75s" in output
     assert settings == {
         "rate_limit": "100/1.5s", "reports_rate_limit": "10/1min", "rate_limit_scope": "token",
         "rate_limit_window": "fixed", "time_scale": 0.5, "latency_ms": 1.0, "token_ttl_seconds": 60,

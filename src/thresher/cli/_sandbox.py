@@ -59,6 +59,24 @@ _SERVE_HELP = "\n\n".join((
 ))
 
 
+def _client_env(sandbox: Sandbox, running: RunningSandbox) -> dict[str, str]:
+    """The ``HARVEST_*`` variables that point thresher (or an integration) at this sandbox, with
+    ``HARVEST_RATE_LIMIT`` when the sandbox's limit (``time_scale`` applied) is not Harvest's, so
+    thresher paces at the sandbox's speed (README, environment table)."""
+    creds = sandbox.credentials
+    env = {
+        "HARVEST_BASE_URL": running.api_url,
+        "HARVEST_ID_URL": running.id_url,
+        "HARVEST_ACCOUNT_ID": str(creds.account_id),
+        "HARVEST_ACCESS_TOKEN": creds.admin_token,
+    }
+    rule = sandbox.config.rate_limit_rule
+    if rule is not None and rule != (100, 15.0):
+        window = format(rule[1], "f").rstrip("0").rstrip(".")
+        env["HARVEST_RATE_LIMIT"] = f"{rule[0]}/{window}s"
+    return env
+
+
 def _credentials_document(sandbox: Sandbox, running: RunningSandbox) -> dict[str, Any]:
     creds = sandbox.credentials
     return {
@@ -66,12 +84,7 @@ def _credentials_document(sandbox: Sandbox, running: RunningSandbox) -> dict[str
         "base_url": running.base_url,
         "api_url": running.api_url,
         "id_url": running.id_url,
-        "env": {
-            "HARVEST_BASE_URL": running.api_url,
-            "HARVEST_ID_URL": running.id_url,
-            "HARVEST_ACCOUNT_ID": str(creds.account_id),
-            "HARVEST_ACCESS_TOKEN": creds.admin_token,
-        },
+        "env": _client_env(sandbox, running),
     }
 
 
@@ -104,10 +117,7 @@ def _describe(sandbox: Sandbox, running: RunningSandbox) -> None:
         f"Control token:     {creds.control_token}   (Authorization for {running.base_url}/sandbox/...)",
         "",
         "Export these to point thresher (or your integration) at the sandbox:",
-        f"export HARVEST_BASE_URL={running.api_url}",
-        f"export HARVEST_ID_URL={running.id_url}",
-        f"export HARVEST_ACCOUNT_ID={creds.account_id}",
-        f"export HARVEST_ACCESS_TOKEN={creds.admin_token}",
+        *(f"export {name}={value}" for name, value in _client_env(sandbox, running).items()),
         'export HARVEST_USER_AGENT="your-app (you@example.com)"',
     ]
     for line in lines:
