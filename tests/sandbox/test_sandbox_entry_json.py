@@ -28,9 +28,13 @@ def _rounded(hours: float) -> float:
 def _assignment(state: SandboxState, ua: UserAssignment) -> dict[str, Any]:
     project, user = state.projects[ua.project_id], state.users[ua.user_id]
     return {
-        "id": ua.id, "is_project_manager": ua.is_project_manager, "is_active": ua.is_active,
-        "use_default_rates": ua.use_default_rates, "budget": ua.budget,
-        "created_at": format_ts(ua.created_at), "updated_at": format_ts(ua.updated_at),
+        "id": ua.id,
+        "is_project_manager": ua.is_project_manager,
+        "is_active": ua.is_active,
+        "use_default_rates": ua.use_default_rates,
+        "budget": ua.budget,
+        "created_at": format_ts(ua.created_at),
+        "updated_at": format_ts(ua.updated_at),
         "hourly_rate": ua.hourly_rate,
         "project": {"id": project.id, "name": project.name, "code": project.code},
         "user": {"id": user.id, "name": user.name},
@@ -50,26 +54,45 @@ def expected(state: SandboxState, entry: TimeEntry, now: float) -> dict[str, Any
     if billable:
         rate = ua.hourly_rate if ua is not None and not ua.use_default_rates else user.default_hourly_rate
     return {
-        "id": entry.id, "spent_date": entry.spent_date,
+        "id": entry.id,
+        "spent_date": entry.spent_date,
         "user": {"id": user.id, "name": user.name},
         "client": {"id": client.id, "name": client.name},
         "project": {"id": project.id, "name": project.name},
         "task": {"id": task.id, "name": task.name},
         "user_assignment": None if ua is None else _assignment(state, ua),
-        "task_assignment": None if ta is None else {
-            "id": ta.id, "billable": ta.billable, "is_active": ta.is_active,
-            "created_at": format_ts(ta.created_at), "updated_at": format_ts(ta.updated_at),
-            "hourly_rate": ta.hourly_rate, "budget": ta.budget, "task": {"id": task.id, "name": task.name},
+        "task_assignment": None
+        if ta is None
+        else {
+            "id": ta.id,
+            "billable": ta.billable,
+            "is_active": ta.is_active,
+            "created_at": format_ts(ta.created_at),
+            "updated_at": format_ts(ta.updated_at),
+            "hourly_rate": ta.hourly_rate,
+            "budget": ta.budget,
+            "task": {"id": task.id, "name": task.name},
         },
-        "hours": hours, "hours_without_timer": entry.hours, "rounded_hours": _rounded(hours),
+        "hours": hours,
+        "hours_without_timer": entry.hours,
+        "rounded_hours": _rounded(hours),
         "notes": entry.notes,
         "created_at": format_ts(entry.created_at),
         "updated_at": format_ts(entry.updated_at or entry.created_at),
-        "is_locked": False, "locked_reason": None, "is_closed": False, "is_billed": False,
+        "is_locked": False,
+        "locked_reason": None,
+        "is_closed": False,
+        "is_billed": False,
         "timer_started_at": None if entry.timer_started_at is None else format_ts(entry.timer_started_at),
-        "started_time": entry.started_time, "ended_time": entry.ended_time, "is_running": entry.is_running,
-        "invoice": None, "external_reference": None, "billable": billable, "budgeted": False,
-        "billable_rate": rate, "cost_rate": user.cost_rate,
+        "started_time": entry.started_time,
+        "ended_time": entry.ended_time,
+        "is_running": entry.is_running,
+        "invoice": None,
+        "external_reference": None,
+        "billable": billable,
+        "budgeted": False,
+        "billable_rate": rate,
+        "cost_rate": user.cost_rate,
     }
 
 

@@ -181,8 +181,9 @@ def test_every_suite_test_is_in_the_report() -> None:
 def test_the_schema_checks_apply_the_reports_deviations() -> None:
     assert {d.key: d.reason for d in REPORT.deviations} == DEVIATIONS
     for deviation in REPORT.deviations:
-        assert deviation.tests == (f"tests/sandbox/test_sandbox_openapi.py::test_deviation_"
-                                   f"{deviation.key.replace('-', '_')}",)
+        assert deviation.tests == (
+            f"tests/sandbox/test_sandbox_openapi.py::test_deviation_{deviation.key.replace('-', '_')}",
+        )
 
 
 def test_the_docs_page_is_current() -> None:

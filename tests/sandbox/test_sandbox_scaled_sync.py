@@ -48,7 +48,11 @@ def test_sync_paces_at_the_limit_harvest_rate_limit_names(tmp_path: Path) -> Non
         }
         result = subprocess.run(
             [sys.executable, "-m", "thresher", "sync", "--page-size", "1"],
-            env=env, capture_output=True, text=True, timeout=600, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
         with running.sandbox.lock:

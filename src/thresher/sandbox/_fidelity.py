@@ -124,17 +124,31 @@ class FidelityReport:
         for behaviour in self.behaviours:
             groups.setdefault(behaviour.group, []).append(behaviour)
         for group, members in groups.items():
-            lines += ["", f"## {group}", "", "| Behaviour | What the sandbox does | Source | Tests |",
-                      "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {group}",
+                "",
+                "| Behaviour | What the sandbox does | Source | Tests |",
+                "|---|---|---|---|",
+            ]
             for b in members:
                 what = b.what if b.deviation is None else f"{b.what}. **Deviation:** {b.deviation}"
                 source = f"{b.source} [{b.mark}]" if b.mark != "-" else b.source
-                lines.append(f"| {_cell(b.name)} | {_cell(what)} | {_cell(source)} | "
-                             f"{'<br>'.join(_code(t) for t in b.tests)} |")
-        lines += ["", "## Deviations from harvest-openapi.yaml", "",
-                  "Where the community file is wrong about the real API, the schema checks patch a copy",
-                  "(`tests/sandbox/sandbox_openapi.py`); `tests/sandbox/test_sandbox_openapi.py` checks each",
-                  "patch is still needed.", "", "| Deviation | Reason | Tests |", "|---|---|---|"]
+                lines.append(
+                    f"| {_cell(b.name)} | {_cell(what)} | {_cell(source)} | "
+                    f"{'<br>'.join(_code(t) for t in b.tests)} |"
+                )
+        lines += [
+            "",
+            "## Deviations from harvest-openapi.yaml",
+            "",
+            "Where the community file is wrong about the real API, the schema checks patch a copy",
+            "(`tests/sandbox/sandbox_openapi.py`); `tests/sandbox/test_sandbox_openapi.py` checks each",
+            "patch is still needed.",
+            "",
+            "| Deviation | Reason | Tests |",
+            "|---|---|---|",
+        ]
         for d in self.deviations:
             lines.append(f"| `{d.key}` | {_cell(d.reason)} | {'<br>'.join(_code(t) for t in d.tests)} |")
         return "\n".join(lines) + "\n"
