@@ -144,6 +144,12 @@ def test_running_entries_and_missing_assignments() -> None:
     sandbox = Sandbox(SandboxConfig(users=8, seed=5, rate_limit=None))
     state, now = sandbox.state, sandbox.clock.now()
     entry = next(iter(state.time_entry_index.values()))
+    _same(state, entry, now)
+    entry.updated_at = entry.created_at + 86_400 * 3 + 7  # changed records: both dates differ
+    ua = state.assignment_for(entry.project_id, entry.user_id)
+    assert ua is not None
+    ua.updated_at = ua.created_at + 61
+    _same(state, entry, now)
     entry.timer_started_at, entry.started_time = int(now) - 5400, "8:00am"
     _same(state, entry, now)
     assert orjson.loads(TimeEntryRenderer(state, now)(entry))["is_running"] is True

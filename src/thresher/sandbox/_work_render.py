@@ -233,15 +233,20 @@ class TimeEntryRenderer:
         rate = None
         if billable:
             rate = ua.hourly_rate if ua is not None and not ua.use_default_rates else user.default_hourly_rate
+        # Most records were never changed: their updated_at is their created_at, formatted once.
+        created = _ts(entry.created_at)
+        updated = created if entry.updated_at in (0, entry.created_at) else _ts(entry.updated_at)
+        if ua is not None:
+            ua_created = _ts(ua.created_at)
+            ua_updated = ua_created if ua.updated_at == ua.created_at else _ts(ua.updated_at)
         return _TIME_ENTRY % (
             entry.id, _json(entry.spent_date), user_ref, refs, task,
             b"null" if ua is None else _USER_ASSIGNMENT % (
                 ua.id, _BOOL[ua.is_project_manager], _BOOL[ua.is_active], _BOOL[ua.use_default_rates],
-                _json(ua.budget), _ts(ua.created_at), _ts(ua.updated_at), _json(ua.hourly_rate),
-                project, user_ref,
+                _json(ua.budget), ua_created, ua_updated, _json(ua.hourly_rate), project, user_ref,
             ),
             task_assignment, stopped if timer is None else _json(hours), stopped, _json(_rounded(hours)),
-            _json(entry.notes), _ts(entry.created_at), _ts(entry.updated_at or entry.created_at),
+            _json(entry.notes), created, updated,
             b"null" if timer is None else b'"%b"' % _ts(timer), _json(entry.started_time),
             _json(entry.ended_time), _BOOL[timer is not None], _BOOL[billable], _json(rate),
             _json(user.cost_rate),
