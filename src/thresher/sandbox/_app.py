@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import email.utils
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -275,7 +276,7 @@ class _Gate:
                 message = dict(message)
                 message["headers"] = [
                     *message.get("headers", ()),
-                    (b"date", email.utils.formatdate(sandbox.clock.now(), usegmt=True).encode()),
+                    (b"date", _http_date(sandbox.clock.now())),
                 ]
             await send(message)
 
@@ -380,7 +381,7 @@ class _Gate:
                 return
             sandbox.state.request_log.append(RequestRecord(
                 id=self._request_ids,
-                at=format_ts(sandbox.clock.now()),
+                at=_log_stamp(sandbox.clock.now()),
                 method=scope.get("method", ""),
                 path=scope.get("path", ""),
                 query=query,
@@ -392,6 +393,28 @@ class _Gate:
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 fault=info.fault,
             ))
+
+
+class _PerSecond:
+    """A formatter of whole-second times that formats each second once: every API answer carries
+    a Date header and every request a log time, and formatting them cost more than serving
+    ``/v2/users/me`` from memory (bench/sandbox.py)."""
+
+    def __init__(self, render: Callable[[int], Any]) -> None:
+        self._render = render
+        # One tuple, replaced whole: a thread never pairs one second with another's text.
+        self._last: tuple[int, Any] | None = None
+
+    def __call__(self, now: float) -> Any:
+        second = math.floor(now)  # as gmtime and formatdate truncate, before the epoch too
+        last = self._last
+        if last is None or last[0] != second:
+            last = self._last = (second, self._render(second))
+        return last[1]
+
+
+_http_date = _PerSecond(lambda second: email.utils.formatdate(second, usegmt=True).encode())
+_log_stamp = _PerSecond(format_ts)
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
