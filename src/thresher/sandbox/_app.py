@@ -169,7 +169,7 @@ class _Api:
                 actor, token = self.authenticate(request)
                 if info is not None:
                     info.user_id, info.token_kind = actor.id, token.kind
-                self.limit(token, request.url.path)
+                self.limit(token, request.scope["path"])  # request.url would build a whole URL
                 if raw:
                     body = parse_body(request.headers.get("content-type", ""), raw)
                 response = handler(Call(request, request.query_params, body, actor, token))
