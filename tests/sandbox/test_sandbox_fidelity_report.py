@@ -27,6 +27,7 @@ from sandbox_openapi import DEVIATIONS, raw_spec
 from starlette.routing import BaseRoute, Mount, Route
 
 from thresher.sandbox import Behaviour, Sandbox, SandboxConfig, fidelity_report
+from thresher.sandbox._fidelity import MARKS
 
 ROOT = Path(__file__).resolve().parents[2]
 FACT_SHEET = ROOT / "docs" / "harvest-api.md"
@@ -136,6 +137,7 @@ def _section_10_row(question: str) -> str:
 
 
 def _check_source(behaviour: Behaviour) -> None:
+    assert behaviour.mark in MARKS, f"unknown mark {behaviour.mark!r}"
     document, _, where = behaviour.source.partition(" ")
     if document == "docs/harvest-api.md":
         gotcha = where.removeprefix("gotcha ")

@@ -73,6 +73,8 @@ class Behaviour:
             return "Beyond the fact sheet: what harvest-openapi.yaml documents"
         if self.source == "thresher.sandbox":
             return "The sandbox's own features"
+        if self.source.startswith("docs/migrating-from-v1.md"):
+            return "The legacy v1 People API (docs/migrating-from-v1.md)"
         return self.source.split(" ", 1)[0]
 
     def as_dict(self) -> dict[str, Any]:
