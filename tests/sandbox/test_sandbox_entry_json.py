@@ -172,3 +172,23 @@ def test_a_listed_entry_is_the_entry_get_answers(fresh_live_sandbox: LiveSandbox
         assert one.status_code == 200
         assert one.content == orjson.dumps(item)
         assert one.headers["content-type"].startswith("application/json")
+
+
+def test_listings_share_rendered_parts_until_the_account_changes(fresh_live_sandbox: LiveSandbox) -> None:
+    live = fresh_live_sandbox
+
+    def listed() -> list[dict[str, Any]]:
+        response = live.client.get("/v2/time_entries", params={"per_page": 5}, headers=live.headers())
+        assert response.status_code == 200
+        entries: list[dict[str, Any]] = response.json()["time_entries"]
+        return entries
+
+    first = listed()[0]
+    sandbox = live.sandbox
+    with sandbox.lock:  # a rename the way every change ends: mark_changed()
+        sandbox.state.tasks[first["task"]["id"]].name = "Renamed task"
+        sandbox.state.clients[first["client"]["id"]].name = "Renamed client"
+        sandbox.mark_changed()
+    again = next(e for e in listed() if e["id"] == first["id"])
+    assert again["task"]["name"] == again["task_assignment"]["task"]["name"] == "Renamed task"
+    assert again["client"]["name"] == "Renamed client"

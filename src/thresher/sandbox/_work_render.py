@@ -23,6 +23,7 @@ from ._state import SandboxState
 
 __all__ = [
     "EXPENSE_CATEGORIES",
+    "SharedEntryParts",
     "TimeEntryRenderer",
     "client_dict",
     "entry_hours",
@@ -181,6 +182,8 @@ _TIME_ENTRY = (
 #: What every entry on one project and task shares: the client and project references, the
 #: project inside a user assignment, the task reference, the task assignment (or null), billable.
 _Shared = tuple[bytes, bytes, bytes, bytes, bool]
+#: What a ``TimeEntryRenderer`` remembers per project and task.
+SharedEntryParts = dict[tuple[int, int], _Shared]
 
 
 class TimeEntryRenderer:
@@ -195,9 +198,13 @@ class TimeEntryRenderer:
     for field and in order.
     """
 
-    def __init__(self, state: SandboxState, now: float) -> None:
+    def __init__(
+        self, state: SandboxState, now: float, shared: SharedEntryParts | None = None
+    ) -> None:
+        """``shared`` keeps what entries share across renderers (``TimeEntriesApi`` keeps one per
+        state until the next change); by default it lives as long as this renderer."""
         self.state, self.now = state, now
-        self._shared: dict[tuple[int, int], _Shared] = {}
+        self._shared: SharedEntryParts = {} if shared is None else shared
 
     def _share(self, project_id: int, task_id: int) -> _Shared:
         state = self.state
