@@ -81,9 +81,11 @@ def serve_in_thread(
     """
     sock = bind_socket(host, port, error=error)
     bound_port: int = sock.getsockname()[1]
+    # http="auto": httptools (a dependency) when importable, else h11; httptools parses requests
+    # in C, worth about 60% more requests per second to the sandbox (bench/sandbox.py).
     config = uvicorn.Config(
         app, host=host, port=bound_port, log_config=None, log_level=log_level,
-        access_log=False, date_header=False, lifespan="on", http="h11", loop="asyncio",
+        access_log=False, date_header=False, lifespan="on", http="auto", loop="asyncio",
         timeout_graceful_shutdown=5, **proxy_options(forwarded_allow_ips),
     )
     server = uvicorn.Server(config)

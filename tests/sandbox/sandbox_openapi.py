@@ -18,33 +18,13 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from thresher.sandbox import fidelity_report
+
 SPEC_PATH = Path(__file__).resolve().parent / "data" / "harvest-openapi.yaml"
 
-#: Deliberate deviations from the file, each with docs/harvest-api.md row that justifies it.
-DEVIATIONS: dict[str, str] = {
-    "error-schema": "§11 row 1: the file's Error schema {code, message} is invented; errors are "
-    "checked against docs/harvest-api.md's shapes instead (401 invalid_token, 404 {status,error}, HTML "
-    "404, 422 {message}), never against the file.",
-    "page-null": "§11 row 4 and §3: list wrappers require an integer `page`, but in cursor mode "
-    "`page` is null on middle pages; `page` is made nullable.",
-    "int32-ids": "§11 row 3 and §1: ids are `format: int32` in the file but need 64 bits; the "
-    "default sandbox ids fit in int32, and a sandbox with id_base past 2**31 fails only that "
-    "format (test_sandbox_openapi.py::test_deviation_int32_ids), so it is dropped for such runs.",
-    "delete-body": "§11 row 7 and §2: the file says DELETE returns no body; 2019 traffic shows the "
-    "deleted object, which is validated against the object's schema.",
-    "task-assignment-project": "The file's TaskAssignment has a `project` property that the docs' "
-    "project-assignment example (and the sandbox) omit inside a project assignment; it is not "
-    "required there.",
-    "team-report-fields": "The file has one TimeReportsResult for the client, project, task and team "
-    "reports; a team report row carries only the team fields (the file's own example for "
-    "/reports/time/team), so those alone are required, through a derived TeamTimeReportResults.",
-    "embedded-assignments": "Inside a time entry or an expense, user_assignment and task_assignment "
-    "are typed as the full UserAssignment and TaskAssignment objects; the sandbox sends the full "
-    "user assignment (project and user included) and a task assignment with its task, which "
-    "satisfies them. Nothing is patched; listed so the reason is on record.",
-    "teammates-per-page": "§11 row 9: the teammates example says per_page 100; the parameter (and "
-    "the sandbox) default to 2000. Examples are not validated.",
-}
+#: Deliberate deviations from the file, each with the docs/harvest-api.md row that justifies it: kept
+#: in the sandbox's fidelity report (src/thresher/sandbox/fidelity.toml), which lists them.
+DEVIATIONS: dict[str, str] = {d.key: d.reason for d in fidelity_report().deviations}
 
 _LIST_WRAPPERS = (
     "Users",

@@ -56,12 +56,12 @@ def serve_greenhouse(
     harvest_only: tuple[object, ...] = (),
 ) -> None:
     """Serve until Ctrl-C or SIGTERM, printing the credentials and the lines to export.
-    ``harvest_only``: the values of --state, --account-id and --admin-token, which only the
-    Harvest sandbox has."""
+    ``harvest_only``: the values of --state, --account-id, --admin-token and the control-plane
+    setting flags, which only the Harvest sandbox has."""
     if any(value is not None for value in harvest_only):
         raise typer.BadParameter(
-            "--state, --account-id and --admin-token belong to the Harvest sandbox; the Greenhouse "
-            "sandbox takes --users, --seed, --rate-limit, --latency-ms and --faults."
+            "--state, --account-id, --admin-token and the setting flags belong to the Harvest "
+            "sandbox; the Greenhouse sandbox takes --users, --seed, --rate-limit, --latency-ms and --faults."
         )
     from thresher.greenhouse_sandbox import GreenhouseSandbox, GreenhouseSandboxConfig, run_greenhouse_sandbox
 

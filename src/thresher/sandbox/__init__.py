@@ -24,7 +24,9 @@ Creates never send mail: invitations land in an outbox. Tests use it in-process
         running.id_url                             # HARVEST_ID_URL (the same origin)
         sandbox.credentials.admin_token            # also manager_token, member_token, OAuth client
 
-From a shell: ``thresher sandbox serve --users 200`` (see ``--help``).
+From a shell: ``thresher sandbox serve --users 200`` (see ``--help``). ``fidelity_report()`` (and
+``thresher sandbox fidelity``) lists every documented behaviour implemented, its source and its
+tests, and the known deviations (docs/sandbox-fidelity.md).
 
 Routes on one port: the API under ``/v2`` (``/api/v2`` is an alias, §1); the identity service at
 ``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the retired v1 People API
@@ -58,15 +60,19 @@ refused); refused requests do not count; 429 always carries ``Retry-After`` in w
 from ._config import SandboxConfig
 from ._errors import SandboxConfigError, SandboxError, SandboxServerError, SandboxStateError
 from ._faults import FaultConfig, FaultDecision, FaultInjector
+from ._fidelity import Behaviour, Deviation, FidelityReport, fidelity_report
 from ._host import SandboxCredentials, SandboxSnapshot
 from ._sandbox import Sandbox
 from ._server import RunningSandbox, run_sandbox
 from ._state import SandboxState
 
 __all__ = [
+    "Behaviour",
+    "Deviation",
     "FaultConfig",
     "FaultDecision",
     "FaultInjector",
+    "FidelityReport",
     "RunningSandbox",
     "Sandbox",
     "SandboxConfig",
@@ -77,6 +83,7 @@ __all__ = [
     "SandboxSnapshot",
     "SandboxState",
     "SandboxStateError",
+    "fidelity_report",
     "run_sandbox",
 ]
 

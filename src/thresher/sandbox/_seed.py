@@ -21,7 +21,8 @@ import unicodedata
 from collections import deque
 
 from ..harvest import HARVEST_TIMEZONES, MANAGER_ADDONS
-from ._clock import SandboxClock, format_date, parse_ts
+from ._clock import SandboxClock, parse_ts
+from ._clock import format_date as _format_date
 from ._collector import collector_paused
 from ._config import SandboxConfig
 from ._records import (
@@ -101,6 +102,19 @@ _FIVE_YEARS = 5 * 365 * 86400
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "", folded.lower())
+
+
+_DAYS: dict[int, str] = {}
+
+
+def format_date(ts: int) -> str:
+    """``_clock.format_date`` remembered per day: a 100,000-user account dates some 130,000 time
+    entries, rates and expenses on 1,800 days, and strftime was a tenth of the seeding time."""
+    day = ts // 86400
+    text = _DAYS.get(day)
+    if text is None:
+        text = _DAYS[day] = _format_date(day * 86400)
+    return text
 
 
 def derive_account_ids(seed: int) -> tuple[int, int]:
