@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FACT_SHEET = ROOT / "docs" / "harvest-api.md"
 PAGE = ROOT / "docs" / "sandbox-fidelity.md"
 #: The suites whose every test is a documented behaviour.
-SUITES = ("test_sandbox_conformance.py", "test_sandbox_fidelity.py", "test_sandbox_work.py", "test_v1_people.py")
+SUITES = (
+    "test_sandbox_conformance.py", "test_sandbox_fidelity.py", "test_sandbox_work.py", "test_v1_people.py",
+)
 #: Tests in those suites that check the suite itself, not the sandbox.
 SELF_CHECKS = {"tests/sandbox/test_sandbox_conformance.py::test_every_section_9_row_and_gotcha_has_a_test"}
 REPORT = fidelity_report()
