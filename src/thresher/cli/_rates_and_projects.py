@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from thresher.connections import ResolvedConnection
     from thresher.provision import WriteThrough
 
-__all__ = ["assign", "rates_app", "unassign"]
+__all__ = ["assign", "parse_amount", "rates_app", "unassign"]
 
 rates_app = typer.Typer(help="Set billable and cost rates.", no_args_is_help=True)
 
@@ -34,7 +34,8 @@ START = typer.Option(
 PROJECT = typer.Option(..., "--project", help="Harvest project id.")
 
 
-def _amount(value: str | None, flag: str) -> Decimal | None:
+def parse_amount(value: str | None, flag: str) -> Decimal | None:
+    """An amount option (``--billable 120.50``): exact, finite, not negative."""
     if value is None:
         return None
     try:
@@ -61,7 +62,7 @@ def rates_set(
     """
     from thresher.provision import find_user
 
-    billable_amount, cost_amount = _amount(billable, "--billable"), _amount(cost, "--cost")
+    billable_amount, cost_amount = parse_amount(billable, "--billable"), parse_amount(cost, "--cost")
     if billable_amount is None and cost_amount is None:
         raise ThresherError("give --billable, --cost or both", hint="e.g. --billable 150")
     start_date = start.date() if start else None
