@@ -149,7 +149,8 @@ def test_a_failure_after_the_create_is_reported_and_a_rerun_completes_it(cli: Cl
 
     failed = cli(*args, ok=False)
     assert failed.exit_code == 1
-    assert "joan@example.com was created, but role" in failed.stderr
+    assert re.search(r"joan@example.com was created \(user \d+\), but role", failed.stderr)
+    assert re.search(r"done +invitation", failed.stderr)
     assert re.search(rf"failed +role {re.escape(role.name)}", failed.stderr)
     assert re.search(rf"not done +project .* \({project}\)", failed.stderr)
     assert "run the same command again" in failed.stderr
