@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from . import _console
+from ._connections import accounts_app, connections_test
 from ._db import db_app
 from ._demo import demo
 from ._login import connections_app, login
@@ -77,7 +78,9 @@ app.command("demo")(demo)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+connections_app.command("test")(connections_test)
 app.add_typer(connections_app, name="connections")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")
 app.add_typer(rates_app, name="rates")
