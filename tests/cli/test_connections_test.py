@@ -104,6 +104,7 @@ def test_a_refused_token_exits_77_and_no_connection_exits_78(cli: Cli) -> None:
     assert refused.exit_code == 77
     assert "not-a-real-token" not in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stderr
+    assert "set a new HARVEST_ACCESS_TOKEN" in refused.stderr
     unknown = cli("connections", "test", "nope", ok=False)
     assert unknown.exit_code == 78
     assert "no connection named 'nope'" in unknown.stderr

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from . import _console
+from ._api import api
 from ._connections import accounts_app, connections_test
 from ._db import db_app
 from ._demo import demo
@@ -74,6 +75,7 @@ app.command("unassign")(unassign)
 app.command("plan")(plan_command)
 app.command("apply")(apply_command)
 app.command("demo")(demo)
+app.command("api")(api)
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")

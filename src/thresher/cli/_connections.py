@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from thresher.harvest import Account, IdentityAccounts, User
     from thresher.store import Store
 
-__all__ = ["accounts_app", "connections_test"]
+__all__ = ["accounts_app", "connections_test", "store_for_harvest"]
 
 accounts_app = typer.Typer(help="Harvest accounts a connection's token reaches.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ accounts_app = typer.Typer(help="Harvest accounts a connection's token reaches."
 _RATE_LIMIT_ENV = "HARVEST_RATE_LIMIT"
 
 
-def _store_for_harvest(database_url: str | None) -> Store:
+def store_for_harvest(database_url: str | None) -> Store:
     """The store, created only when the ``HARVEST_*`` variables form a connection to record in it;
     without them and without a store there is no connection to test (exit 78)."""
     from thresher.connections import NoConnectionError
@@ -67,17 +67,33 @@ def _resolve(store: Store, name: str | None) -> ResolvedConnection:
         raise NoConnectionError(str(exc), hint=exc.hint) from None
 
 
+def _refused_hint(resolved: ResolvedConnection) -> str:
+    fix = (
+        "set a new HARVEST_ACCESS_TOKEN" if resolved.credentials is None
+        else f"log in again: thresher login --name {resolved.name}"
+    )
+    return (
+        f"The token is expired, revoked, or not valid for account {resolved.connection.account_id}; "
+        f"{fix}. 'thresher accounts list' shows the accounts a working token reaches."
+    )
+
+
 def _identity(store: Store, resolved: ResolvedConnection, *, me: bool, all_products: bool = False
               ) -> tuple[User | None, IdentityAccounts | str, tuple[int, float]]:
     """``GET /v2/users/me`` (when ``me``), then the identity service's accounts, or why they
     could not be read; and the rate limit the client used."""
     from thresher._errors import ThresherError
     from thresher.connections import open_client
+    from thresher.harvest import AuthenticationError
 
     async def go() -> tuple[User | None, IdentityAccounts | str, tuple[int, float]]:
         async with open_client(store, resolved) as client:
             # A refused token fails here, with the client's own error (exit 77).
-            user = await client.me() if me else None
+            try:
+                user = await client.me() if me else None
+            except AuthenticationError as exc:
+                exc.hint = _refused_hint(resolved)
+                raise
             identity: IdentityAccounts | str
             try:
                 identity = await client.get_identity(harvest_only=not all_products)
@@ -142,7 +158,7 @@ def connections_test(
 
     Example: thresher connections test acme
     """
-    store = _store_for_harvest(database_url)
+    store = store_for_harvest(database_url)
     resolved = _resolve(store, name)
     user, identity, (limit, window) = _identity(store, resolved, me=True)
     assert user is not None
@@ -225,7 +241,7 @@ def accounts_list(
     Example: thresher accounts list --json
     """
     output = choose_format(fmt, json_out)
-    store = _store_for_harvest(database_url)
+    store = store_for_harvest(database_url)
     resolved = _resolve(store, connection)
     _, identity, _ = _identity(store, resolved, me=False, all_products=all_products)
     assert not isinstance(identity, str)
