@@ -16,7 +16,7 @@ import typer
 from thresher._errors import ThresherError
 
 from ._console import out, print_json
-from ._json import rate_json
+from ._json import rate_json, user_assignment_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO
 from ._plumbing import run_writes
 
@@ -100,11 +100,10 @@ def assign(
     """
     from thresher.provision import find_user
 
-
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
         assignment = await writes.assign_project(user.id, project)
-        return {"email": user.email, **assignment.model_dump(mode="json")}
+        return {"email": user.email, **user_assignment_json(assignment)}
 
     result = run_writes(connection, database_url, body)
     if json_out:
@@ -123,7 +122,6 @@ def unassign(
     Example: thresher unassign ada@example.com --project 14307913
     """
     from thresher.provision import find_user
-
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
