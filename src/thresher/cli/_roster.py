@@ -213,6 +213,7 @@ def plan_command(
     Columns: email, first_name, last_name, access_roles, roles, weekly_capacity_hours, timezone,
     is_contractor, manager_email, billable_rate, cost_rate, active. Blank cells are left alone.
     CSV may be comma, semicolon or tab separated, in UTF-8, UTF-16 or Windows-1252.
+    Piped, the plan is tab-separated rows (action, who, changes) and its summary goes to stderr.
 
     Example: thresher plan roster.csv --prune -o plan.json
     """
