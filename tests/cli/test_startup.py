@@ -127,10 +127,10 @@ def test_help_lists_every_command_and_option() -> None:
     ):
         assert option in users_list.stdout, option
     assert "people_manager" in users_list.stdout  # the access roles, named without the client
-    for command in (["api"], ["connections", "test"], ["accounts", "list"], ["users", "create"]):
-        shown = _thresher(*command, "--help")
+    for argv in (["api"], ["connections", "test"], ["accounts", "list"], ["users", "create"]):
+        shown = _thresher(*argv, "--help")
         assert shown.returncode == 0, shown.stderr
-        assert "Example: thresher" in shown.stdout, command
+        assert "Example: thresher" in shown.stdout, argv
     create = _thresher("users", "create", "--help").stdout
     for option in ("--role", "--manager", "--project", "--billable-rate", "--cost-rate"):
         assert option in create, option
