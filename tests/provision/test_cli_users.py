@@ -179,3 +179,35 @@ def test_an_archived_user_is_not_created_again(cli: Cli) -> None:
     assert "is archived" in refused.stderr
     assert "users restore joan@example.com" in refused.stderr
     assert len(cli.sandbox.state.outbox) == 1
+
+
+def test_a_user_created_out_of_band_is_completed_not_invited_again(cli: Cli) -> None:
+    cli("sync")
+    state = cli.sandbox.state
+    role = next(iter(state.roles.values())).name
+    creds = cli.sandbox.credentials
+    headers = {"Authorization": f"Bearer {creds.admin_token}",
+               "Harvest-Account-Id": str(creds.account_id), "User-Agent": "elsewhere (x@example.com)"}
+    made = httpx.post(f"{cli.running.api_url}/users", headers=headers, json={
+        "email": "joan@example.com", "first_name": "Joan", "last_name": "Clarke"})
+    assert made.status_code == 201
+    # The mirror has not seen her: Harvest refuses the create (422), and she is completed.
+    done = cli(*JOINER, "--role", role, "--billable-rate", "120")
+    assert "already exists: no invitation sent" in done.stdout
+    assert re.search(r"done +fields and rates", done.stdout)
+    assert re.search(rf"done +role {re.escape(role)}", done.stdout)
+    assert len(state.outbox) == 1  # the out-of-band create's own invitation only
+    shown = cli.json("users", "show", "joan@example.com")
+    assert shown["id"] == made.json()["id"]
+    assert shown["default_hourly_rate"] == "120"
+    # Created and archived out of band, unknown to the mirror: refused, nothing restored.
+    other = httpx.post(f"{cli.running.api_url}/users", headers=headers, json={
+        "email": "alan@example.com", "first_name": "Alan", "last_name": "Turing"}).json()
+    assert httpx.patch(f"{cli.running.api_url}/users/{other['id']}", headers=headers,
+                       json={"is_active": False}).status_code == 200
+    refused = cli("users", "create", "--email", "alan@example.com", "--first-name", "Alan",
+                  "--last-name", "Turing", ok=False)
+    assert refused.exit_code == 1
+    assert "is archived" in refused.stderr
+    assert state.users[other["id"]].is_active is False
+    assert len(state.outbox) == 2

@@ -161,15 +161,16 @@ async def onboard(writes: WriteThrough, joiner: Joiner) -> JoinerResult:
     checked = await _check(writes, joiner)
     email = joiner.user.email
     user = await _existing(writes, email)
-    if user is not None and not user.is_active:
+    body = joiner.user.model_dump(mode="json", exclude_none=True)
+    result = JoinerResult(user=None, created=False)
+    if user is None:
+        # Harvest refuses an email already taken (gotcha 2): then the user is looked up instead.
+        user, result.created = await writes.create_or_find_user(joiner.user)
+    if not user.is_active:
         raise ProvisionError(
             f"{user.email} already exists and is archived (user {user.id}); nothing was changed",
             hint=f"Restore them first (this takes a paid seat): thresher users restore {user.email}",
         )
-    body = joiner.user.model_dump(mode="json", exclude_none=True)
-    result = JoinerResult(user=None, created=False)
-    if user is None:
-        user, result.created = await writes.create_or_find_user(joiner.user)
     result.user = user
     if result.created:
         created = f"user {user.id} created; Harvest emailed {email}"
