@@ -105,6 +105,9 @@ def test_a_refused_token_exits_77_and_no_connection_exits_78(cli: Cli) -> None:
     assert "not-a-real-token" not in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stderr
     assert "set a new HARVEST_ACCESS_TOKEN" in refused.stderr
+    listing = cli("accounts", "list", env={"HARVEST_ACCESS_TOKEN": "1.pt.not-a-real-token"}, ok=False)
+    assert listing.exit_code == 77
+    assert "set a new HARVEST_ACCESS_TOKEN" in listing.stderr
     unknown = cli("connections", "test", "nope", ok=False)
     assert unknown.exit_code == 78
     assert "no connection named 'nope'" in unknown.stderr

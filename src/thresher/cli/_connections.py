@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from thresher._errors import ThresherError
+
 from ._console import out, print_json
 from ._json import timestamp
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON
@@ -78,32 +80,32 @@ def _refused_hint(resolved: ResolvedConnection) -> str:
     )
 
 
-def _identity(store: Store, resolved: ResolvedConnection, *, me: bool, all_products: bool = False
-              ) -> tuple[User | None, IdentityAccounts | str, tuple[int, float]]:
-    """``GET /v2/users/me`` (when ``me``), then the identity service's accounts, or why they
-    could not be read; and the rate limit the client used."""
-    from thresher._errors import ThresherError
+def _identity(
+    store: Store, resolved: ResolvedConnection, *, me: bool, all_products: bool = False
+) -> tuple[User | None, IdentityAccounts | str, tuple[int, float]]:
+    """``GET /v2/users/me`` (when ``me``), then the identity service's accounts (for
+    ``connections test``: or why they could not be read); and the rate limit the client used.
+    A refused token fails with the client's own error (exit 77) and a hint for the command line."""
     from thresher.connections import open_client
     from thresher.harvest import AuthenticationError
 
     async def go() -> tuple[User | None, IdentityAccounts | str, tuple[int, float]]:
         async with open_client(store, resolved) as client:
-            # A refused token fails here, with the client's own error (exit 77).
-            try:
-                user = await client.me() if me else None
-            except AuthenticationError as exc:
-                exc.hint = _refused_hint(resolved)
-                raise
+            user = await client.me() if me else None
             identity: IdentityAccounts | str
             try:
                 identity = await client.get_identity(harvest_only=not all_products)
             except ThresherError as exc:
-                if not me:
+                if not me or isinstance(exc, AuthenticationError):
                     raise
                 identity = f"(unavailable: {exc})"
             return user, identity, (client.settings.rate_limit, client.settings.window)
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except AuthenticationError as exc:
+        exc.hint = _refused_hint(resolved)
+        raise
 
 
 def _token(resolved: ResolvedConnection, store: Store) -> dict[str, Any]:
