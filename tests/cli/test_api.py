@@ -84,6 +84,7 @@ def test_other_hosts_and_bad_command_lines_are_refused_with_2(cli: Cli) -> None:
         (["POST", "/v2/users", "--paginate"], "use it with GET"),
         (["GET", "/v2/users", "--jsonl"], "--jsonl goes with --paginate"),
         (["GET", "/v2/users", "-f", "is_active"], "is not key=value"),
+        (["GET", "/v2/users", "-f", "ids[]=1"], "builds a JSON array"),
         (["POST", "/v2/users", "--input", "-"], "stdin is not JSON"),
         (["POST", "/v2/users", "--input", "/nonexistent/body.json"], "cannot read"),
     ]

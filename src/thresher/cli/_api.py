@@ -39,8 +39,8 @@ __all__ = ["api"]
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 FIELDS = typer.Option(
     [], "--field", "-f",
-    help="key=value, a string: a query parameter of a GET or DELETE, else a JSON body field; "
-    "key[]=value builds an array (repeatable).",
+    help="key=value, a string: a query parameter of a GET or DELETE, else a JSON body field "
+    "(key[]=value adds to an array) (repeatable).",
 )
 TYPED_FIELDS = typer.Option(
     [], "--typed-field", "-F",
@@ -74,11 +74,15 @@ def _fields(raw: list[str], typed: list[str]) -> dict[str, Any]:
 
 
 def _query(fields: dict[str, Any]) -> dict[str, str]:
-    def text(value: Any) -> str:
-        return json.dumps(value) if isinstance(value, bool) or value is None else str(value)
-
+    """Fields as query parameters: ``true``, ``false`` and numbers as Harvest reads them."""
+    arrays = [key for key, value in fields.items() if isinstance(value, list)]
+    if arrays:
+        raise typer.BadParameter(
+            f"{arrays[0]}[] builds a JSON array, and this request's fields go to the query string",
+            param_hint="'--field'",
+        )
     return {
-        key: ",".join(text(v) for v in value) if isinstance(value, list) else text(value)
+        key: json.dumps(value) if isinstance(value, bool) or value is None else str(value)
         for key, value in fields.items()
     }
 
