@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from provision.conftest import Cli
@@ -74,3 +75,23 @@ def test_users_show_lists_projects_from_harvest_and_other_shapes(cli: Cli) -> No
         assert TIMESTAMP.match(event["observed_at"])
         created_at = event["changes"].get("created_at", {}).get("after")
         assert created_at is None or TIMESTAMP.match(created_at)
+
+
+def test_assign_prints_canonical_amounts_and_timestamps(cli: Cli) -> None:
+    state = cli.sandbox.state
+    # An assignment with rates of its own: assigning again answers with it, as Harvest holds it.
+    seeded = next(
+        a for a in state.user_assignments.values()
+        if a.is_active and a.hourly_rate is not None and state.users[a.user_id].is_active
+    )
+    email = state.users[seeded.user_id].email
+    shown = cli.json("assign", email, "--project", str(seeded.project_id))
+    assert list(shown) == [
+        "email", "id", "project", "user", "is_active", "is_project_manager", "use_default_rates",
+        "hourly_rate", "budget", "created_at", "updated_at",
+    ]
+    assert shown["id"] == seeded.id
+    assert shown["hourly_rate"] == format(Decimal(str(seeded.hourly_rate)).normalize(), "f")
+    assert "." not in shown["hourly_rate"] or not shown["hourly_rate"].endswith("0")
+    assert shown["budget"] is None or isinstance(shown["budget"], str)
+    _timestamps(shown)

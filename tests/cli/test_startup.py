@@ -87,8 +87,10 @@ def test_command_modules_load_no_heavy_stack() -> None:
         (["thresher.cli._app"], None),
         ([], ["--help"]),
         ([], ["users", "list", "--help"]),
+        ([], ["api", "--help"]),
+        ([], ["connections", "test", "--help"]),
     ],
-    ids=["import", "--help", "users-list-help"],
+    ids=["import", "--help", "users-list-help", "api-help", "connections-test-help"],
 )
 def test_start_up_loads_no_heavy_stack(modules: list[str], argv: list[str] | None) -> None:
     assert _heavy_loaded(modules, argv) == []
@@ -111,7 +113,8 @@ def test_help_lists_every_command_and_option() -> None:
     assert root.returncode == 0, root.stderr
     for command in (
         "sync", "changes", "login", "offboard", "assign", "unassign", "plan", "apply", "demo",
-        "sandbox", "db", "users", "connections", "teammates", "roles", "rates", "scim",
+        "sandbox", "db", "users", "connections", "teammates", "roles", "rates", "scim", "api",
+        "accounts",
     ):
         assert f" {command} " in root.stdout, command
     for option in ("--debug", "--version", "--install-completion", "--show-completion", "--help"):
@@ -124,6 +127,13 @@ def test_help_lists_every_command_and_option() -> None:
     ):
         assert option in users_list.stdout, option
     assert "people_manager" in users_list.stdout  # the access roles, named without the client
+    for argv in (["api"], ["connections", "test"], ["accounts", "list"], ["users", "create"]):
+        shown = _thresher(*argv, "--help")
+        assert shown.returncode == 0, shown.stderr
+        assert "Example: thresher" in shown.stdout, argv
+    create = _thresher("users", "create", "--help").stdout
+    for option in ("--role", "--manager", "--project", "--billable-rate", "--cost-rate"):
+        assert option in create, option
     serve = _thresher("scim", "serve", "--help")
     assert serve.returncode == 0, serve.stderr
     assert "archive|delete" in serve.stdout

@@ -56,9 +56,9 @@ def test_plan_apply_and_reapply(cli: Cli, tmp_path: Path) -> None:
     update = next(c for c in plan["changes"] if c["action"] == "update")
     assert update["changes"]["last_name"]["to"] == "Changed"
     assert update["changes"]["weekly_capacity"] == {"from": x_capacity, "to": hours * 3600}
-    text = cli("plan", str(roster)).stdout
-    assert "3 invitation(s)" in text
-    assert "Changed" in text
+    shown = cli("plan", str(roster))  # piped: rows on stdout, the summary on stderr
+    assert "3 invitation(s)" in shown.stderr
+    assert "Changed" in shown.stdout
 
     outbox_before = len(cli.sandbox.state.outbox)
     applied = cli.json("apply", str(roster), "--yes")
@@ -80,7 +80,7 @@ def test_plan_apply_and_reapply(cli: Cli, tmp_path: Path) -> None:
     again = cli.json("apply", str(roster), "--yes")
     assert again["changes"] == []
     assert again["applied"] == {}
-    assert "No changes" in cli("plan", str(roster)).stdout
+    assert "No changes" in cli("plan", str(roster)).stderr
     assert len(state.outbox) - outbox_before == 3
 
 

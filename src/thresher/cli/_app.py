@@ -15,6 +15,8 @@ from thresher._origin import set_origin
 
 from . import _console
 from ._admin import admin_app
+from ._api import api
+from ._connections import accounts_app, connections_test
 from ._db import db_app
 from ._demo import demo
 from ._login import connections_app, login
@@ -81,11 +83,14 @@ app.command("plan")(plan_command)
 app.command("apply")(apply_command)
 app.command("demo")(demo)
 app.command("serve")(serve)
+app.command("api")(api)
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+connections_app.command("test")(connections_test)
 app.add_typer(connections_app, name="connections")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")
 app.add_typer(rates_app, name="rates")

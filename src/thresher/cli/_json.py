@@ -20,7 +20,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from thresher.harvest import ProjectAssignment, Rate, Role, Teammate, User
+    from thresher.harvest import (
+        ProjectAssignment,
+        ProjectRef,
+        Rate,
+        Role,
+        Teammate,
+        User,
+        UserAssignment,
+    )
     from thresher.store import ChangeEvent, StoredRole, StoredUser
 
 __all__ = [
@@ -31,6 +39,7 @@ __all__ = [
     "rate_json",
     "role_json",
     "timestamp",
+    "user_assignment_json",
     "user_json",
 ]
 
@@ -126,17 +135,33 @@ def rate_json(rate: Rate) -> dict[str, Any]:
     }
 
 
+def _project(project: ProjectRef) -> dict[str, Any]:
+    return {"id": project.id, "name": project.name, "code": project.code}
+
+
 def assignment_json(assignment: ProjectAssignment) -> dict[str, Any]:
     """A user's project assignment (the project, its client, and the user's terms on it)."""
     client = assignment.client
     return {
         "id": assignment.id,
-        "project": {
-            "id": assignment.project.id,
-            "name": assignment.project.name,
-            "code": assignment.project.code,
-        },
+        "project": _project(assignment.project),
         "client": None if client is None else {"id": client.id, "name": client.name},
+        "is_active": assignment.is_active,
+        "is_project_manager": assignment.is_project_manager,
+        "use_default_rates": assignment.use_default_rates,
+        "hourly_rate": amount(assignment.hourly_rate),
+        "budget": amount(assignment.budget),
+        "created_at": timestamp(assignment.created_at),
+        "updated_at": timestamp(assignment.updated_at),
+    }
+
+
+def user_assignment_json(assignment: UserAssignment) -> dict[str, Any]:
+    """A project's assignment of one user (``assign``): the project, the user, and their terms."""
+    return {
+        "id": assignment.id,
+        "project": _project(assignment.project),
+        "user": {"id": assignment.user.id, "name": assignment.user.name},
         "is_active": assignment.is_active,
         "is_project_manager": assignment.is_project_manager,
         "use_default_rates": assignment.use_default_rates,

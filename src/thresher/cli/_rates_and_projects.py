@@ -16,7 +16,7 @@ import typer
 from thresher._errors import ThresherError
 
 from ._console import out, print_json
-from ._json import rate_json
+from ._json import rate_json, user_assignment_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO
 from ._plumbing import run_writes
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from thresher.connections import ResolvedConnection
     from thresher.provision import WriteThrough
 
-__all__ = ["assign", "rates_app", "unassign"]
+__all__ = ["assign", "parse_amount", "rates_app", "unassign"]
 
 rates_app = typer.Typer(help="Set billable and cost rates.", no_args_is_help=True)
 
@@ -34,7 +34,8 @@ START = typer.Option(
 PROJECT = typer.Option(..., "--project", help="Harvest project id.")
 
 
-def _amount(value: str | None, flag: str) -> Decimal | None:
+def parse_amount(value: str | None, flag: str) -> Decimal | None:
+    """An amount option (``--billable 120.50``): exact, finite, not negative."""
     if value is None:
         return None
     try:
@@ -61,7 +62,7 @@ def rates_set(
     """
     from thresher.provision import find_user
 
-    billable_amount, cost_amount = _amount(billable, "--billable"), _amount(cost, "--cost")
+    billable_amount, cost_amount = parse_amount(billable, "--billable"), parse_amount(cost, "--cost")
     if billable_amount is None and cost_amount is None:
         raise ThresherError("give --billable, --cost or both", hint="e.g. --billable 150")
     start_date = start.date() if start else None
@@ -99,11 +100,10 @@ def assign(
     """
     from thresher.provision import find_user
 
-
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)
         assignment = await writes.assign_project(user.id, project)
-        return {"email": user.email, **assignment.model_dump(mode="json")}
+        return {"email": user.email, **user_assignment_json(assignment)}
 
     result = run_writes(connection, database_url, body)
     if json_out:
@@ -122,7 +122,6 @@ def unassign(
     Example: thresher unassign ada@example.com --project 14307913
     """
     from thresher.provision import find_user
-
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:
         user = await find_user(writes, who)

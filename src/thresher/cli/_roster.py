@@ -28,15 +28,14 @@ from rich.markup import escape
 from thresher._errors import ThresherError
 
 from ._console import err_console, out, print_json
-from ._options import CONNECTION, DATABASE_URL, JSON
+from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON
+from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import open_store
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from thresher.connections import ResolvedConnection
     from thresher.harvest import AsyncHarvest
-    from thresher.provision import Plan, RosterRow, SavedPlan, WriteThrough
+    from thresher.provision import Change, Plan, RosterRow, SavedPlan, WriteThrough
     from thresher.store import Store
     from thresher.sync import SyncOptions
 
@@ -66,28 +65,28 @@ def _refresh_options() -> SyncOptions:
 # -- showing a plan --------------------------------------------------------------------------
 
 
-def _plan_table(plan: Plan) -> Table:
-    from rich.table import Table
-
+def _describe_change(change: Change) -> str:
     from thresher.provision import membership_diff
 
-    table = Table("action")
-    # Emails and names wrap rather than being cut short.
-    table.add_column("who", overflow="fold")
-    table.add_column("changes", overflow="fold")
-    for change in plan.changes:
-        parts = []
-        for key, (before, after) in change.diffs.items():
-            if key in ("members", "teammates"):
-                added, removed = membership_diff(before, after)
-                parts.append(" ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed)])
-                             or f"{key}: none")
-            elif change.action == "create":
-                parts.append(f"{key}: {_fmt(after)}")
-            else:
-                parts.append(f"{key}: {_fmt(before)} → {_fmt(after)}")
-        table.add_row(change.action, escape(change.email), escape("; ".join(parts)))
-    return table
+    parts = []
+    for key, (before, after) in change.diffs.items():
+        if key in ("members", "teammates"):
+            added, removed = membership_diff(before, after)
+            parts.append(" ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed)])
+                         or f"{key}: none")
+        elif change.action == "create":
+            parts.append(f"{key}: {_fmt(after)}")
+        else:
+            parts.append(f"{key}: {_fmt(before)} → {_fmt(after)}")
+    return "; ".join(parts)
+
+
+#: A plan as a list (``_output``): emails never cut, the changes wrap.
+PLAN_COLUMNS: list[Column[Change]] = [
+    Column("action", lambda c: c.action, whole=True),
+    Column("who", lambda c: c.email, whole=True),
+    Column("changes", _describe_change),
+]
 
 
 def _fmt(value: Any) -> str:
@@ -105,15 +104,25 @@ def _summary(plan: Plan) -> str:
     return f"{len(plan.changes)} change(s): {counts}.{mail}"
 
 
-def _show_plan(plan: Plan, json_out: bool, extra: dict[str, Any] | None = None) -> None:
-    if json_out:
+def _show_plan(
+    plan: Plan, output: OutputFormat, extra: dict[str, Any] | None = None
+) -> None:
+    """The plan in ``output``: a table on a terminal, tab-separated rows with a header when piped
+    (the summary then goes to stderr, so stdout holds only rows), JSON, or a change per line."""
+    if output is OutputFormat.JSON:
         print_json({**plan.as_dict(), **(extra or {})})
         return
-    if plan:
-        out.print(_plan_table(plan))
+    if output is OutputFormat.JSONL:
+        print_records(plan.changes, PLAN_COLUMNS, output, lambda c: c.as_dict())
+        return
+    if plan or output is OutputFormat.PLAIN:
+        print_records(plan.changes, PLAN_COLUMNS, output, lambda c: c.as_dict())
     for warning in plan.warnings:
         err_console.print(f"[yellow]Warning:[/] {escape(warning)}")
-    out.print(_summary(plan))
+    if output is OutputFormat.PLAIN:
+        _note(_summary(plan))
+    else:
+        out.print(_summary(plan))
 
 
 def _note(message: str) -> None:
@@ -196,7 +205,7 @@ def plan_command(
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0 when there are no changes, 2 when there are, 1 on error."
     ),
-    connection: str | None = CONNECTION, json_out: bool = JSON,
+    connection: str | None = CONNECTION, fmt: OutputFormat | None = FORMAT, json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Show what 'apply' would change, computed from the roster mirror (refreshed first when stale).
@@ -204,14 +213,16 @@ def plan_command(
     Columns: email, first_name, last_name, access_roles, roles, weekly_capacity_hours, timezone,
     is_contractor, manager_email, billable_rate, cost_rate, active. Blank cells are left alone.
     CSV may be comma, semicolon or tab separated, in UTF-8, UTF-16 or Windows-1252.
+    Piped, the plan is tab-separated rows (action, who, changes) and its summary goes to stderr.
 
     Example: thresher plan roster.csv --prune -o plan.json
     """
     threshold = _duration(refresh_after)
+    shown = choose_format(fmt, json_out)
     try:
         plan = _plan(file, prune=prune, max_archive=max_archive, refresh=refresh,
                      threshold=threshold, output=output, connection=connection,
-                     json_out=json_out, database_url=database_url)
+                     shown=shown, database_url=database_url)
     except ThresherError as exc:
         if detailed_exitcode:
             exc.exit_code = 1  # terraform's convention: 2 means "changes", never an error
@@ -222,7 +233,7 @@ def plan_command(
 
 def _plan(
     file: Path, *, prune: bool, max_archive: int | None, refresh: bool | None, threshold: float,
-    output: Path | None, connection: str | None, json_out: bool, database_url: str | None,
+    output: Path | None, connection: str | None, shown: OutputFormat, database_url: str | None,
 ) -> Plan:
     from thresher.connections import resolve
     from thresher.provision import load_roster, make_plan, save_plan
@@ -254,7 +265,7 @@ def _plan(
         "age_s": None if age is None else round(age, 1),
         "refreshed": bool(due),
     }
-    _show_plan(plan, json_out, {"mirror": mirror})
+    _show_plan(plan, shown, {"mirror": mirror})
     if output is not None:
         save_plan(output, plan, store, conn, source=str(file))
         _note(f"Saved the plan to {output}; carry it out with: thresher apply {output}")
@@ -339,7 +350,7 @@ async def _apply(
         me = await _me(client, resolved) if _needs_owner(rows, prune) else resolved.own_user_id
         plan = make_plan(store, conn.id, rows, prune=prune, own_user_id=me, max_archive=max_archive)
         if not json_out:
-            _show_plan(plan, False)
+            _show_plan(plan, choose_format(None))
         if not plan:
             return plan, {}
         if not yes:
@@ -366,7 +377,7 @@ async def _apply_saved(
         await RosterSync(store, client, conn, _refresh_options()).run()
         check_saved_plan(store, conn, saved, str(path))
         if not json_out:
-            _show_plan(saved.plan, False)
+            _show_plan(saved.plan, choose_format(None))
         if not saved.plan:
             return saved.plan, {}
         return saved.plan, await _run(WriteThrough(client, store, conn), saved.plan, every, json_out)

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from thresher._errors import ThresherError
 
 from ._choices import ACCESS_ROLES as _ACCESS_ROLES
-from ._console import confirm, out, print_json, refuse_unconfirmed
+from ._console import confirm, err_console, out, print_json, refuse_unconfirmed
 from ._json import user_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, WHO, YES, json_option
 from ._output import OutputFormat, choose_format, print_records
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from thresher.connections import ResolvedConnection
     from thresher.harvest import ProjectAssignment, User
-    from thresher.provision import WriteThrough
+    from thresher.provision import JoinerStep, WriteThrough
     from thresher.store import Store, StoredUser
 
 __all__ = ["offboard_command", "users_app"]
@@ -183,6 +184,8 @@ TIMEZONE = typer.Option(None, "--timezone", help="IANA (Europe/Paris) or Harvest
 CAPACITY = typer.Option(None, "--capacity-hours", help="Weekly capacity in hours (half-hour steps).")
 CONTRACTOR = typer.Option(None, "--contractor/--employee", help="Contractor or employee.")
 JSON_OUT = json_option("the user")
+JOINER_ROLES = typer.Option([], "--role", help="A business role to add them to, any case (repeatable).")
+JOINER_PROJECTS = typer.Option([], "--project", help="A project id to assign them to (repeatable).")
 
 
 def _roles(value: str | None) -> list[str] | None:
@@ -208,6 +211,15 @@ def _print_user(user: User | StoredUser, verb: str, json_out: bool) -> None:
         out.print(f"{verb} {describe(user)}.")
 
 
+def _print_steps(steps: list[JoinerStep], *, to_stderr: bool = False) -> None:
+    console = err_console if to_stderr else out
+    for step in steps:
+        if step.what == "invitation" and not to_stderr:
+            continue  # said on the first line
+        line = f"  {step.outcome:<8}  {step.what}" + (f": {step.detail}" if step.detail else "")
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 @users_app.command("create")
 def create_user(
     email: str = typer.Option(..., "--email", help="Email (Harvest sends an invitation to it)."),
@@ -217,45 +229,68 @@ def create_user(
     timezone: str | None = TIMEZONE,
     capacity_hours: float | None = CAPACITY,
     contractor: bool | None = CONTRACTOR,
-    billable_rate: float | None = typer.Option(None, "--billable-rate", min=0),
-    cost_rate: float | None = typer.Option(None, "--cost-rate", min=0),
+    billable_rate: str | None = typer.Option(None, "--billable-rate", help="Billable rate per hour."),
+    cost_rate: str | None = typer.Option(None, "--cost-rate", help="Cost rate per hour."),
+    roles: list[str] = JOINER_ROLES,
+    manager: str | None = typer.Option(
+        None, "--manager", help="Email or id of the manager whose teammates they join."
+    ),
+    projects: list[int] = JOINER_PROJECTS,
     connection: str | None = CONNECTION,
     json_out: bool = JSON_OUT,
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Create a user. Harvest emails them an invitation at once.
+    """Create a user, and add their roles, manager and projects. Harvest emails them an
+    invitation at once.
+
+    Roles, the manager and the projects are checked before the one invitation is sent. If a
+    step after it fails, the command lists what was and was not done and exits 1; running the
+    same command again finishes the job without a second invitation.
 
     Example: thresher users create --email ada@example.com --first-name Ada --last-name Lovelace
+    --role Engineering --manager lead@example.com --project 14307913 --billable-rate 150
     """
     from pydantic import ValidationError
 
     from thresher.harvest import UserCreate
-    from thresher.provision import ProvisionError
+    from thresher.provision import Joiner, JoinerIncompleteError, JoinerResult, onboard
+
+    from ._rates_and_projects import parse_amount
 
     fields = {
         "email": email, "first_name": first_name, "last_name": last_name,
         "access_roles": _roles(access_roles), "timezone": timezone,
         "weekly_capacity_hours": capacity_hours, "is_contractor": contractor,
-        "default_hourly_rate": billable_rate, "cost_rate": cost_rate,
+        "default_hourly_rate": parse_amount(billable_rate, "--billable-rate"),
+        "cost_rate": parse_amount(cost_rate, "--cost-rate"),
     }
     try:
         body = UserCreate.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         raise _input_error(exc) from None
+    joiner = Joiner(
+        body, roles=tuple(r for r in roles if r.strip()), manager=manager, projects=tuple(projects)
+    )
 
-    async def run(writes: WriteThrough, _: ResolvedConnection) -> User | StoredUser:
-        existing = writes.store.find_user_by_email(writes.connection.id, email)
-        if existing is not None:
-            raise ProvisionError(
-                f"{email} already exists (user {existing.harvest_id})",
-                hint="Use 'thresher users update' (or 'users restore' if archived).",
-            )
-        return _mirrored(writes, await writes.create_user(body))
+    async def run(writes: WriteThrough, _: ResolvedConnection) -> tuple[JoinerResult, User | StoredUser]:
+        result = await onboard(writes, joiner)
+        assert result.user is not None
+        return result, _mirrored(writes, result.user)
 
-    user = run_writes(connection, database_url, run)
-    _print_user(user, "Created", json_out)
-    if not json_out:
-        out.print(f"Harvest sent an invitation email to {user.email}.")
+    try:
+        result, user = run_writes(connection, database_url, run)
+    except JoinerIncompleteError as exc:
+        _print_steps(exc.result.steps, to_stderr=True)
+        raise
+    if json_out:
+        print_json(user_json(user))
+        return
+    if result.created:
+        out.print(f"Created {describe(user)}.")
+        out.print(f"Harvest sent an invitation email to {escape(user.email)}.")
+    else:
+        out.print(f"{describe(user)} already exists: no invitation sent.")
+    _print_steps(result.steps)
 
 
 @users_app.command("update")

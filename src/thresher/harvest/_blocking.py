@@ -192,6 +192,11 @@ class Harvest:
     ) -> Any:
         return self._run(self._client.request(method, path, params=params, json=json))
 
+    def request_paginated(
+        self, path: str, *, params: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        return self._iterate(self._client.request_paginated(path, params=params))
+
     # -- users (§6) -------------------------------------------------------------------------------
     def user_pages(
         self, *, is_active: bool | None = None, updated_since: dt.datetime | str | None = None,

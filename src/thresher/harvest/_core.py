@@ -27,7 +27,7 @@ from ._errors import (
     UnexpectedResponseError,
     error_from_response,
 )
-from ._pagination import Page, iterate_pages
+from ._pagination import Page, cursor_key, iterate_pages
 from ._ratelimit import (
     LimiterRegistry,
     RateForecast,
@@ -400,6 +400,36 @@ class Core:
                 yield item
 
     # -- escape hatch -----------------------------------------------------------------------------
+    def _raw_url(self, path: str) -> str:
+        """Where a raw request goes: ``path`` relative to the base URL (``/reports/time/team``),
+        the documented path (``/v2/users/me`` under a base URL ending in ``/v2``), or an absolute
+        URL on the API's or the identity service's origin. Any other host is refused before
+        anything is sent: the bearer token goes with the request."""
+        if "://" in path:
+            url = httpx.URL(path)
+            identity = httpx.URL(self.settings.id_url)
+            if not (self._on_api(url) or _origin(url) == _origin(identity)):
+                raise InvalidRequestError(
+                    f"{redact_url(path)} is not on {self.settings.base_url} or "
+                    f"{self.settings.id_url}; refusing to send the access token there",
+                    hint="Give a path such as /v2/users/me, or check HARVEST_BASE_URL.",
+                )
+            return str(url)
+        base_path = self._base.path.rstrip("/")
+        if base_path and (path == base_path or path.startswith((base_path + "/", base_path + "?"))):
+            return str(self._base.join(path))  # from the origin: the path already holds /v2
+        return self._url(path)
+
+    @staticmethod
+    def _raw_method(method: str) -> str:
+        method = method.upper()
+        if method not in ("GET", "POST", "PATCH", "DELETE"):
+            raise InvalidRequestError(
+                f"Harvest has no {method} method (§1: no PUT)",
+                hint="Use GET, POST, PATCH or DELETE.",
+            )
+        return method
+
     async def request(
         self,
         method: str,
@@ -409,11 +439,42 @@ class Core:
         json: Any = None,
     ) -> Any:
         """Any other endpoint, e.g. ``GET /v2/reports/...``: ``path`` is relative to the base URL
-        (``/reports/time/team``); returns the decoded JSON, or None for an empty body. Same
-        headers, limits, retries and errors as the typed methods."""
-        method = method.upper()
-        if method not in ("GET", "POST", "PATCH", "DELETE"):
-            raise InvalidRequestError(f"Harvest has no {method} method (§1: no PUT)")
-        response = await self._send(method, self._url(path), params=params, json=json)
+        (``/reports/time/team``), the documented ``/v2/...`` path, or an absolute URL on the API's
+        or the identity service's origin (any other host is refused); returns the decoded JSON, or
+        None for an empty body. Same headers, limits, retries and errors as the typed methods."""
+        method = self._raw_method(method)
+        response = await self._send(method, self._raw_url(path), params=params, json=json)
         return self._json(response)
 
+    async def request_paginated(
+        self, path: str, *, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``GET /v2/...`` of any list endpoint (``path``), a decoded page (the whole JSON object) at a time,
+        following ``links.next`` exactly as the typed listings do (§3): on the API's origin only,
+        and never a page already fetched. ``path`` as for ``request``."""
+        url: str | None = self._raw_url(path)
+        query = params
+        seen: set[str] = set()
+        while url is not None:
+            response = await self._send("GET", url, params=query)
+            fetched = str(response.request.url)
+            seen.add(cursor_key(fetched))
+            data = self._json(response)
+            if not isinstance(data, dict):
+                raise UnexpectedResponseError(
+                    f"GET {response.request.url.path} answered without a JSON object",
+                    method="GET", url=fetched, status_code=response.status_code,
+                )
+            links = data.get("links")
+            following = links.get("next") if isinstance(links, dict) else None
+            url, query = None, None
+            if isinstance(following, str) and following:
+                url = self._check_next(following)
+                if cursor_key(url) in seen:
+                    raise PaginationError(
+                        f"GET {response.request.url.path}: links.next repeats a page already "
+                        f"fetched ({redact_url(url)}); stopping instead of looping",
+                        hint="Harvest's pagination returned a cycle; retry the listing later.",
+                        method="GET", url=fetched,
+                    )
+            yield data

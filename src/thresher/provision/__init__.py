@@ -1,10 +1,14 @@
 """Provisioning: everyday user operations and the declarative roster, all through write-through.
 
+Joiners (``onboard``: one invitation, then roles, manager and projects) and leavers
+(``offboard``) are one call each.
+
 Harvest's rules for a user's state live here once (``remove_user``, ``edit_user``) and are used by
 offboarding, the roster and the SCIM bridge alike.
 """
 
 from ._apply import apply_plan
+from ._joiner import Joiner, JoinerIncompleteError, JoinerResult, JoinerStep, onboard
 from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
 from ._roster import Change, Plan, PruneRefusedError, default_max_archive, make_plan, membership_diff
@@ -25,6 +29,10 @@ __all__ = [
     "MAX_CELL_CHARS",
     "MAX_FILE_BYTES",
     "Change",
+    "Joiner",
+    "JoinerIncompleteError",
+    "JoinerResult",
+    "JoinerStep",
     "OffboardResult",
     "Plan",
     "PlanStaleError",
@@ -46,6 +54,7 @@ __all__ = [
     "make_plan",
     "membership_diff",
     "offboard",
+    "onboard",
     "plan_basis",
     "remove_user",
     "save_plan",

@@ -138,19 +138,23 @@ def _row_from_create(body: Mapping[str, Any]) -> RosterRow:
     )
 
 
-async def _adopt(writes: WriteThrough, user: User, body: Mapping[str, Any]) -> None:
+async def _adopt(writes: WriteThrough, user: User, body: Mapping[str, Any]) -> bool:
     """Bring a user that already existed to what the create asked for: the same update, restore
-    and rate steps a plan made against a fresh mirror would have held."""
+    and rate steps a plan made against a fresh mirror would have held. Returns whether anything
+    had to change."""
     current = writes.store.get_user(writes.connection.id, user.id)
     if current is None:  # pragma: no cover - create_or_find_user recorded it just now
         raise ThresherError(f"{user.email} is not in the mirror after being looked up")
     row = _row_from_create(body)
     diffs = _field_diffs(row, current)
     changes = UserUpdate.model_validate({k: _wire(k, after) for k, (_, after) in diffs.items()})
-    if diffs or row.active != current.is_active:
+    changed = bool(diffs) or row.active != current.is_active
+    if changed:
         await edit_user(writes, current, changes, active=row.active)
     for key, write in (("default_hourly_rate", writes.create_billable_rate),
                        ("cost_rate", writes.create_cost_rate)):
         wanted = body.get(key)
         if wanted is not None and not _money_equal(getattr(current, key), Decimal(str(wanted))):
             await write(user.id, wanted)
+            changed = True
+    return changed
