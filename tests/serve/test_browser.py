@@ -38,7 +38,7 @@ def _install_chromium() -> str | None:
     return None if Path(CHROMIUM).exists() else "apt installed no /usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     why = _install_chromium()
