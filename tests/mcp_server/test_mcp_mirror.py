@@ -10,8 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harvest_clients import FAST_RETRY, engine, settings_for
 from mcp import Client
+
+from harvest_clients import FAST_RETRY, engine, settings_for
 from mcp_server.conftest import McpHarness, agent, result_json, text_of
 from thresher.harvest import AsyncHarvest, LimiterRegistry
 from thresher.mcp import McpContext, MirrorFreshness, build_server

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp import Client
+
 from mcp_server.conftest import McpHarness, agent, result_json, text_of
 
 
