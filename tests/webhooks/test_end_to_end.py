@@ -77,7 +77,7 @@ def test_every_change_kind_from_cli_writes(
     receiver: Receiver,
     database_url: str,
 ) -> None:
-    env = {"THRESHER_DATABASE_URL": database_url}
+    env: dict[str, str | None] = {"THRESHER_DATABASE_URL": database_url}
 
     def run(*args: str) -> str:
         if args[0] == "webhooks" or database_url.startswith("sqlite"):
@@ -87,7 +87,7 @@ def test_every_change_kind_from_cli_writes(
         # a ResourceWarning. A process of their own closes them at exit, as for a user.
         done = subprocess.run(
             [sys.executable, "-m", "thresher", *args],
-            env={**os.environ, **cli.env, **env},
+            env={**os.environ, **cli.env, "THRESHER_DATABASE_URL": database_url},
             capture_output=True,
             text=True,
             timeout=120,

@@ -26,7 +26,7 @@ from ._format import body_for
 from ._secrets import SecretKeeper
 from ._settings import DispatchSettings
 from ._signing import signature_headers
-from ._targets import resolve_target
+from ._targets import TargetCache
 
 __all__ = ["Sender", "redacted_url"]
 
@@ -69,9 +69,18 @@ class Sender:
         self._settings = settings
         self._keeper = keeper
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._targets = TargetCache()
+        self._shown: dict[str, str] = {}
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = httpx.URL(url).host
+    def _redacted(self, url: str) -> str:
+        shown = self._shown.get(url)
+        if shown is None:
+            if len(self._shown) > 1024:
+                self._shown.clear()
+            shown = self._shown[url] = redacted_url(url)
+        return shown
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
         slot = self._hosts.get(host)
         if slot is None:
             slot = self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
@@ -84,9 +93,10 @@ class Sender:
 
     async def send(self, claim: DeliveryClaim) -> DeliveryResult:
         settings = self._settings
-        body = body_for(claim.payload, claim.format)
+        body = body_for(claim.body, claim.format)
         sealed = [claim.secret] + ([claim.previous_secret] if claim.previous_secret else [])
-        request_log = f"POST {redacted_url(claim.url)}\n\n{self._cut(body)}"
+        shown_url = self._redacted(claim.url)
+        request_log = f"POST {shown_url}\n\n{self._cut(body)}"
         started = time.perf_counter()
         status: int | None = None
         response_log: str | None = None
@@ -98,9 +108,9 @@ class Sender:
                 "user-agent": settings.user_agent,
             }
             shown = "\n".join(f"{k}: {v}" for k, v in headers.items())
-            request_log = f"POST {redacted_url(claim.url)}\n{shown}\n\n{self._cut(body)}"
-            target = await resolve_target(claim.url, allow_private=claim.allow_private)
-            async with self._host_slot(claim.url):
+            request_log = f"POST {shown_url}\n{shown}\n\n{self._cut(body)}"
+            target = await self._targets.target(claim.url, allow_private=claim.allow_private)
+            async with self._host_slot(target.headers.get("Host") or target.url.netloc.decode()):
                 started = time.perf_counter()
                 async with self._client.stream(
                     "POST",
@@ -138,7 +148,7 @@ class Sender:
         if delay is not None and retry_after is not None:
             delay = min(retry_after, settings.max_retry_after)
         if not ok:
-            log.info("delivery %s to %s failed (%s)", claim.delivery_id, redacted_url(claim.url), error)
+            log.info("delivery %s to %s failed (%s)", claim.delivery_id, shown_url, error)
         return DeliveryResult(
             delivery_id=claim.delivery_id,
             subscription_id=claim.subscription_id,

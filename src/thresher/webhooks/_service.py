@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from thresher.store import (
     TEST_TYPE,
@@ -221,7 +222,7 @@ class WebhookService:
             0,
             message_id,
             TEST_TYPE,
-            payload,
+            orjson.dumps(payload),
             sub.url,
             sub.format,
             sub.secret,
