@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
-
 from thresher.store import (
     DeliveryClaim,
     DeliveryResult,
@@ -41,6 +39,7 @@ from thresher.store import (
 )
 
 from ._errors import DispatcherBusyError
+from ._http import DeliveryClient
 from ._secrets import SecretKeeper
 from ._sender import Sender
 from ._settings import DispatchSettings
@@ -80,7 +79,7 @@ class _Dispatcher:
         store: Store,
         settings: DispatchSettings,
         keeper: SecretKeeper,
-        client: httpx.AsyncClient,
+        client: DeliveryClient,
         stop: asyncio.Event,
         *,
         metrics: Any = None,
@@ -260,7 +259,6 @@ async def run_dispatcher(
     settings: DispatchSettings | None = None,
     keeper: SecretKeeper | None = None,
     until_idle: bool = False,
-    transport: httpx.AsyncBaseTransport | None = None,
     metrics: Any = None,
 ) -> DispatchStats:
     """Deliver webhooks from ``store`` until ``stop`` is set (or, ``until_idle``, until nothing is
@@ -271,16 +269,13 @@ async def run_dispatcher(
     are ``delivered``, ``failed`` and ``dead``."""
     settings = settings or DispatchSettings()
     stop = stop or asyncio.Event()
-    limits = httpx.Limits(
-        max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
-    )
-    # trust_env=False: no proxy from the environment sees (or reroutes) deliveries.
-    async with httpx.AsyncClient(
-        timeout=settings.timeout, follow_redirects=False, limits=limits, trust_env=False, transport=transport
-    ) as client:
+    client = DeliveryClient()  # no proxy from the environment sees (or reroutes) deliveries
+    try:
         dispatcher = _Dispatcher(store, settings, keeper or SecretKeeper(), client, stop, metrics=metrics)
         await dispatcher.start()
         try:
             return await dispatcher.run(until_idle=until_idle)
         finally:
             await dispatcher.finish()
+    finally:
+        await client.aclose()
