@@ -17,6 +17,7 @@ Claims (docs/webhooks.md, "Running dispatchers"):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -32,6 +33,8 @@ from ._webhook_outbox import NOTIFY_CHANNEL, enqueue_alert
 from ._webhook_records import DeliveryClaim, DeliveryResult
 
 __all__ = ["WebhookClaims"]
+
+log = logging.getLogger("thresher.store")
 
 _DISPATCHER = "dispatcher"
 _STORE_WIDE = 0
@@ -185,16 +188,18 @@ class WebhookClaims(WebhookTables):
         if self._dialect != "postgresql":
             return
         pooled = self._engine.raw_connection()
+        raw: Any = pooled.driver_connection  # (None once detached)
         pooled.detach()  # a connection of its own, closed here, never returned to the pool
-        raw: Any = pooled.driver_connection
         try:
+            if raw.info.transaction_status:  # not idle: the pool's ping may have begun one
+                raw.rollback()
             raw.autocommit = True
             raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
             while not stop.is_set():
                 for _ in raw.notifies(timeout=every, stop_after=1):
                     woken()
-        except Exception:  # noqa: S110 - a lost listener costs promptness only: polling goes on
-            pass
+        except Exception as exc:  # a lost listener costs promptness only: polling goes on
+            log.warning("webhook dispatcher stopped listening for commits (%s); polling only", exc)
         finally:
             pooled.close()
 
