@@ -184,7 +184,7 @@ class WebhookClaims(WebhookTables):
     def listen(self, woken: Callable[[], None], stop: threading.Event, *, every: float = 1.0) -> None:
         """PostgreSQL only, blocking (run it in a thread): call ``woken`` whenever a commit queues
         deliveries (``NOTIFY``, see ``_webhook_outbox.enqueue``), until ``stop`` is set (looked at
-        every ``every`` seconds). Ends quietly if the connection drops: callers still poll."""
+        every ``every`` seconds). Ends, with a warning, if the connection drops: callers still poll."""
         if self._dialect != "postgresql":
             return
         pooled = self._engine.raw_connection()
