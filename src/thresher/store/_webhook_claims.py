@@ -22,7 +22,19 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, exists, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection as SAConnection
 
 from . import _leases
@@ -111,15 +123,26 @@ class WebhookClaims(WebhookTables):
     def _claim(
         self, conn: SAConnection, holder: str, limit: int, ttl: float, now: dt.datetime
     ) -> list[DeliveryClaim]:
-        earlier = DEL.alias("earlier")
-        blocked = exists(
-            select(literal(1)).where(
-                earlier.c.subscription_id == DEL.c.subscription_id,
-                earlier.c.order_key == DEL.c.order_key,
-                earlier.c.status == "pending",
-                earlier.c.id < DEL.c.id,
+        if self._dialect == "postgresql":
+            # Each key's first pending delivery, by grouping: linear in the pending rows. The
+            # NOT EXISTS form below is planned as a quadratic scan by PostgreSQL before the table
+            # has statistics (a fresh burst: 266 ms per claim with 1,000 pending, seconds beyond).
+            heads = (
+                select(func.min(DEL.c.id))
+                .where(DEL.c.status == "pending")
+                .group_by(DEL.c.subscription_id, DEL.c.order_key)
             )
-        )
+            first_of_its_key: ColumnElement[bool] = DEL.c.id.in_(heads)
+        else:
+            earlier = DEL.alias("earlier")
+            first_of_its_key = ~exists(
+                select(literal(1)).where(
+                    earlier.c.subscription_id == DEL.c.subscription_id,
+                    earlier.c.order_key == DEL.c.order_key,
+                    earlier.c.status == "pending",
+                    earlier.c.id < DEL.c.id,
+                )
+            )
         query = (
             select(DEL.c.id)
             .join(SUBS, SUBS.c.id == DEL.c.subscription_id)
@@ -128,7 +151,7 @@ class WebhookClaims(WebhookTables):
                 DEL.c.next_attempt_at <= now,
                 or_(DEL.c.claimed_until.is_(None), DEL.c.claimed_until < now),
                 SUBS.c.enabled.is_(True),
-                ~blocked,
+                first_of_its_key,
             )
             .order_by(DEL.c.id)
             .limit(limit)
