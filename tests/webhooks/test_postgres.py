@@ -3,6 +3,7 @@ delivered twice in the normal case, and each user's events still arrive in order
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 
@@ -36,3 +37,24 @@ async def test_two_dispatchers_never_send_an_event_twice(
         assert len(delivered) == total == 600  # 60 created, then nine rounds of 60 updates
         assert len({r.message_id for r in delivered}) == total  # nobody sent one twice
         assert_per_user_order(verified(receiver, secret))
+
+
+async def test_a_commit_wakes_a_listening_dispatcher(
+    postgres_url: str, receiver: Receiver, keeper: SecretKeeper
+) -> None:
+    # Polling every two minutes: a delivery well within that came from the commit's NOTIFY.
+    settings = dataclasses.replace(FAST, poll_interval=120.0)
+    with Store.open(postgres_url) as store:
+        conn = store.add_connection("acme", 1001)
+        WebhookService(store, keeper=keeper).add(receiver.url, allow_private=True)
+        async with dispatching(store, keeper, settings) as task:
+            with store.transaction() as tx:  # nothing due yet: the dispatcher goes idle
+                tx.apply_users(conn.id, [], observed_at=dt.datetime.now(dt.UTC))
+            await asyncio.sleep(1.0)  # time to make its first (empty) claim and start waiting
+            assert not task.done()
+            with store.transaction() as tx:
+                tx.apply_users(
+                    conn.id, [User.model_validate(user_json(7))], observed_at=dt.datetime.now(dt.UTC)
+                )
+            await receiver.until(lambda r: len(r.delivered()) >= 1, within=60)
+    assert receiver.delivered()[0].payload()["type"] == "user.created"

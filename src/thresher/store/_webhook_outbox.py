@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select
+from sqlalchemy import ColumnElement, insert, or_, select, text
 from sqlalchemy.engine import Connection as SAConnection
 
 from thresher._origin import current_origin
@@ -26,6 +26,7 @@ from ._records import ChangeEvent
 from ._tables import CONNECTIONS, USERS, WEBHOOK_DELIVERIES, WEBHOOK_EVENTS, WEBHOOK_SUBSCRIPTIONS
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "enqueue",
     "enqueue_alert",
     "enqueue_changes",
@@ -36,6 +37,10 @@ __all__ = [
 
 # Harvest's own clock (the user's updated_at) dates these; the others are dated when observed.
 _HARVEST_DATED = {"created", "updated", "archived", "restored", "roles_changed"}
+
+
+#: The PostgreSQL channel a commit that queued deliveries notifies (``WebhookClaims.listen``).
+NOTIFY_CHANNEL = "thresher_webhooks"
 
 
 def new_message_id() -> str:
@@ -220,6 +225,10 @@ def enqueue(
         for sid in targets
     ]
     conn.execute(insert(WEBHOOK_DELIVERIES), deliveries)
+    if conn.dialect.name == "postgresql":
+        # Wakes listening dispatchers when this transaction commits (never before, never if it
+        # rolls back); PostgreSQL folds repeats within one transaction into one notification.
+        conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return len(deliveries)
 
 

@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 from typing import Any, Literal
 
+import orjson
+
 from ._fields import iso
 
 __all__ = [
@@ -111,12 +113,19 @@ class DeliveryClaim:
     attempts: int
     message_id: str
     kind: str
-    payload: dict[str, Any]
+    #: The event's JSON as frozen at commit: what is sent (and signed) unless reformatted.
+    body: bytes
     url: str
     format: WebhookFormat
     secret: str
     previous_secret: str | None
     allow_private: bool
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The event, decoded (the Slack format and tests read it)."""
+        value: dict[str, Any] = orjson.loads(self.body)
+        return value
 
     def __repr__(self) -> str:
         return f"DeliveryClaim(delivery_id={self.delivery_id}, url={self.url!r}, kind={self.kind!r})"

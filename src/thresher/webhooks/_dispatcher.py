@@ -5,10 +5,16 @@ service). On PostgreSQL any number may run against one store: claims are taken w
 ``FOR UPDATE SKIP LOCKED``, so in the normal case no delivery is sent twice. On SQLite one runs
 per store, under the store's ``dispatcher`` lease (``DispatcherBusyError`` for a second one).
 
-At most ``max_in_flight`` deliveries are claimed and not yet recorded at any moment; results are
-recorded in batches, one transaction each. A dispatcher killed at any point leaves at most that
-many deliveries sent but not recorded: they are sent again (same ``webhook-id``) once its claims
-expire, or at once when the next SQLite dispatcher takes the lease. Delivery is at least once.
+At most ``max_in_flight`` deliveries are claimed and not yet recorded at any moment. Results are
+recorded and the next deliveries claimed together, one transaction per batch
+(``WebhookStore.exchange``): after a result arrives the dispatcher lingers a few milliseconds for
+others, so a busy dispatcher commits once per many deliveries. A dispatcher killed at any point
+leaves at most ``max_in_flight`` deliveries sent but not recorded: they are sent again (same
+``webhook-id``) once its claims expire, or at once when the next SQLite dispatcher takes the
+lease. Delivery is at least once.
+
+New deliveries are noticed within ``poll_interval`` (SQLite, or a PostgreSQL listener that
+failed), or at their commit on PostgreSQL (``LISTEN``/``NOTIFY``, ``WebhookStore.listen``).
 """
 
 from __future__ import annotations
@@ -17,11 +23,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import httpx
 
 from thresher.store import (
     DeliveryClaim,
@@ -34,6 +39,7 @@ from thresher.store import (
 )
 
 from ._errors import DispatcherBusyError
+from ._http import DeliveryClient
 from ._secrets import SecretKeeper
 from ._sender import Sender
 from ._settings import DispatchSettings
@@ -46,6 +52,8 @@ T = TypeVar("T")
 
 #: How often old attempt logs are pruned while running.
 _PRUNE_EVERY = 600.0
+#: How long to wait for more results before recording the ones in hand.
+_LINGER = 0.01
 
 
 @dataclasses.dataclass
@@ -71,21 +79,27 @@ class _Dispatcher:
         store: Store,
         settings: DispatchSettings,
         keeper: SecretKeeper,
-        client: httpx.AsyncClient,
+        client: DeliveryClient,
         stop: asyncio.Event,
+        *,
+        metrics: Any = None,
     ) -> None:
         self.records = WebhookStore(store)
         self.dialect = store.dialect
         self.settings = settings
         self.sender = Sender(client, settings, keeper)
         self.stop = stop
+        self.metrics = metrics
         self.holder = LeaseHolder()
         self.lease: Lease | None = None
         self.stats = DispatchStats()
         self.results: list[DeliveryResult] = []
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Claimed and not yet recorded (sending, or sent with the result in ``results``).
         self.in_flight = 0
         self.wake = asyncio.Event()
+        self.listening = threading.Event()  # set: the listener stops
+        self.listener: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         if self.dialect == "sqlite":
@@ -95,6 +109,13 @@ class _Dispatcher:
                 )
             except LeaseHeldError as exc:
                 raise DispatcherBusyError(exc.lease) from None
+        elif self.dialect == "postgresql":
+            loop = asyncio.get_running_loop()
+
+            def woken() -> None:
+                loop.call_soon_threadsafe(self.wake.set)
+
+            self.listener = loop.run_in_executor(None, self.records.listen, woken, self.listening)
 
     async def _send(self, claim: DeliveryClaim) -> None:
         try:
@@ -117,35 +138,41 @@ class _Dispatcher:
         self.results.append(result)
         self.wake.set()
 
-    async def _flush(self) -> None:
-        batch, self.results = self.results, []
-        if not batch:
-            return
-        disabled = await _blocking(
-            lambda: self.records.complete(batch, disable_after=self.settings.disable_after, lease=self.lease)
-        )
-        self.in_flight -= len(batch)
+    def _count(self, batch: list[DeliveryResult], disabled: list[int]) -> None:
         for r in batch:
+            outcome = "delivered" if r.ok else ("dead" if r.dead else "failed")
             if r.ok:
                 self.stats.delivered += 1
             elif r.dead:
                 self.stats.dead += 1
             else:
                 self.stats.failed += 1
+            if self.metrics is not None:
+                self.metrics.webhook_deliveries.labels(str(r.subscription_id), outcome).inc()
         self.stats.disabled.extend(disabled)
 
-    async def _claim(self) -> int:
-        free = self.settings.max_in_flight - self.in_flight
-        if free <= 0:
+    async def _exchange(self, *, claim: bool = True) -> int:
+        """Record the results in hand and claim what the freed slots allow: one transaction."""
+        batch, self.results = self.results, []
+        free = self.settings.max_in_flight - self.in_flight + len(batch) if claim else 0
+        if not batch and free <= 0:
             return 0
-        claims = await _blocking(
-            lambda: self.records.claim(
-                self.holder.id, limit=free, ttl=self.settings.claim_ttl, lease=self.lease
+        settings = self.settings
+        disabled, claims = await _blocking(
+            lambda: self.records.exchange(
+                batch,
+                self.holder.id,
+                limit=free,
+                ttl=settings.claim_ttl,
+                disable_after=settings.disable_after,
+                lease=self.lease,
             )
         )
-        for claim in claims:
+        self.in_flight -= len(batch)
+        self._count(batch, disabled)
+        for c in claims:
             self.in_flight += 1
-            task = asyncio.create_task(self._send(claim))
+            task = asyncio.create_task(self._send(c))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return len(claims)
@@ -160,49 +187,69 @@ class _Dispatcher:
         if self.in_flight:
             await _blocking(lambda: self.records.renew_claims(self.holder.id, ttl=settings.claim_ttl))
 
+    async def _woken(self, wait: float) -> bool:
+        """Wait until woken (a result, a notification) or ``wait`` seconds; False if not woken."""
+        if not self.wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self.wake.wait()
+        woken = self.wake.is_set()
+        self.wake.clear()
+        return woken
+
+    async def _gather(self) -> None:
+        """Results trickle in one by one: wait a moment for more, so one commit records many."""
+        wanted = min(self.in_flight, max(1, self.settings.max_in_flight // 4))
+        deadline = time.monotonic() + _LINGER
+        while len(self.results) < wanted and not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or not await self._woken(left):
+                return
+
     async def run(self, *, until_idle: bool) -> DispatchStats:
         settings = self.settings
         renew_every = min(settings.claim_ttl, settings.lease_ttl) / 3
         renewed = pruned = time.monotonic()
         await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
-        while not self.stop.is_set():
-            await self._flush()
-            claimed = await self._claim()
-            if until_idle and not claimed and not self.in_flight:
-                break
-            now = time.monotonic()
-            if now - renewed >= renew_every:
-                await self._keep_alive()
-                renewed = now
-            if now - pruned >= _PRUNE_EVERY:
-                await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
-                pruned = now
-            if self.results or (claimed and self.in_flight < settings.max_in_flight):
-                continue
-            waiters = {asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(self.wake.wait())}
-            try:
-                await asyncio.wait(
-                    waiters, timeout=settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
-            self.wake.clear()
+        stopping = asyncio.ensure_future(self.stop.wait())
+        stopping.add_done_callback(lambda _: self.wake.set())
+        try:
+            while not self.stop.is_set():
+                claimed = await self._exchange()
+                if until_idle and not claimed and not self.in_flight:
+                    break
+                now = time.monotonic()
+                if now - renewed >= renew_every:
+                    await self._keep_alive()
+                    renewed = now
+                if now - pruned >= _PRUNE_EVERY:
+                    await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
+                    pruned = now
+                if not self.results:
+                    await self._woken(settings.poll_interval)
+                if self.results:
+                    await self._gather()
+        finally:
+            stopping.cancel()
         return self.stats
 
     async def finish(self) -> None:
         """Let sends under way end (they time out), record them, give back the rest."""
+        self.listening.set()
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=self.settings.timeout + 5)
         for task in list(self.tasks):
             task.cancel()
-        await self._flush()
+        with contextlib.suppress(Exception):
+            await self._exchange(claim=False)
         with contextlib.suppress(Exception):
             await _blocking(lambda: self.records.release_claims(self.holder.id))
         if self.lease is not None:
             lease = self.lease
             with contextlib.suppress(Exception):
                 await _blocking(lambda: self.records.release_dispatcher_lease(lease))
+        if self.listener is not None:
+            await self.listener
 
 
 async def run_dispatcher(
@@ -212,22 +259,23 @@ async def run_dispatcher(
     settings: DispatchSettings | None = None,
     keeper: SecretKeeper | None = None,
     until_idle: bool = False,
-    transport: httpx.AsyncBaseTransport | None = None,
+    metrics: Any = None,
 ) -> DispatchStats:
     """Deliver webhooks from ``store`` until ``stop`` is set (or, ``until_idle``, until nothing is
-    due and nothing is in flight). ``DispatcherBusyError`` if another runs on a SQLite store."""
+    due and nothing is in flight). ``DispatcherBusyError`` if another runs on a SQLite store.
+
+    ``metrics``: anything with ``webhook_deliveries.labels(subscription, outcome).inc()`` (the
+    service's ``Metrics``, which finds this function by name: serve/_components.py); outcomes
+    are ``delivered``, ``failed`` and ``dead``."""
     settings = settings or DispatchSettings()
     stop = stop or asyncio.Event()
-    limits = httpx.Limits(
-        max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
-    )
-    # trust_env=False: no proxy from the environment sees (or reroutes) deliveries.
-    async with httpx.AsyncClient(
-        timeout=settings.timeout, follow_redirects=False, limits=limits, trust_env=False, transport=transport
-    ) as client:
-        dispatcher = _Dispatcher(store, settings, keeper or SecretKeeper(), client, stop)
+    client = DeliveryClient()  # no proxy from the environment sees (or reroutes) deliveries
+    try:
+        dispatcher = _Dispatcher(store, settings, keeper or SecretKeeper(), client, stop, metrics=metrics)
         await dispatcher.start()
         try:
             return await dispatcher.run(until_idle=until_idle)
         finally:
             await dispatcher.finish()
+    finally:
+        await client.aclose()

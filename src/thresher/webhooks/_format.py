@@ -1,7 +1,7 @@
 """What a delivery's body is: the event as JSON (Standard Webhooks), or a Slack message.
 
-The JSON body is the payload frozen in the outbox (docs/webhook-event.schema.json), encoded once
-per attempt by orjson; the signature covers exactly these bytes. ``--format slack`` posts
+The JSON body is the payload frozen in the outbox (docs/webhook-event.schema.json), sent as the
+bytes stored at commit; the signature covers exactly these bytes. ``--format slack`` posts
 ``{"text": ...}``, what a Slack incoming-webhook URL expects: one readable line per event, and
 the changed fields below it.
 """
@@ -61,7 +61,8 @@ def slack_text(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def body_for(payload: dict[str, Any], fmt: str) -> bytes:
+def body_for(frozen: bytes, fmt: str) -> bytes:
+    """What to post for an event whose JSON was frozen at commit as ``frozen``."""
     if fmt == "slack":
-        return orjson.dumps({"text": slack_text(payload)})
-    return orjson.dumps(payload)
+        return orjson.dumps({"text": slack_text(orjson.loads(frozen))})
+    return frozen

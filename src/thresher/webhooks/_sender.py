@@ -23,16 +23,18 @@ from thresher.store import DeliveryClaim, DeliveryResult
 
 from ._errors import UnsafeTargetError, WebhookSecretError
 from ._format import body_for
+from ._http import DeliveryClient, HttpError
 from ._secrets import SecretKeeper
 from ._settings import DispatchSettings
 from ._signing import signature_headers
-from ._targets import resolve_target
+from ._targets import TargetCache
 
 __all__ = ["Sender", "redacted_url"]
 
 log = logging.getLogger("thresher.webhooks")
 
 _RETRY_AFTER_STATUSES = (429, 503)
+_PORTS = {"http": 80, "https": 443}
 
 
 def redacted_url(url: str) -> str:
@@ -62,16 +64,25 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Sender:
-    """Posts deliveries through one ``httpx.AsyncClient``, ``per_host`` at a time per host."""
+    """Posts deliveries through one ``DeliveryClient`` (``_http``), ``per_host`` at a time per host."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: DispatchSettings, keeper: SecretKeeper) -> None:
+    def __init__(self, client: DeliveryClient, settings: DispatchSettings, keeper: SecretKeeper) -> None:
         self._client = client
         self._settings = settings
         self._keeper = keeper
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._targets = TargetCache()
+        self._shown: dict[str, str] = {}
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = httpx.URL(url).host
+    def _redacted(self, url: str) -> str:
+        shown = self._shown.get(url)
+        if shown is None:
+            if len(self._shown) > 1024:
+                self._shown.clear()
+            shown = self._shown[url] = redacted_url(url)
+        return shown
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
         slot = self._hosts.get(host)
         if slot is None:
             slot = self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
@@ -84,9 +95,10 @@ class Sender:
 
     async def send(self, claim: DeliveryClaim) -> DeliveryResult:
         settings = self._settings
-        body = body_for(claim.payload, claim.format)
+        body = body_for(claim.body, claim.format)
         sealed = [claim.secret] + ([claim.previous_secret] if claim.previous_secret else [])
-        request_log = f"POST {redacted_url(claim.url)}\n\n{self._cut(body)}"
+        shown_url = self._redacted(claim.url)
+        request_log = f"POST {shown_url}\n\n{self._cut(body)}"
         started = time.perf_counter()
         status: int | None = None
         response_log: str | None = None
@@ -98,26 +110,25 @@ class Sender:
                 "user-agent": settings.user_agent,
             }
             shown = "\n".join(f"{k}: {v}" for k, v in headers.items())
-            request_log = f"POST {redacted_url(claim.url)}\n{shown}\n\n{self._cut(body)}"
-            target = await resolve_target(claim.url, allow_private=claim.allow_private)
-            async with self._host_slot(claim.url):
+            request_log = f"POST {shown_url}\n{shown}\n\n{self._cut(body)}"
+            target = await self._targets.target(claim.url, allow_private=claim.allow_private)
+            url = target.url
+            host = target.headers.get("Host") or url.netloc.decode()
+            async with self._host_slot(host):
                 started = time.perf_counter()
-                async with self._client.stream(
-                    "POST",
-                    target.url,
-                    content=body,
-                    headers={**headers, **target.headers},
-                    extensions=target.extensions,
-                ) as response:
-                    status = response.status_code
-                    received = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        received += chunk
-                        if len(received) > settings.log_body_limit:
-                            break
-                    response_log = f"{status}\n{self._cut(bytes(received))}"
-                    if status in _RETRY_AFTER_STATUSES:
-                        retry_after = _retry_after(response.headers.get("retry-after"))
+                tls_name = target.extensions.get("sni_hostname")
+                response = await self._client.post(
+                    key=(url.scheme, url.host, url.port or _PORTS[url.scheme], tls_name),
+                    target=url.raw_path.decode("ascii"),
+                    headers=[("host", host), *headers.items()],
+                    body=body,
+                    limit=settings.log_body_limit,
+                    deadline=settings.timeout,
+                )
+            status = response.status
+            response_log = f"{status}\n{self._cut(response.body)}" + ("…" if response.truncated else "")
+            if status in _RETRY_AFTER_STATUSES:
+                retry_after = _retry_after(response.headers.get("retry-after"))
             error = (
                 None
                 if 200 <= status < 300
@@ -127,10 +138,10 @@ class Sender:
             error = f"refused: {exc}"
         except WebhookSecretError as exc:
             error = str(exc)
-        except httpx.TimeoutException:
+        except TimeoutError:
             error = f"no answer within {settings.timeout:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except HttpError as exc:
+            error = str(exc)
         duration = (time.perf_counter() - started) * 1000
         ok = error is None
         attempts = claim.attempts + 1
@@ -138,7 +149,7 @@ class Sender:
         if delay is not None and retry_after is not None:
             delay = min(retry_after, settings.max_retry_after)
         if not ok:
-            log.info("delivery %s to %s failed (%s)", claim.delivery_id, redacted_url(claim.url), error)
+            log.info("delivery %s to %s failed (%s)", claim.delivery_id, shown_url, error)
         return DeliveryResult(
             delivery_id=claim.delivery_id,
             subscription_id=claim.subscription_id,

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
+import orjson
 
 from thresher.store import (
     TEST_TYPE,
@@ -27,6 +27,7 @@ from thresher.store import (
 )
 
 from ._errors import InvalidSubscriptionError, UnknownSubscriptionError
+from ._http import DeliveryClient
 from ._secrets import SecretKeeper
 from ._sender import Sender
 from ._settings import DispatchSettings
@@ -202,7 +203,6 @@ class WebhookService:
         subscription_id: int,
         *,
         settings: DispatchSettings | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> DeliveryResult:
         """Send a ``webhook.test`` event now, signed like any delivery; nothing is queued."""
         sub = self.get(subscription_id)
@@ -221,17 +221,18 @@ class WebhookService:
             0,
             message_id,
             TEST_TYPE,
-            payload,
+            orjson.dumps(payload),
             sub.url,
             sub.format,
             sub.secret,
             sub.previous_secret if sub.previous_secret_until and sub.previous_secret_until > now else None,
             sub.allow_private,
         )
-        async with httpx.AsyncClient(
-            timeout=settings.timeout, follow_redirects=False, trust_env=False, transport=transport
-        ) as client:
+        client = DeliveryClient()
+        try:
             return await Sender(client, settings, self.keeper).send(claim)
+        finally:
+            await client.aclose()
 
     # -- deliveries -------------------------------------------------------------------------
 

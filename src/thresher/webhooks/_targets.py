@@ -9,6 +9,10 @@ operator's network: without guards a subscription could make it call a cloud met
 - the check runs again before every send, and the request goes to the address just checked (the
   host name stays in ``Host`` and TLS SNI), so a name that later resolves elsewhere (DNS
   rebinding) cannot redirect deliveries; redirects are never followed (``_sender``).
+
+``TargetCache`` keeps a host's resolution for a few seconds (``RESOLVE_TTL``), so a busy
+dispatcher does not ask DNS per delivery; every send still checks the class of the address it is
+about to use, and a URL's own rules are checked once per URL (they cannot change).
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import asyncio
 import dataclasses
 import ipaddress
 import socket
+import time
 from typing import Any
 
 import httpx
 
 from ._errors import UnsafeTargetError
 
-__all__ = ["Target", "check_target", "check_url", "is_public", "resolve_target"]
+__all__ = ["RESOLVE_TTL", "Target", "TargetCache", "check_target", "check_url", "is_public", "resolve_target"]
+
+#: Seconds a host's resolution is reused for deliveries.
+RESOLVE_TTL = 5.0
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -97,13 +105,7 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return found
 
 
-async def resolve_target(url: str, *, allow_private: bool) -> Target:
-    """Check ``url`` now and pin its request to the address checked (see the module's notes)."""
-    parsed = check_url(url, allow_private=allow_private)
-    if allow_private or _address(parsed.host) is not None:
-        return Target(parsed, {}, {})
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = await _resolve(parsed.host, port)
+def _pinned(parsed: httpx.URL, addresses: list[IPAddress]) -> Target:
     refused = [a for a in addresses if not is_public(a)]
     if refused or not addresses:
         raise UnsafeTargetError(
@@ -113,6 +115,48 @@ async def resolve_target(url: str, *, allow_private: bool) -> Target:
     host_header = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
     return Target(pinned, {"Host": host_header}, extensions)
+
+
+async def resolve_target(url: str, *, allow_private: bool) -> Target:
+    """Check ``url`` now and pin its request to the address checked (see the module's notes)."""
+    parsed = check_url(url, allow_private=allow_private)
+    if allow_private or _address(parsed.host) is not None:
+        return Target(parsed, {}, {})
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return _pinned(parsed, await _resolve(parsed.host, port))
+
+
+class TargetCache:
+    """``resolve_target`` for a dispatcher: URL rules once per URL, DNS once per ``ttl`` per host,
+    the address class at every send. Refusals are never cached (a fixed DNS entry is seen at once)."""
+
+    def __init__(self, ttl: float = RESOLVE_TTL, *, size: int = 1024) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._urls: dict[tuple[str, bool], httpx.URL] = {}
+        self._resolved: dict[tuple[str, int], tuple[float, list[IPAddress]]] = {}
+
+    async def target(self, url: str, *, allow_private: bool) -> Target:
+        key = (url, allow_private)
+        parsed = self._urls.get(key)
+        if parsed is None:
+            parsed = check_url(url, allow_private=allow_private)
+            if len(self._urls) >= self._size:
+                self._urls.clear()
+            self._urls[key] = parsed
+        if allow_private or _address(parsed.host) is not None:
+            return Target(parsed, {}, {})
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        now = time.monotonic()
+        found = self._resolved.get((parsed.host, port))
+        if found is not None and found[0] > now:
+            return _pinned(parsed, found[1])
+        addresses = await _resolve(parsed.host, port)
+        target = _pinned(parsed, addresses)
+        if len(self._resolved) >= self._size:
+            self._resolved.clear()
+        self._resolved[(parsed.host, port)] = (now + self._ttl, addresses)
+        return target
 
 
 def check_target(url: str, *, allow_private: bool) -> httpx.URL:
