@@ -37,6 +37,7 @@ from ._errors import (
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
+from ._greenhouse import GREENHOUSE_FIELDS, apply_greenhouse_fields, greenhouse_fields
 from ._migrate import Revisions
 from ._records import (
     USERS_RESOURCE,
@@ -53,7 +54,7 @@ from ._records import (
     SyncState,
 )
 from ._replay import replay
-from ._schema import EVENT_KINDS
+from ._schema import EVENT_KINDS, PROVIDERS
 from ._scim_records import ScimPendingUser, ScimRecords, ScimUserExtras, user_name_key
 from ._scim_tokens import ScimTokens, StoredScimToken
 from ._serve_records import ServeRecords, StoredAdmin, StoredAdminToken, StoredRun, UsageKey
@@ -64,6 +65,8 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_ID_URL",
     "EVENT_KINDS",
+    "GREENHOUSE_FIELDS",
+    "PROVIDERS",
     "ROLE_FIELDS",
     "USERS_RESOURCE",
     "USER_FIELDS",
@@ -107,7 +110,9 @@ __all__ = [
     "SyncState",
     "UnknownConnectionError",
     "UsageKey",
+    "apply_greenhouse_fields",
     "default_database_url",
+    "greenhouse_fields",
     "replay",
     "user_name_key",
     "user_snapshot",

@@ -38,6 +38,7 @@ __all__ = [
     "EVENT_KINDS",
     "EVENT_RESOURCES",
     "EVENT_SOURCES",
+    "PROVIDERS",
     "RUN_KINDS",
     "Base",
     "ChangeEventRow",
@@ -70,6 +71,8 @@ EVENT_KINDS = (
 EVENT_SOURCES = ("sync", "write")
 EVENT_RESOURCES = ("user", "role")
 RUN_KINDS = ("full", "incremental")
+#: The products a connection can be an account of (r0010).
+PROVIDERS = ("harvest", "greenhouse")
 
 # Named constraints: Alembic's batch mode (how SQLite alters tables) needs names to find them.
 NAMING = {
@@ -124,8 +127,17 @@ class ConnectionRow(Base):
     created_at: Mapped[dt.datetime]
     #: Grows with every save of ``credentials_ref``: a process whose copy is older re-reads it.
     credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Which product the account is of (r0010): ``harvest`` (getharvest.com) or ``greenhouse``
+    #: (Greenhouse Recruiting, docs/greenhouse.md); the Harvest columns mean the same as before.
+    provider: Mapped[str] = mapped_column(String(16), default="harvest", server_default="harvest")
+    #: Greenhouse only: the OAuth client id (the secret is sealed in ``credentials_ref``).
+    client_id: Mapped[str | None]
+    #: Greenhouse only: the user id tokens act as (docs/greenhouse.md §1); None: the credential's
+    #: Integration Service User.
+    sub: Mapped[str | None]
 
     __table_args__ = (
+        CheckConstraint(_in("provider", PROVIDERS), name="provider"),
         # At most one default connection.
         Index(
             "uq_connections_is_default",
