@@ -147,7 +147,11 @@ class SecretBox:
         return cls(_load_or_create_key_file(key_path or default_key_path()))
 
     def seal(self, credentials: Credentials) -> str:
-        data = credentials.to_json().encode()
+        return self.seal_text(credentials.to_json())
+
+    def seal_text(self, text: str) -> str:
+        """Encrypt any secret text (a Greenhouse connection's credentials: ``_greenhouse.py``)."""
+        data = text.encode()
         if self._fernet is not None:
             return f"{BLOB_PREFIX}{_RAW}{self._fernet.encrypt(data).decode()}"
         assert self._passphrase is not None
@@ -181,6 +185,10 @@ class SecretBox:
             return None, token
 
     def open(self, blob: str) -> Credentials:
+        return Credentials.from_json(self.open_text(blob))
+
+    def open_text(self, blob: str) -> str:
+        """The text ``seal_text`` (or ``seal``) encrypted into ``blob``."""
         known = blob.startswith(LEGACY_PREFIX) or blob.startswith(
             (BLOB_PREFIX + _RAW, BLOB_PREFIX + _SCRYPT)
         )
@@ -200,7 +208,7 @@ class SecretBox:
                 hint=f"Use the {KEY_ENV} (or key file) they were saved with, or run "
                 "'thresher login' again.",
             ) from None
-        return Credentials.from_json(data.decode())
+        return data.decode()
 
 
 def _mask(value: str | None) -> str:

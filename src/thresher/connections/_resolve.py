@@ -33,7 +33,7 @@ from thresher.harvest import (
 from thresher.store import DuplicateConnectionError, Store, StoredConnection, StoreError
 
 from ._credentials import Credentials, SecretBox
-from ._errors import ConnectionMismatchError, NoConnectionError
+from ._errors import ConnectionMismatchError, NoConnectionError, UnsupportedProviderError
 from ._lease import credentials_lease
 
 __all__ = [
@@ -47,6 +47,20 @@ _log = logging.getLogger("thresher.connections")
 
 #: Name under which the connection formed by the HARVEST_* variables is recorded in the store.
 ENV_CONNECTION = "env"
+#: The settings of a resolved connection of another product: never used to reach anything (no
+#: token, no account), only there so ``ResolvedConnection`` keeps one shape.
+_NOT_HARVEST = HarvestSettings(user_agent="thresher (https://github.com/thresher)")
+
+
+def not_harvest(connection: StoredConnection) -> UnsupportedProviderError:
+    """What a Harvest-only operation says on a connection of another product."""
+    return UnsupportedProviderError(
+        f"this command does not exist for Greenhouse connections ({connection.name!r} is a "
+        "Greenhouse Recruiting account)",
+        hint="On Greenhouse connections: 'thresher sync', 'users list/show', 'changes', "
+        "'plan/apply --provider greenhouse', 'scim serve' and 'connections test' "
+        "(docs/greenhouse.md §6). Pass --connection to act on a Harvest connection.",
+    )
 
 
 def _env_settings() -> HarvestSettings | None:
@@ -102,6 +116,10 @@ def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
 
 
 def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnection:
+    if connection.provider != "harvest":
+        # Commands that only read the mirror (users list/show, changes) take any connection;
+        # open_client refuses this one. Nothing of Harvest's is decrypted or reachable here.
+        return ResolvedConnection(connection, _NOT_HARVEST)
     if connection.credentials_ref is None:
         raise NoConnectionError(
             f"the connection {connection.name!r} has no saved credentials",
@@ -230,6 +248,8 @@ def open_client(
     (default Harvest's 100/15s). ``shared_budget=False`` or ``THRESHER_SHARED_BUDGET=off`` leave
     the client to its in-process limiter alone."""
     resolved = connection if isinstance(connection, ResolvedConnection) else resolve(store, connection)
+    if resolved.connection.provider != "harvest":
+        raise not_harvest(resolved.connection)
     creds = resolved.credentials
     auth: httpx.Auth | None = None
     if creds is not None and creds.kind == "oauth" and creds.client_id and creds.client_secret:

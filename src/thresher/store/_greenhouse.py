@@ -3,9 +3,10 @@
 A Greenhouse user is mirrored in ``users`` like a Harvest one, through the fields both products
 share (names, email, active, a ``site_admin`` access role; ``thresher.sync`` maps them), so the
 roster, ``users list/show``, the change log and reconciliation work unchanged. What only
-Greenhouse has (docs/greenhouse.md §2: ``employee_id``, ``job_title``, ``site_admin``, office and
-department ids) is kept here as JSON, diffed like the shared fields, and its changes recorded as
-``updated`` events in the same change log and the same transaction as the page that brought them.
+Greenhouse has (docs/greenhouse.md §2: ``employee_id``, ``job_title``, office and department
+ids; Site Admin is the shared ``access_roles``) is kept here as JSON, diffed like the shared
+fields, and its changes recorded as ``updated`` events in the same change log and the same
+transaction as the page that brought them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = ["GREENHOUSE_FIELDS", "GreenhouseUserRow", "apply_greenhouse_fields", 
 GREENHOUSE_FIELDS: tuple[str, ...] = (
     "employee_id",
     "job_title",
-    "site_admin",
     "office_ids",
     "department_ids",
 )
