@@ -15,6 +15,7 @@ from . import _console
 from ._admin import admin_app
 from ._db import db_app
 from ._demo import demo
+from ._greenhouse import connections_test
 from ._login import connections_app, login
 from ._rates_and_projects import assign, rates_app, unassign
 from ._roles import roles_app
@@ -80,6 +81,7 @@ app.command("serve")(serve)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+connections_app.command("test")(connections_test)
 app.add_typer(connections_app, name="connections")
 app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")
