@@ -37,7 +37,15 @@ from ._errors import (
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
-from ._greenhouse import GREENHOUSE_FIELDS, apply_greenhouse_fields, greenhouse_fields
+from ._greenhouse import (
+    GREENHOUSE_FIELDS,
+    SITE_ADMIN,
+    apply_greenhouse_fields,
+    apply_greenhouse_users,
+    greenhouse_fields,
+    greenhouse_fields_of,
+    mirror_user,
+)
 from ._migrate import Revisions
 from ._records import (
     USERS_RESOURCE,
@@ -68,6 +76,7 @@ __all__ = [
     "GREENHOUSE_FIELDS",
     "PROVIDERS",
     "ROLE_FIELDS",
+    "SITE_ADMIN",
     "USERS_RESOURCE",
     "USER_FIELDS",
     "BudgetState",
@@ -111,8 +120,11 @@ __all__ = [
     "UnknownConnectionError",
     "UsageKey",
     "apply_greenhouse_fields",
+    "apply_greenhouse_users",
     "default_database_url",
     "greenhouse_fields",
+    "greenhouse_fields_of",
+    "mirror_user",
     "replay",
     "user_name_key",
     "user_snapshot",

@@ -12,12 +12,15 @@ transaction as the page that brought them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
+
+from thresher.greenhouse import User as GreenhouseUser
+from thresher.harvest import User as MirrorUser
 
 from ._arguments import aware, event_source
 from ._bulk import chunks
@@ -31,7 +34,20 @@ from ._transaction import StoreTransaction
 if TYPE_CHECKING:
     from ._store import Store
 
-__all__ = ["GREENHOUSE_FIELDS", "GreenhouseUserRow", "apply_greenhouse_fields", "greenhouse_fields"]
+__all__ = [
+    "GREENHOUSE_FIELDS",
+    "SITE_ADMIN",
+    "GreenhouseUserRow",
+    "apply_greenhouse_fields",
+    "apply_greenhouse_users",
+    "greenhouse_fields",
+    "greenhouse_fields_of",
+    "mirror_user",
+]
+
+#: The access role a Greenhouse Site Admin has in the mirror (``users list``, ``StoredUser``).
+SITE_ADMIN = "site_admin"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 #: The Greenhouse-only user fields the change log tracks, in the order events list them.
 GREENHOUSE_FIELDS: tuple[str, ...] = (
@@ -40,6 +56,55 @@ GREENHOUSE_FIELDS: tuple[str, ...] = (
     "office_ids",
     "department_ids",
 )
+
+
+def mirror_user(user: GreenhouseUser) -> MirrorUser:
+    """A Greenhouse user in the mirror's shape (the ``users`` row ``apply_users`` takes): names,
+    primary email ("" for a service account), active (not ``deactivated``) and ``site_admin``
+    as an access role; the Harvest-only fields empty."""
+    created = user.created_at or user.updated_at or _EPOCH
+    return MirrorUser(
+        id=user.id,
+        first_name=user.first_name or "",
+        last_name=user.last_name or "",
+        email=user.primary_email or "",
+        telephone=None,
+        is_active=not user.deactivated,
+        access_roles=[SITE_ADMIN] if user.site_admin else [],
+        created_at=created,
+        updated_at=user.updated_at or created,
+    )
+
+
+def greenhouse_fields_of(user: GreenhouseUser) -> dict[str, Any]:
+    """The Greenhouse-only fields the change log tracks (``GREENHOUSE_FIELDS``), JSON-safe."""
+    return {
+        "employee_id": user.employee_id,
+        "job_title": user.job_title,
+        "office_ids": sorted(user.office_ids),
+        "department_ids": sorted(user.department_ids),
+    }
+
+
+def apply_greenhouse_users(
+    tx: StoreTransaction,
+    connection_id: int,
+    users: Sequence[GreenhouseUser],
+    *,
+    observed_at: dt.datetime,
+    source: EventSource = "sync",
+    run_id: str | None = None,
+) -> list[ChangeEvent]:
+    """``apply_users`` for Greenhouse users, then their Greenhouse-only fields: the events of
+    both, in one transaction (the sync's pages and every Greenhouse write-through)."""
+    events = tx.apply_users(
+        connection_id, [mirror_user(u) for u in users], observed_at=observed_at, source=source,
+        run_id=run_id,
+    )
+    return events + apply_greenhouse_fields(
+        tx, connection_id, {u.id: greenhouse_fields_of(u) for u in users},
+        observed_at=observed_at, source=source,
+    )
 
 
 class GreenhouseUserRow(Base):

@@ -4,9 +4,9 @@ The same guarantees as the Harvest sync (``_engine.py``), through the same store
 per connection under the ``sync`` lease with its heartbeat, each page's rows, events and resume
 point in one fenced transaction, full listings that tombstone users no longer listed, and
 incremental windows (``updated_at`` ``gte`` the mark less the overlap). Greenhouse users are
-mirrored in ``users`` through the fields both products share (``roster_user``); the fields only
-Greenhouse has go to ``greenhouse_users`` and their changes to the same change log
-(``thresher.store.apply_greenhouse_fields``). Roles and teammates are Harvest's and not read.
+mirrored in ``users`` through the fields both products share, the fields only Greenhouse has in
+``greenhouse_users``, their changes in the same change log
+(``thresher.store.apply_greenhouse_users``). Roles and teammates are Harvest's and not read.
 
 The mark: Greenhouse pages carry no server time the client exposes, so the mark is the earlier
 of the local clock at the run's start and the newest ``updated_at`` the run read; the overlap
@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from thresher.greenhouse import MAX_PER_PAGE, AsyncGreenhouse
 from thresher.greenhouse import User as GreenhouseUser
-from thresher.harvest import User as RosterUser
 from thresher.store import (
     USERS_RESOURCE,
     ChangeEvent,
@@ -35,7 +34,7 @@ from thresher.store import (
     Store,
     StoredConnection,
     SyncState,
-    apply_greenhouse_fields,
+    apply_greenhouse_users,
 )
 
 from ._context import blocking
@@ -43,44 +42,12 @@ from ._errors import SyncError, SyncSupersededError
 from ._lease import RunLease
 from ._report import ProgressCallback, SyncOptions, SyncReport
 
-__all__ = ["SITE_ADMIN", "GreenhouseSync", "greenhouse_fields_of", "roster_user"]
+__all__ = ["GreenhouseSync"]
 
 log = logging.getLogger("thresher.sync")
 
-#: The access role a Greenhouse Site Admin has in the mirror (``users list --access-role``).
-SITE_ADMIN = "site_admin"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def roster_user(user: GreenhouseUser) -> RosterUser:
-    """A Greenhouse user in the mirror's shape: names, primary email ("" for a service account),
-    active (not ``deactivated``) and ``site_admin`` as an access role; Harvest-only fields empty."""
-    created = user.created_at or user.updated_at or _EPOCH
-    return RosterUser(
-        id=user.id,
-        first_name=user.first_name or "",
-        last_name=user.last_name or "",
-        email=user.primary_email or "",
-        telephone=None,
-        is_active=not user.deactivated,
-        access_roles=[SITE_ADMIN] if user.site_admin else [],
-        created_at=created,
-        updated_at=user.updated_at or created,
-    )
-
-
-def greenhouse_fields_of(user: GreenhouseUser) -> dict[str, Any]:
-    """The Greenhouse-only fields the change log tracks (``thresher.store.GREENHOUSE_FIELDS``)."""
-    return {
-        "employee_id": user.employee_id,
-        "job_title": user.job_title,
-        "office_ids": sorted(user.office_ids),
-        "department_ids": sorted(user.department_ids),
-    }
 
 
 @dataclasses.dataclass
@@ -228,12 +195,8 @@ class GreenhouseSync:
         observed = self._clock()
         with self._store.transaction() as tx:
             tx.check_lease(run.lease.lease)
-            events = tx.apply_users(
-                cid, [roster_user(u) for u in users], observed_at=observed, source="sync",
-                run_id=state.run_id if full else None,
-            )
-            events += apply_greenhouse_fields(
-                tx, cid, {u.id: greenhouse_fields_of(u) for u in users}, observed_at=observed
+            events = apply_greenhouse_users(
+                tx, cid, users, observed_at=observed, source="sync", run_id=state.run_id if full else None
             )
             if done and full and state.run_id:
                 events += tx.tombstone_missing_users(cid, state.run_id, observed_at=observed)
