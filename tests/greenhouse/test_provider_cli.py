@@ -199,3 +199,21 @@ def test_connections_test_reports_each_read_scope(gcli: GreenhouseCli) -> None:
     result = gcli("connections", "test", "gh")
     assert "missing" in result.stdout
     assert "harvest:user_roles:list" in result.stdout
+
+
+def test_plan_and_apply_a_greenhouse_roster(gcli: GreenhouseCli, tmp_path: Path) -> None:
+    gcli.login()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("email,first_name,last_name,employee_id\ncli.hire@example.com,Cli,Hire,E-5\n")
+    plan = gcli("plan", str(roster), "--json").json()
+    assert plan["counts"] == {"create": 1}
+    assert plan["provider"] == "greenhouse"
+    refused = gcli("apply", str(roster), ok=False)
+    assert refused.exit_code != 0
+    assert "--yes" in refused.stderr
+    applied = gcli("apply", str(roster), "--yes", "--json").json()
+    assert applied["applied"] == {"create": 1}
+    assert "No changes" in gcli("plan", str(roster)).stdout
+    saved = gcli("plan", str(roster), "-o", str(tmp_path / "plan.json"), ok=False)
+    assert saved.exit_code == 2
+    assert "does not exist for Greenhouse connections" in saved.stderr

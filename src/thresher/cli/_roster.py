@@ -230,6 +230,11 @@ def _plan(
     store = open_store(database_url)
     resolved = resolve(store, connection)
     conn = resolved.connection
+    if conn.provider == "greenhouse":
+        from ._greenhouse_roster import greenhouse_plan
+
+        return greenhouse_plan(store, conn, file, prune=prune, max_archive=max_archive,
+                               refresh=refresh, output=output, json_out=json_out)
     rows = load_roster(file, store, conn.id)  # a bad file costs no request
     synced_at = _synced_at(store, conn.id)
     age = None if synced_at is None else (dt.datetime.now(dt.UTC) - synced_at).total_seconds()
@@ -394,6 +399,12 @@ def apply_command(
 
     store = open_store(database_url)
     resolved = resolve(store, connection)
+    if resolved.connection.provider == "greenhouse":
+        from ._greenhouse_roster import greenhouse_apply
+
+        greenhouse_apply(store, resolved.connection, file, prune=prune, max_archive=max_archive,
+                         yes=yes, json_out=json_out)
+        return
     if file.suffix.casefold() == ".json":
         if prune or max_archive is not None:
             raise typer.BadParameter("a saved plan already says what to archive", param_hint="--prune")
