@@ -44,14 +44,28 @@ def _summary(plan: Plan) -> str:
     return f"{len(plan.changes)} change(s): {counts}. Creates send no invitation email."
 
 
+def _cell(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
 def _show(plan: Plan, json_out: bool) -> None:
-    from ._roster import _plan_table
+    from rich.table import Table
 
     if json_out:
         print_json({**plan.as_dict(), "provider": "greenhouse"})
         return
     if plan:
-        out.print(_plan_table(plan))
+        table = Table("action")
+        table.add_column("who", overflow="fold")
+        table.add_column("changes", overflow="fold")
+        for change in plan.changes:
+            parts = [
+                f"{key}: {_cell(after)}" if change.action == "create"
+                else f"{key}: {_cell(before)} → {_cell(after)}"
+                for key, (before, after) in change.diffs.items()
+            ]
+            table.add_row(change.action, escape(change.email), escape("; ".join(parts)))
+        out.print(table)
     for warning in plan.warnings:
         err_console.print(f"[yellow]Warning:[/] {escape(warning)}")
     out.print(_summary(plan))
