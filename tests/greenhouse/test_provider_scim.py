@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,10 +168,25 @@ def test_scim2_tester_passes_on_a_greenhouse_connection(bridge: Bridge) -> None:
 
 def test_the_bridge_keeps_the_mirror_fresh_with_greenhouse_syncs(live_target: Target, store: Store) -> None:
     site = save_site(live_target, store)
+    asyncio.run(site.sync())
     connection = store.get_connection(site.name)
     client = open_greenhouse(store, connection)
     bridge = GreenhouseScimBridge(
         client, store, connection, TokenStore(store),
         sync=GreenhouseSync(store, client, connection), sync_interval=0.05, close_client=True,
     )
-    assert bridge.greenhouse_sync is not None
+    state = live_target.sandbox.state
+    uid = next(u.id for u in state.users.values() if not u.deactivated and u.id != state.admin_id
+               and not u.service_account)
+    with serve_in_thread(bridge.app, name="thresher-gh-scim-sync"):
+        state.users[uid].deactivated = True  # changed in Greenhouse directly
+        state.users[uid].updated_at = int(live_target.sandbox.now()) + 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            mirrored = store.get_user(connection.id, uid)
+            if mirrored is not None and not mirrored.is_active:
+                break
+            time.sleep(0.05)
+    mirrored = store.get_user(connection.id, uid)
+    assert mirrored is not None
+    assert mirrored.is_active is False

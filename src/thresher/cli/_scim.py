@@ -164,15 +164,29 @@ def _serve(
             "No SCIM token yet: every request will get 401. "
             "Make one with 'thresher scim token create --name NAME'."
         )
-    client = open_client(store, resolved)
-    bridge = ScimBridge(
-        WriteThrough(client, store, resolved.connection),
-        tokens,
-        delete_mode=DeleteMode(delete_mode.value),
-        sync=RosterSync(store, client, resolved.connection, SyncOptions()),
-        sync_interval=sync_interval,
-        close_client=True,
-    )
+    bridge: ScimBridge
+    if resolved.connection.provider == "greenhouse":
+        # Greenhouse Recruiting (docs/greenhouse.md §6): Users only; DELETE always deactivates.
+        from thresher.connections import open_greenhouse
+        from thresher.scim import GreenhouseScimBridge
+        from thresher.sync import GreenhouseSync
+
+        greenhouse = open_greenhouse(store, resolved.connection)
+        bridge = GreenhouseScimBridge(
+            greenhouse, store, resolved.connection, tokens,
+            sync=GreenhouseSync(store, greenhouse, resolved.connection, SyncOptions()),
+            sync_interval=sync_interval, close_client=True,
+        )
+    else:
+        client = open_client(store, resolved)
+        bridge = ScimBridge(
+            WriteThrough(client, store, resolved.connection),
+            tokens,
+            delete_mode=DeleteMode(delete_mode.value),
+            sync=RosterSync(store, client, resolved.connection, SyncOptions()),
+            sync_interval=sync_interval,
+            close_client=True,
+        )
     port = sock.getsockname()[1]
     where = f"[{host}]" if ":" in host else host
     err_console.print(
