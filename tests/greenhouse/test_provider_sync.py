@@ -5,6 +5,7 @@ it. Real SQLite and PostgreSQL (``store``), the Greenhouse sandbox in-process.""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from thresher.connections import (
     SecretBox,
@@ -170,3 +171,32 @@ async def test_the_minted_token_is_saved_and_reused(asgi_target: Target, store: 
 
 def test_settings_for_the_basic_user(asgi_target: Target) -> None:
     assert settings_for(asgi_target, sub="basic").sub == str(asgi_target.sandbox.state.basic_id)
+
+
+def test_r0010_keeps_every_mirror_row_and_makes_existing_connections_harvest(store: Store) -> None:
+    import datetime as dt
+
+    from alembic import command
+
+    from thresher.harvest import User
+    from thresher.store._migrate import config
+
+    with store.engine.begin() as db:
+        command.downgrade(config(db), "0007")
+    with store.engine.begin() as db:
+        db.execute(text(
+            "INSERT INTO connections (name, account_id, base_url, id_url, is_default, created_at, "
+            "credentials_version) VALUES ('acme', 7, 'https://api.example', 'https://id.example', "
+            "false, CURRENT_TIMESTAMP, 0)"
+        ))
+    store.upgrade()
+    acme = store.get_connection("acme")
+    assert (acme.provider, acme.client_id, acme.sub) == ("harvest", None, None)
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with store.transaction() as tx:
+        tx.apply_users(acme.id, [User(id=1, first_name="A", last_name="B", email="a@example.com",
+                                      created_at=when, updated_at=when)], observed_at=when)
+    with store.engine.begin() as db:
+        command.downgrade(config(db), "0007")
+    store.upgrade()
+    assert [u.harvest_id for u in store.list_users(store.get_connection("acme").id)] == [1]

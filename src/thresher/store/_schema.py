@@ -137,7 +137,6 @@ class ConnectionRow(Base):
     sub: Mapped[str | None]
 
     __table_args__ = (
-        CheckConstraint(_in("provider", PROVIDERS), name="provider"),
         # At most one default connection.
         Index(
             "uq_connections_is_default",

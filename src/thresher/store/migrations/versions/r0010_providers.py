@@ -32,15 +32,15 @@ _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
+    # Plain ADD COLUMNs, no CHECK constraint: on SQLite a constraint would make batch mode
+    # rebuild ``connections``, and dropping the old table cascades to every mirror row. The store
+    # checks the value instead (``Store.add_connection``).
     with op.batch_alter_table("connections") as batch:
         batch.add_column(
             sa.Column("provider", sa.String(16), nullable=False, server_default="harvest")
         )
         batch.add_column(sa.Column("client_id", sa.Text(), nullable=True))
         batch.add_column(sa.Column("sub", sa.Text(), nullable=True))
-        batch.create_check_constraint(
-            "ck_connections_provider", "provider IN ('harvest', 'greenhouse')"
-        )
     op.create_table(
         "greenhouse_users",
         sa.Column("connection_id", sa.Integer(), nullable=False),
@@ -56,8 +56,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("greenhouse_users")
-    with op.batch_alter_table("connections") as batch:
-        batch.drop_constraint("ck_connections_provider", type_="check")
-        batch.drop_column("sub")
-        batch.drop_column("client_id")
-        batch.drop_column("provider")
+    # Plain DROP COLUMNs (SQLite >= 3.35), not batch mode's rebuild, for the same reason.
+    for column in ("sub", "client_id", "provider"):
+        op.drop_column("connections", column)
