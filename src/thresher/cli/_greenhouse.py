@@ -46,7 +46,9 @@ def _usage(message: str, hint: str) -> typer.BadParameter:
     return typer.BadParameter(f"{message}. {hint}")
 
 
-def _secret(from_option: str | None, source: str | None, stdin: bool) -> str:
+def _secret(source: str | None, stdin: bool) -> str:
+    """The client secret: stdin, else GREENHOUSE_CLIENT_SECRET, else a hidden prompt. A value of
+    ``--client-secret`` from the environment is HARVEST_CLIENT_SECRET's, the other product's."""
     if source == "COMMANDLINE":
         raise _usage(
             "--client-secret does not take a value on the command line for Greenhouse",
@@ -72,7 +74,6 @@ def greenhouse_login(
     name: str | None,
     client_id: str | None,
     client_id_source: str | None,
-    client_secret: str | None,
     client_secret_source: str | None,
     client_secret_stdin: bool,
     sub: str | None,
@@ -96,7 +97,7 @@ def greenhouse_login(
             "a Greenhouse login needs --client-id",
             "Copy it from Configure > Dev Center > API Credentials (a Harvest V3 (OAuth) credential).",
         )
-    secret = _secret(client_secret, client_secret_source, client_secret_stdin)
+    secret = _secret(client_secret_source, client_secret_stdin)
     settings = GreenhouseSettings.from_env(
         client_id=given_id, client_secret=secret, sub=sub, base_url=base_url, token_url=token_url
     )

@@ -163,7 +163,7 @@ def login(
 
         greenhouse_login(
             name=name, client_id=client_id, client_id_source=source("client_id"),
-            client_secret=client_secret, client_secret_source=source("client_secret"),
+            client_secret_source=source("client_secret"),
             client_secret_stdin=client_secret_stdin, sub=sub,
             base_url=base_url if source("base_url") == "COMMANDLINE" else None,
             token_url=token_url, make_default=make_default, json_out=json_out,
