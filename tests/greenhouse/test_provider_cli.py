@@ -188,6 +188,10 @@ def test_a_harvest_only_command_says_it_does_not_exist_for_greenhouse(gcli: Gree
     )
     assert result.exit_code == 2
     assert "does not exist for Greenhouse connections" in result.stderr
+    for command in (("roles", "list"), ("teammates", "show", "x@example.com"), ("offboard", "x@example.com")):
+        refused = gcli(*command, ok=False)
+        assert refused.exit_code == 2, (command, refused)
+        assert "does not exist for Greenhouse connections" in refused.stderr
 
 
 def test_connections_test_reports_each_read_scope(gcli: GreenhouseCli) -> None:

@@ -48,12 +48,15 @@ def test_a_saved_greenhouse_connection_keeps_its_secret_sealed(asgi_target: Targ
 
 async def test_the_harvest_path_refuses_a_greenhouse_connection(asgi_target: Target, store: Store) -> None:
     save_site(asgi_target, store)
-    resolved = resolve(store, "gh")  # reading the mirror needs no Harvest client
-    assert resolved.connection.provider == "greenhouse"
     with pytest.raises(UnsupportedProviderError) as info:
-        open_client(store, "gh")
+        resolve(store, "gh")
     assert info.value.exit_code == 2
     assert "does not exist for Greenhouse connections" in str(info.value)
+    # Callers serving both products ask for any provider, and branch on it.
+    resolved = resolve(store, "gh", any_provider=True)
+    assert resolved.connection.provider == "greenhouse"
+    with pytest.raises(UnsupportedProviderError):
+        open_client(store, resolved)
 
 
 def test_a_harvest_connection_is_not_a_greenhouse_one(store: Store) -> None:

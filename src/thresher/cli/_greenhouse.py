@@ -202,7 +202,7 @@ def connections_test(
 
     store = open_store(database_url)
     wanted = name or connection
-    found = resolve(store, wanted).connection
+    found = resolve(store, wanted, any_provider=True).connection
     if found.provider == GREENHOUSE:
         result = _test_greenhouse(store, found)
         missing = [c for c in result["checks"] if not c["ok"]]

@@ -228,7 +228,7 @@ def _plan(
     from thresher.provision import load_roster, make_plan, save_plan
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     conn = resolved.connection
     if conn.provider == "greenhouse":
         from ._greenhouse_roster import greenhouse_plan
@@ -398,7 +398,7 @@ def apply_command(
     from thresher.provision import load_roster, load_saved_plan
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     if resolved.connection.provider == "greenhouse":
         from ._greenhouse_roster import greenhouse_apply
 

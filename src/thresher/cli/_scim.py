@@ -157,7 +157,7 @@ def _serve(
     from ._access_log import AccessLog
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     tokens = TokenStore(store)
     if not tokens.list_tokens():
         err_console.print(

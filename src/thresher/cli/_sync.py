@@ -45,7 +45,7 @@ async def sync_once(
     from thresher.connections import GREENHOUSE, open_client, open_greenhouse, resolve
     from thresher.sync import GreenhouseSync, RosterSync
 
-    resolved = resolve(store, connection_name)
+    resolved = resolve(store, connection_name, any_provider=True)
     if resolved.connection.provider == GREENHOUSE:
         # Greenhouse Recruiting (docs/greenhouse.md §6): the same mirror, its own client and run.
         async with open_greenhouse(store, resolved.connection) as greenhouse:

@@ -58,7 +58,7 @@ def not_harvest(connection: StoredConnection) -> UnsupportedProviderError:
         f"this command does not exist for Greenhouse connections ({connection.name!r} is a "
         "Greenhouse Recruiting account)",
         hint="On Greenhouse connections: 'thresher sync', 'users list/show', 'changes', "
-        "'plan/apply --provider greenhouse', 'scim serve' and 'connections test' "
+        "'plan'/'apply' with a Greenhouse roster file, 'scim serve' and 'connections test' "
         "(docs/greenhouse.md §6). Pass --connection to act on a Harvest connection.",
     )
 
@@ -115,10 +115,12 @@ def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
     return ResolvedConnection(connection, settings)
 
 
-def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnection:
+def _from_store(store: Store, connection: StoredConnection, *, any_provider: bool) -> ResolvedConnection:
     if connection.provider != "harvest":
-        # Commands that only read the mirror (users list/show, changes) take any connection;
-        # open_client refuses this one. Nothing of Harvest's is decrypted or reachable here.
+        if not any_provider:
+            raise not_harvest(connection)
+        # A caller that serves both products (users list/show, sync, plan/apply, scim serve)
+        # branches on ``connection.provider``; open_client still refuses this one.
         return ResolvedConnection(connection, _NOT_HARVEST)
     if connection.credentials_ref is None:
         raise NoConnectionError(
@@ -160,9 +162,13 @@ def _rewrite(
         return connection
 
 
-def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
+def resolve(store: Store, name: str | None = None, *, any_provider: bool = False) -> ResolvedConnection:
     """The connection to act on: ``name``, else the ``HARVEST_*`` environment, else the saved
-    default. Raises ``NoConnectionError`` (with the fix in its hint) when there is none."""
+    default. Raises ``NoConnectionError`` (with the fix in its hint) when there is none.
+
+    A Greenhouse connection raises ``UnsupportedProviderError`` (exit 2: the operation does not
+    exist for it) unless ``any_provider``: then its ``settings`` reach nothing, and the caller
+    branches on ``connection.provider`` (docs/greenhouse.md §6)."""
     settings = _env_settings()
     if settings is not None and settings.account_id is not None and name in (None, ENV_CONNECTION):
         return _from_env(store, settings)
@@ -181,7 +187,7 @@ def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
             hint="Set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and HARVEST_USER_AGENT, or run "
             "'thresher login' to save a connection of its own.",
         )
-    return _from_store(store, connection)
+    return _from_store(store, connection, any_provider=any_provider)
 
 
 def _oauth_auth(store: Store, resolved: ResolvedConnection, creds: Credentials) -> OAuth2Auth:
