@@ -36,8 +36,9 @@ class GreenhouseCli:
     target: Target
     database_url: str
 
-    def __call__(self, *args: str, ok: bool = True, input: str | None = None,
-                 env: dict[str, str | None] | None = None) -> Result:
+    def __call__(
+        self, *args: str, ok: bool = True, input: str | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         base: dict[str, str | None] = {
             "THRESHER_DATABASE_URL": self.database_url,
             "THRESHER_SECRET_KEY": SECRET_KEY,
@@ -62,16 +63,34 @@ class GreenhouseCli:
             raise AssertionError(f"thresher {' '.join(args)} exited {code}:\n{stdout}\n{stderr}")
         return Result(code, stdout, stderr)
 
-    def login(self, *extra: str, credential: str = "full", sub: str | None = None,
-              ok: bool = True, secret: str | None = None) -> Result:
+    def login(
+        self,
+        *extra: str,
+        credential: str = "full",
+        sub: str | None = None,
+        ok: bool = True,
+        secret: str | None = None,
+    ) -> Result:
         s = self.target.sandbox
         cred = s.credential(credential)
         return self(
-            "login", "--provider", "greenhouse", "--name", "gh", "--client-id", cred.client_id,
-            "--sub", sub if sub is not None else str(s.state.admin_id),
-            "--client-secret-stdin", "--base-url", f"{self.target.origin}/v3",
-            "--token-url", f"{self.target.origin}/token", *extra,
-            input=(secret if secret is not None else cred.client_secret) + "\n", ok=ok,
+            "login",
+            "--provider",
+            "greenhouse",
+            "--name",
+            "gh",
+            "--client-id",
+            cred.client_id,
+            "--sub",
+            sub if sub is not None else str(s.state.admin_id),
+            "--client-secret-stdin",
+            "--base-url",
+            f"{self.target.origin}/v3",
+            "--token-url",
+            f"{self.target.origin}/token",
+            *extra,
+            input=(secret if secret is not None else cred.client_secret) + "\n",
+            ok=ok,
         )
 
 
@@ -95,9 +114,18 @@ def test_login_saves_a_greenhouse_connection_without_showing_the_secret(gcli: Gr
 def test_a_secret_on_the_command_line_is_refused(gcli: GreenhouseCli) -> None:
     cred = gcli.target.sandbox.credential("full")
     result = gcli(
-        "login", "--provider", "greenhouse", "--client-id", cred.client_id,
-        "--client-secret", cred.client_secret, "--base-url", f"{gcli.target.origin}/v3",
-        "--token-url", f"{gcli.target.origin}/token", ok=False,
+        "login",
+        "--provider",
+        "greenhouse",
+        "--client-id",
+        cred.client_id,
+        "--client-secret",
+        cred.client_secret,
+        "--base-url",
+        f"{gcli.target.origin}/v3",
+        "--token-url",
+        f"{gcli.target.origin}/token",
+        ok=False,
     )
     assert result.exit_code == 2
     assert "--client-secret-stdin" in result.stderr
@@ -108,8 +136,17 @@ def test_the_secret_may_come_from_the_environment(gcli: GreenhouseCli) -> None:
     s = gcli.target.sandbox
     cred = s.credential("full")
     gcli(
-        "login", "--provider", "greenhouse", "--client-id", cred.client_id, "--sub", str(s.state.admin_id),
-        "--base-url", f"{gcli.target.origin}/v3", "--token-url", f"{gcli.target.origin}/token",
+        "login",
+        "--provider",
+        "greenhouse",
+        "--client-id",
+        cred.client_id,
+        "--sub",
+        str(s.state.admin_id),
+        "--base-url",
+        f"{gcli.target.origin}/v3",
+        "--token-url",
+        f"{gcli.target.origin}/token",
         env={"GREENHOUSE_CLIENT_SECRET": cred.client_secret},
     )
     assert gcli("connections", "list", "--json").json()[0]["provider"] == "greenhouse"
@@ -183,7 +220,14 @@ def test_an_expired_token_is_renewed_not_an_error(gcli: GreenhouseCli) -> None:
 def test_a_harvest_only_command_says_it_does_not_exist_for_greenhouse(gcli: GreenhouseCli) -> None:
     gcli.login()
     result = gcli(
-        "users", "create", "--email", "new@example.com", "--first-name", "N", "--last-name", "E",
+        "users",
+        "create",
+        "--email",
+        "new@example.com",
+        "--first-name",
+        "N",
+        "--last-name",
+        "E",
         ok=False,
     )
     assert result.exit_code == 2

@@ -41,12 +41,15 @@ async def _synced(target: Target, store: Store) -> GreenhouseSite:
 
 
 def test_a_greenhouse_roster_refuses_harvest_columns_by_line(tmp_path: Path) -> None:
-    path = _write(tmp_path / "r.csv", [
-        "email,first_name,last_name,employee_id,active",
-        "a@example.com,A,One,E1,true",
-        "not-an-email,B,Two,,",
-        "c@example.com,C,,E3,",
-    ])
+    path = _write(
+        tmp_path / "r.csv",
+        [
+            "email,first_name,last_name,employee_id,active",
+            "a@example.com,A,One,E1,true",
+            "not-an-email,B,Two,,",
+            "c@example.com,C,,E3,",
+        ],
+    )
     with pytest.raises(RosterError) as info:
         load_greenhouse_roster(path)
     assert [line for line, _ in info.value.problems] == [3, 4]
@@ -67,13 +70,16 @@ async def test_plan_and_apply_create_update_activate_and_deactivate(
     active = [u for u in live if not u.deactivated and u.id != state.admin_id]
     inactive = next(u for u in live if u.deactivated)
     rename, leave = active[0], active[1]
-    path = _write(tmp_path / "roster.csv", [
-        "email,first_name,last_name,employee_id,job_title,active",
-        "new.hire@example.com,New,Hire,E-9,Recruiter,true",
-        f"{rename.primary_email},Renamed,{rename.last_name},E-77,,",
-        f"{inactive.primary_email},{inactive.first_name},{inactive.last_name},,,true",
-        f"{leave.primary_email},{leave.first_name},{leave.last_name},,,false",
-    ])
+    path = _write(
+        tmp_path / "roster.csv",
+        [
+            "email,first_name,last_name,employee_id,job_title,active",
+            "new.hire@example.com,New,Hire,E-9,Recruiter,true",
+            f"{rename.primary_email},Renamed,{rename.last_name},E-77,,",
+            f"{inactive.primary_email},{inactive.first_name},{inactive.last_name},,,true",
+            f"{leave.primary_email},{leave.first_name},{leave.last_name},,,false",
+        ],
+    )
     rows = load_greenhouse_roster(path)
     requests_before = len(asgi_target.sandbox.requests)
     plan = make_greenhouse_plan(store, site.connection_id, rows, own_user_id=state.admin_id)
@@ -92,8 +98,10 @@ async def test_plan_and_apply_create_update_activate_and_deactivate(
     assert not again, again.as_dict()
     created = store.find_user_by_email(site.connection_id, "new.hire@example.com")
     assert created is not None
-    assert greenhouse_fields(store, site.connection_id, [created.harvest_id])[created.harvest_id][
-        "job_title"] == "Recruiter"
+    assert (
+        greenhouse_fields(store, site.connection_id, [created.harvest_id])[created.harvest_id]["job_title"]
+        == "Recruiter"
+    )
     write_events = [e for e in store.list_events(site.connection_id) if e.source == "write"]
     assert {e.kind for e in write_events} >= {"created", "updated", "restored", "archived"}
 
@@ -104,9 +112,13 @@ async def test_prune_is_guarded_and_spares_the_acting_user(
     site = await _synced(asgi_target, store)
     state = asgi_target.sandbox.state
     admin = state.users[state.admin_id]
-    path = _write(tmp_path / "roster.csv", [
-        "email,first_name,last_name", f"{admin.primary_email},{admin.first_name},{admin.last_name}",
-    ])
+    path = _write(
+        tmp_path / "roster.csv",
+        [
+            "email,first_name,last_name",
+            f"{admin.primary_email},{admin.first_name},{admin.last_name}",
+        ],
+    )
     rows = load_greenhouse_roster(path)
     with pytest.raises(PruneRefusedError) as info:
         make_greenhouse_plan(store, site.connection_id, rows, prune=True, own_user_id=state.admin_id)
@@ -125,8 +137,9 @@ async def test_a_create_whose_email_exists_adopts_that_user(
     asgi_target: Target, store: Store, tmp_path: Path
 ) -> None:
     site = await _synced(asgi_target, store)
-    path = _write(tmp_path / "roster.csv", ["email,first_name,last_name,employee_id",
-                                            "late@example.com,Late,Comer,E-1"])
+    path = _write(
+        tmp_path / "roster.csv", ["email,first_name,last_name,employee_id", "late@example.com,Late,Comer,E-1"]
+    )
     plan = make_greenhouse_plan(store, site.connection_id, load_greenhouse_roster(path))
     async with site.open() as client:
         from thresher.greenhouse import UserCreate

@@ -38,7 +38,8 @@ class Bridge:
 
     def http(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.base_url, timeout=30,
+            base_url=self.base_url,
+            timeout=30,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": SCIM},
         )
 
@@ -101,28 +102,45 @@ def test_users_are_read_from_the_mirror_and_groups_are_not_offered(bridge: Bridg
 def test_create_patch_active_put_and_delete_reach_greenhouse(bridge: Bridge) -> None:
     state = bridge.target.sandbox.state
     with bridge.http() as http:
-        created = http.post("/Users", json=_new_user(
-            "grace@example.com", externalId="okta-1",
-            **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "E-7"}},
-        ))
+        created = http.post(
+            "/Users",
+            json=_new_user(
+                "grace@example.com",
+                externalId="okta-1",
+                **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "E-7"}},
+            ),
+        )
         assert created.status_code == 201, created.text
         uid = int(created.json()["id"])
         assert state.users[uid].employee_id == "E-7"
         assert created.json()["externalId"] == "okta-1"
-        off = http.patch(f"/Users/{uid}", json={
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "active", "value": False}],
-        })
+        off = http.patch(
+            f"/Users/{uid}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            },
+        )
         assert off.status_code in (200, 204), off.text
         assert http.get(f"/Users/{uid}").json()["active"] is False
         assert state.users[uid].deactivated
-        renamed = http.put(f"/Users/{uid}", json=_new_user(
-            "grace@example.com", name={"givenName": "Amazing", "familyName": "Grace"}, active=True,
-        ))
+        renamed = http.put(
+            f"/Users/{uid}",
+            json=_new_user(
+                "grace@example.com",
+                name={"givenName": "Amazing", "familyName": "Grace"},
+                active=True,
+            ),
+        )
         assert renamed.status_code == 200, renamed.text
         assert (state.users[uid].first_name, state.users[uid].deactivated) == ("Amazing", False)
-        moved = http.put(f"/Users/{uid}", json={**_new_user("grace@example.com"), "emails": [
-            {"value": "grace.h@example.com", "type": "work", "primary": True}]})
+        moved = http.put(
+            f"/Users/{uid}",
+            json={
+                **_new_user("grace@example.com"),
+                "emails": [{"value": "grace.h@example.com", "type": "work", "primary": True}],
+            },
+        )
         assert moved.status_code == 200, moved.text
         assert "grace.h@example.com" in state.users[uid].emails  # added; the primary stays
         assert state.users[uid].primary_email == "grace@example.com"
@@ -172,12 +190,20 @@ def test_the_bridge_keeps_the_mirror_fresh_with_greenhouse_syncs(live_target: Ta
     connection = store.get_connection(site.name)
     client = open_greenhouse(store, connection)
     bridge = GreenhouseScimBridge(
-        client, store, connection, TokenStore(store),
-        sync=GreenhouseSync(store, client, connection), sync_interval=0.05, close_client=True,
+        client,
+        store,
+        connection,
+        TokenStore(store),
+        sync=GreenhouseSync(store, client, connection),
+        sync_interval=0.05,
+        close_client=True,
     )
     state = live_target.sandbox.state
-    uid = next(u.id for u in state.users.values() if not u.deactivated and u.id != state.admin_id
-               and not u.service_account)
+    uid = next(
+        u.id
+        for u in state.users.values()
+        if not u.deactivated and u.id != state.admin_id and not u.service_account
+    )
     with serve_in_thread(bridge.app, name="thresher-gh-scim-sync"):
         state.users[uid].deactivated = True  # changed in Greenhouse directly
         state.users[uid].updated_at = int(live_target.sandbox.now()) + 1

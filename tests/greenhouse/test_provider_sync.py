@@ -94,8 +94,11 @@ async def test_incremental_sync_reads_only_what_changed_and_logs_it(
     site = save_site(asgi_target, store)
     await site.sync()
     state = asgi_target.sandbox.state
-    target_id = next(u.id for u in state.users.values() if not u.deactivated and u.id != state.admin_id
-                     and not u.service_account)
+    target_id = next(
+        u.id
+        for u in state.users.values()
+        if not u.deactivated and u.id != state.admin_id and not u.service_account
+    )
     async with site.open() as client:
         await client.deactivate_user(target_id)
         await client.update_user(target_id, UserUpdate(employee_id="E-4242", first_name="Renamed"))
@@ -144,8 +147,11 @@ async def test_a_user_gone_from_the_listing_becomes_a_tombstone(asgi_target: Tar
     site = save_site(asgi_target, store)
     await site.sync()
     state = asgi_target.sandbox.state
-    gone = next(u.id for u in state.users.values() if u.id not in (state.admin_id, state.basic_id)
-                and not u.service_account)
+    gone = next(
+        u.id
+        for u in state.users.values()
+        if u.id not in (state.admin_id, state.basic_id) and not u.service_account
+    )
     del state.users[gone]
     report = await site.sync(full=True)
     assert report.events["deleted"] == 1
@@ -187,18 +193,32 @@ def test_r0010_keeps_every_mirror_row_and_makes_existing_connections_harvest(sto
     with store.engine.begin() as db:
         command.downgrade(config(db), "0007")
     with store.engine.begin() as db:
-        db.execute(text(
-            "INSERT INTO connections (name, account_id, base_url, id_url, is_default, created_at, "
-            "credentials_version) VALUES ('acme', 7, 'https://api.example', 'https://id.example', "
-            "false, CURRENT_TIMESTAMP, 0)"
-        ))
+        db.execute(
+            text(
+                "INSERT INTO connections (name, account_id, base_url, id_url, is_default, created_at, "
+                "credentials_version) VALUES ('acme', 7, 'https://api.example', 'https://id.example', "
+                "false, CURRENT_TIMESTAMP, 0)"
+            )
+        )
     store.upgrade()
     acme = store.get_connection("acme")
     assert (acme.provider, acme.client_id, acme.sub) == ("harvest", None, None)
     when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with store.transaction() as tx:
-        tx.apply_users(acme.id, [User(id=1, first_name="A", last_name="B", email="a@example.com",
-                                      created_at=when, updated_at=when)], observed_at=when)
+        tx.apply_users(
+            acme.id,
+            [
+                User(
+                    id=1,
+                    first_name="A",
+                    last_name="B",
+                    email="a@example.com",
+                    created_at=when,
+                    updated_at=when,
+                )
+            ],
+            observed_at=when,
+        )
     with store.engine.begin() as db:
         command.downgrade(config(db), "0007")
     store.upgrade()

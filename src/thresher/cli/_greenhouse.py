@@ -109,10 +109,16 @@ def greenhouse_login(
         store, conn_name, settings, token=token, label=label, make_default=make_default
     )
     if json_out:
-        print_json({
-            "connection": conn_name, "provider": "greenhouse", "client_id": given_id,
-            "sub": settings.sub, "base_url": settings.base_url, "users_visible": bool(users),
-        })
+        print_json(
+            {
+                "connection": conn_name,
+                "provider": "greenhouse",
+                "client_id": given_id,
+                "sub": settings.sub,
+                "base_url": settings.base_url,
+                "users_visible": bool(users),
+            }
+        )
         return
     who = f"user {settings.sub}" if settings.sub else "the Integration Service User"
     out.print(
@@ -179,8 +185,10 @@ def _test_harvest(store: Store, connection: str | None) -> dict[str, Any]:
 
     user = go()
     return {
-        "connection": resolved.name, "provider": "harvest",
-        "account_id": resolved.connection.account_id, "user": asyncio.run(user),
+        "connection": resolved.name,
+        "provider": "harvest",
+        "account_id": resolved.connection.account_id,
+        "user": asyncio.run(user),
     }
 
 
@@ -214,8 +222,7 @@ def connections_test(
                 out.print(f"{mark}  {check['scope']}  ({check['what']})")
             if missing:
                 err_console.print(
-                    "Add the missing scopes under Configure > Dev Center > API Credentials > "
-                    "Manage Scopes."
+                    "Add the missing scopes under Configure > Dev Center > API Credentials > Manage Scopes."
                 )
         if any(c["scope"] == "harvest:users:list" for c in missing):
             raise typer.Exit(77)

@@ -60,7 +60,8 @@ def _show(plan: Plan, json_out: bool) -> None:
         table.add_column("changes", overflow="fold")
         for change in plan.changes:
             parts = [
-                f"{key}: {_cell(after)}" if change.action == "create"
+                f"{key}: {_cell(after)}"
+                if change.action == "create"
                 else f"{key}: {_cell(before)} → {_cell(after)}"
                 for key, (before, after) in change.diffs.items()
             ]
@@ -72,8 +73,14 @@ def _show(plan: Plan, json_out: bool) -> None:
 
 
 async def _fresh_plan(
-    client: AsyncGreenhouse, store: Store, connection: StoredConnection, file: Path, *, prune: bool,
-    max_archive: int | None, refresh: bool,
+    client: AsyncGreenhouse,
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    refresh: bool,
 ) -> Plan:
     from thresher.provision import load_greenhouse_roster, make_greenhouse_plan
     from thresher.sync import GreenhouseSync, SyncOptions
@@ -83,13 +90,21 @@ async def _fresh_plan(
         # Incremental when the mirror has a mark: an interrupted apply's writes are seen.
         await GreenhouseSync(store, client, connection, SyncOptions()).run()
     own = int(connection.sub) if connection.sub and connection.sub.isdigit() else None
-    return make_greenhouse_plan(store, connection.id, rows, prune=prune, own_user_id=own,
-                                max_archive=max_archive)
+    return make_greenhouse_plan(
+        store, connection.id, rows, prune=prune, own_user_id=own, max_archive=max_archive
+    )
 
 
 def greenhouse_plan(
-    store: Store, connection: StoredConnection, file: Path, *, prune: bool, max_archive: int | None,
-    refresh: bool | None, output: Path | None, json_out: bool,
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    refresh: bool | None,
+    output: Path | None,
+    json_out: bool,
 ) -> Plan:
     if output is not None:
         raise _no_saved_plans("saving a plan (-o)")
@@ -101,8 +116,15 @@ def greenhouse_plan(
 
     async def go() -> Plan:
         async with open_greenhouse(store, connection) as client:
-            return await _fresh_plan(client, store, connection, file, prune=prune,
-                                     max_archive=max_archive, refresh=refresh is not False)
+            return await _fresh_plan(
+                client,
+                store,
+                connection,
+                file,
+                prune=prune,
+                max_archive=max_archive,
+                refresh=refresh is not False,
+            )
 
     plan = asyncio.run(go())
     _show(plan, json_out)
@@ -110,8 +132,14 @@ def greenhouse_plan(
 
 
 def greenhouse_apply(
-    store: Store, connection: StoredConnection, file: Path, *, prune: bool, max_archive: int | None,
-    yes: bool, json_out: bool,
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    yes: bool,
+    json_out: bool,
 ) -> None:
     from thresher._errors import ThresherError
     from thresher.provision import apply_greenhouse_plan
@@ -126,8 +154,9 @@ def greenhouse_apply(
 
     async def go() -> tuple[Plan, dict[str, int]]:
         async with open_greenhouse(store, connection) as client:
-            plan = await _fresh_plan(client, store, connection, file, prune=prune,
-                                     max_archive=max_archive, refresh=True)
+            plan = await _fresh_plan(
+                client, store, connection, file, prune=prune, max_archive=max_archive, refresh=True
+            )
             if not json_out:
                 _show(plan, False)
             if not plan:

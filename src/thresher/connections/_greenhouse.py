@@ -84,13 +84,15 @@ class GreenhouseCredentials:
         )
 
     def to_json(self) -> str:
-        return json.dumps({
-            "kind": _KIND,
-            "client_secret": self.client_secret,
-            "access_token": self.access_token,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "token_sub": self.token_sub,
-        })
+        return json.dumps(
+            {
+                "kind": _KIND,
+                "client_secret": self.client_secret,
+                "access_token": self.access_token,
+                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                "token_sub": self.token_sub,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> GreenhouseCredentials:
@@ -234,9 +236,16 @@ def save_greenhouse_connection(
     existing = store.get_connection_or_none(name)
     if existing is None:
         connection = store.add_connection(
-            name, NO_ACCOUNT, label=label, base_url=settings.base_url, id_url=settings.token_url,
-            credentials_ref=blob, is_default=make_default, provider=GREENHOUSE,
-            client_id=settings.client_id, sub=settings.sub,
+            name,
+            NO_ACCOUNT,
+            label=label,
+            base_url=settings.base_url,
+            id_url=settings.token_url,
+            credentials_ref=blob,
+            is_default=make_default,
+            provider=GREENHOUSE,
+            client_id=settings.client_id,
+            sub=settings.sub,
         )
     else:
         if existing.provider != GREENHOUSE:
@@ -246,10 +255,14 @@ def save_greenhouse_connection(
                 "belongs to one product.",
             )
         connection = store.update_connection(
-            name, label=label, base_url=settings.base_url, id_url=settings.token_url,
-            credentials_ref=blob, client_id=settings.client_id, sub=settings.sub,
+            name,
+            label=label,
+            base_url=settings.base_url,
+            id_url=settings.token_url,
+            credentials_ref=blob,
+            client_id=settings.client_id,
+            sub=settings.sub,
         )
         if make_default:
             connection = store.set_default_connection(name)
     return ResolvedGreenhouse(connection, settings, credentials)
-

@@ -156,7 +156,9 @@ def make_greenhouse_plan(
         current = by_email.get(row.key)
         if current is None:
             body: dict[str, Any] = {
-                "email": row.email, "first_name": row.first_name, "last_name": row.last_name,
+                "email": row.email,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
             }
             body.update({k: v for k in ("employee_id", "job_title") if (v := getattr(row, k)) is not None})
             if not row.active:
@@ -165,10 +167,14 @@ def make_greenhouse_plan(
             creates.append(Change("create", row.email, diffs0, body=body))
             continue
         uid = current.harvest_id
-        have = {"first_name": current.first_name, "last_name": current.last_name,
-                **{k: extra.get(uid, {}).get(k) for k in ("employee_id", "job_title")}}
+        have = {
+            "first_name": current.first_name,
+            "last_name": current.last_name,
+            **{k: extra.get(uid, {}).get(k) for k in ("employee_id", "job_title")},
+        }
         diffs = {
-            k: (have[k], getattr(row, k)) for k in _MANAGED
+            k: (have[k], getattr(row, k))
+            for k in _MANAGED
             if getattr(row, k) is not None and getattr(row, k) != have[k]
         }
         if row.active and not current.is_active:

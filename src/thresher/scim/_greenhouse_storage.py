@@ -77,6 +77,7 @@ from ._storage import HarvestStorage
 
 __all__ = ["GreenhouseScimUser", "GreenhouseStorage", "greenhouse_provider"]
 
+
 class GreenhouseScimUser(Resource[Any]):
     """A Greenhouse Recruiting user."""
 
@@ -129,8 +130,12 @@ def greenhouse_provider() -> ScimProvider:
 
 
 def _resource(
-    model: type[Resource[Any]], user: StoredUser, extras: UserExtras, employee_id: str | None,
-    *, derived: bool,
+    model: type[Resource[Any]],
+    user: StoredUser,
+    extras: UserExtras,
+    employee_id: str | None,
+    *,
+    derived: bool,
 ) -> Resource[Any]:
     emails = _shown_emails(user, extras, derived=derived)
     data: dict[str, Any] = {
@@ -210,8 +215,11 @@ class GreenhouseStorage(HarvestStorage):
         fields = greenhouse_fields(self.store, self.connection_id, ids if len(ids) < 500 else None)
         return [
             _resource(
-                self.user_model, u, extras.get(u.harvest_id, UserExtras()),
-                fields.get(u.harvest_id, {}).get("employee_id"), derived=derived,
+                self.user_model,
+                u,
+                extras.get(u.harvest_id, UserExtras()),
+                fields.get(u.harvest_id, {}).get("employee_id"),
+                derived=derived,
             )
             for u in users
         ]
@@ -264,10 +272,14 @@ class GreenhouseStorage(HarvestStorage):
                 fields["active"] = True
             return await self._write(reuse, fields, extras)
         try:
-            body = UserCreate.model_validate({
-                "first_name": fields["first_name"], "last_name": fields["last_name"],
-                "email": fields["email"], "employee_id": fields["employee_id"],
-            })
+            body = UserCreate.model_validate(
+                {
+                    "first_name": fields["first_name"],
+                    "last_name": fields["last_name"],
+                    "email": fields["email"],
+                    "employee_id": fields["employee_id"],
+                }
+            )
         except ValidationError as exc:
             raise InvalidValueException(detail=validation_detail(exc)) from None
         try:
@@ -306,7 +318,8 @@ class GreenhouseStorage(HarvestStorage):
         uid = current.harvest_id
         known = greenhouse_fields(self.store, self.connection_id, [uid]).get(uid, {})
         changes = {
-            k: fields[k] for k in ("first_name", "last_name")
+            k: fields[k]
+            for k in ("first_name", "last_name")
             if fields[k] is not None and fields[k] != getattr(current, k)
         }
         if fields["employee_id"] is not None and fields["employee_id"] != known.get("employee_id"):

@@ -98,12 +98,18 @@ def apply_greenhouse_users(
     """``apply_users`` for Greenhouse users, then their Greenhouse-only fields: the events of
     both, in one transaction (the sync's pages and every Greenhouse write-through)."""
     events = tx.apply_users(
-        connection_id, [mirror_user(u) for u in users], observed_at=observed_at, source=source,
+        connection_id,
+        [mirror_user(u) for u in users],
+        observed_at=observed_at,
+        source=source,
         run_id=run_id,
     )
     return events + apply_greenhouse_fields(
-        tx, connection_id, {u.id: greenhouse_fields_of(u) for u in users},
-        observed_at=observed_at, source=source,
+        tx,
+        connection_id,
+        {u.id: greenhouse_fields_of(u) for u in users},
+        observed_at=observed_at,
+        source=source,
     )
 
 

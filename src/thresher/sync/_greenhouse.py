@@ -46,6 +46,7 @@ __all__ = ["GreenhouseSync"]
 
 log = logging.getLogger("thresher.sync")
 
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -97,8 +98,11 @@ class GreenhouseSync:
         ``SyncBusyError`` / ``SyncSupersededError`` as for ``RosterSync.run``."""
         options = self._options
         lease = RunLease(
-            self._store, self._connection.id, self._connection.name,
-            ttl=options.lease_ttl, poll=options.lease_poll,
+            self._store,
+            self._connection.id,
+            self._connection.name,
+            ttl=options.lease_ttl,
+            poll=options.lease_poll,
         )
         await lease.acquire(wait=wait, wait_timeout=wait_timeout)
         run = _Run(lease, SyncReport(self._connection.name, "incremental"), progress, self._clock())

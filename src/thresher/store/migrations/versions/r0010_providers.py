@@ -36,9 +36,7 @@ def upgrade() -> None:
     # rebuild ``connections``, and dropping the old table cascades to every mirror row. The store
     # checks the value instead (``Store.add_connection``).
     with op.batch_alter_table("connections") as batch:
-        batch.add_column(
-            sa.Column("provider", sa.String(16), nullable=False, server_default="harvest")
-        )
+        batch.add_column(sa.Column("provider", sa.String(16), nullable=False, server_default="harvest"))
         batch.add_column(sa.Column("client_id", sa.Text(), nullable=True))
         batch.add_column(sa.Column("sub", sa.Text(), nullable=True))
     op.create_table(
@@ -48,8 +46,10 @@ def upgrade() -> None:
         sa.Column("fields", _JSON, nullable=False),
         sa.PrimaryKeyConstraint("connection_id", "greenhouse_id", name="pk_greenhouse_users"),
         sa.ForeignKeyConstraint(
-            ["connection_id"], ["connections.id"],
-            name="fk_greenhouse_users_connection_id_connections", ondelete="CASCADE",
+            ["connection_id"],
+            ["connections.id"],
+            name="fk_greenhouse_users_connection_id_connections",
+            ondelete="CASCADE",
         ),
     )
 
