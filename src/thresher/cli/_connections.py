@@ -156,11 +156,19 @@ def connections_test(
     """Check a connection against Harvest: who the token is, which account, admin or not, the
     token's expiry and the rate limit in effect.
 
-    Exits 77 when Harvest refuses the token, 78 when there is no such connection.
+    For a Greenhouse connection: which read scopes its credential has (docs/greenhouse.md §6).
+    Exits 77 when Harvest (or Greenhouse) refuses the credential, 78 when there is no such
+    connection.
 
     Example: thresher connections test acme
     """
+    from ._greenhouse import greenhouse_connection, report_greenhouse_connection
+
     store = store_for_harvest(database_url)
+    greenhouse = greenhouse_connection(store, name)
+    if greenhouse is not None:
+        report_greenhouse_connection(store, greenhouse, json_out=json_out)
+        return
     resolved = _resolve(store, name)
     user, identity, (limit, window) = _identity(store, resolved, me=True)
     assert user is not None

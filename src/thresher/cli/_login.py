@@ -108,6 +108,7 @@ def _oauth_credentials(
 
 
 def login(
+    ctx: typer.Context,
     name: str | None = typer.Option(None, "--name", help="Name to save the connection as."),
     token: str | None = typer.Option(
         None, "--token", help="Personal access token (prefer the hidden prompt or --token-stdin)."
@@ -129,14 +130,46 @@ def login(
     make_default: bool = typer.Option(True, "--default/--no-default", help="Make it the default."),
     json_out: bool = JSON,
     database_url: str | None = DATABASE_URL,
+    provider: str = typer.Option(
+        "harvest", "--provider", help="harvest, or greenhouse (Greenhouse Recruiting's API v3)."
+    ),
+    sub: str | None = typer.Option(
+        None, "--sub", envvar="GREENHOUSE_SUB", help="Greenhouse: the Site Admin's user id to act as."
+    ),
+    client_secret_stdin: bool = typer.Option(
+        False, "--client-secret-stdin", help="Greenhouse: read the client secret from stdin."
+    ),
+    token_url: str | None = typer.Option(
+        None, "--token-url", envvar="GREENHOUSE_TOKEN_URL", help="Greenhouse: the token endpoint."
+    ),
 ) -> None:
-    """Log in to Harvest and save the connection, with its credentials encrypted.
+    """Log in to Harvest (or Greenhouse) and save the connection, with its credentials encrypted.
 
     A personal access token is asked for without echo (or read with --token-stdin); --oauth runs
-    the authorization-code flow with a listener on 127.0.0.1.
+    the authorization-code flow with a listener on 127.0.0.1. With --provider greenhouse it saves
+    a Greenhouse Recruiting credential (docs/greenhouse.md): --client-id, --sub, and the secret
+    from a hidden prompt, --client-secret-stdin or GREENHOUSE_CLIENT_SECRET.
 
     Example: thresher login --name acme --user-agent "Acme Ops (ops@acme.example)"
     """
+    if provider not in ("harvest", "greenhouse"):
+        raise typer.BadParameter("use harvest or greenhouse", param_hint="'--provider'")
+    if provider == "greenhouse":
+        from ._greenhouse import greenhouse_login
+
+        def source(param: str) -> str | None:
+            found = ctx.get_parameter_source(param)
+            return None if found is None else found.name
+
+        greenhouse_login(
+            name=name, client_id=client_id, client_id_source=source("client_id"),
+            client_secret_source=source("client_secret"),
+            client_secret_stdin=client_secret_stdin, sub=sub,
+            base_url=base_url if source("base_url") == "COMMANDLINE" else None,
+            token_url=token_url, make_default=make_default, json_out=json_out,
+            database_url=database_url,
+        )
+        return
     from thresher.connections import Credentials, reachable_accounts, save_connection, token_owner
     from thresher.harvest import HarvestSettings
 
@@ -197,10 +230,11 @@ def connections_list(json_out: bool = JSON, database_url: str | None = DATABASE_
     if json_out:
         print_json([c.as_dict() for c in connections])
         return
-    table = Table("name", "account", "label", "api", "credentials", "default")
+    table = Table("name", "provider", "account", "label", "api", "credentials", "default")
     for c in connections:
         table.add_row(
-            c.name, str(c.account_id), c.label or "", c.base_url,
+            c.name, c.provider, str(c.account_id) if c.provider == "harvest" else "-",
+            c.label or "", c.base_url,
             "saved" if c.credentials_ref else ("environment" if c.name == ENV_CONNECTION else "none"),
             "*" if c.is_default else "",
         )

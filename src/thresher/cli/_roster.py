@@ -239,8 +239,14 @@ def _plan(
     from thresher.provision import load_roster, make_plan, save_plan
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     conn = resolved.connection
+    if conn.provider == "greenhouse":
+        from ._greenhouse_roster import greenhouse_plan
+
+        return greenhouse_plan(store, conn, file, prune=prune, max_archive=max_archive,
+                               refresh=refresh, output=output,
+                               json_out=shown in (OutputFormat.JSON, OutputFormat.JSONL))
     rows = load_roster(file, store, conn.id)  # a bad file costs no request
     synced_at = _synced_at(store, conn.id)
     age = None if synced_at is None else (dt.datetime.now(dt.UTC) - synced_at).total_seconds()
@@ -404,7 +410,13 @@ def apply_command(
     from thresher.provision import load_roster, load_saved_plan
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
+    if resolved.connection.provider == "greenhouse":
+        from ._greenhouse_roster import greenhouse_apply
+
+        greenhouse_apply(store, resolved.connection, file, prune=prune, max_archive=max_archive,
+                         yes=yes, json_out=json_out)
+        return
     if file.suffix.casefold() == ".json":
         if prune or max_archive is not None:
             raise typer.BadParameter("a saved plan already says what to archive", param_hint="--prune")

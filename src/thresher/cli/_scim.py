@@ -190,24 +190,38 @@ def _serve(
     from ._access_log import AccessLog
 
     store = open_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     tokens = TokenStore(store)
     if not tokens.list_tokens():
         err_console.print(
             "No SCIM token yet: every request will get 401. "
             "Make one with 'thresher scim token create --name NAME'."
         )
-    client = open_client(store, resolved)
-    bridge = ScimBridge(
-        WriteThrough(client, store, resolved.connection),
-        tokens,
-        delete_mode=DeleteMode(delete_mode.value),
-        sync=RosterSync(store, client, resolved.connection, SyncOptions()),
-        sync_interval=sync_interval,
-        close_client=True,
-        max_rate_wait=max_rate_wait,
-        own_user_id=resolved.own_user_id,
-    )
+    bridge: ScimBridge
+    if resolved.connection.provider == "greenhouse":
+        # Greenhouse Recruiting (docs/greenhouse.md §6): Users only; DELETE always deactivates.
+        from thresher.connections import open_greenhouse
+        from thresher.scim import GreenhouseScimBridge
+        from thresher.sync import GreenhouseSync
+
+        greenhouse = open_greenhouse(store, resolved.connection)
+        bridge = GreenhouseScimBridge(
+            greenhouse, store, resolved.connection, tokens,
+            sync=GreenhouseSync(store, greenhouse, resolved.connection, SyncOptions()),
+            sync_interval=sync_interval, close_client=True,
+        )
+    else:
+        client = open_client(store, resolved)
+        bridge = ScimBridge(
+            WriteThrough(client, store, resolved.connection),
+            tokens,
+            delete_mode=DeleteMode(delete_mode.value),
+            sync=RosterSync(store, client, resolved.connection, SyncOptions()),
+            sync_interval=sync_interval,
+            close_client=True,
+            max_rate_wait=max_rate_wait,
+            own_user_id=resolved.own_user_id,
+        )
     port = sock.getsockname()[1]
     where = f"[{host}]" if ":" in host else host
     err_console.print(

@@ -42,10 +42,15 @@ async def sync_once(
 ) -> SyncReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from thresher.connections import open_client, resolve
-    from thresher.sync import RosterSync
+    from thresher.connections import GREENHOUSE, open_client, open_greenhouse, resolve
+    from thresher.sync import GreenhouseSync, RosterSync
 
-    resolved = resolve(store, connection_name)
+    resolved = resolve(store, connection_name, any_provider=True)
+    if resolved.connection.provider == GREENHOUSE:
+        # Greenhouse Recruiting (docs/greenhouse.md §6): the same mirror, its own client and run.
+        async with open_greenhouse(store, resolved.connection) as greenhouse:
+            run = GreenhouseSync(store, greenhouse, resolved.connection, options).run
+            return await run(full=full, wait=wait, wait_timeout=wait_timeout)
     async with open_client(store, resolved) as client:
         engine = RosterSync(store, client, resolved.connection, options)
         if not show_progress:

@@ -111,7 +111,7 @@ def list_users(
     from thresher.connections import resolve
 
     store = read_store(database_url)
-    conn = resolve(store, connection).connection
+    conn = resolve(store, connection, any_provider=True).connection
     wanted_role = _role_name(store, conn.id, role)
     users = store.list_users(
         conn.id,
@@ -150,7 +150,7 @@ def show_user(
     from ._user_view import project_assignments, user_view
 
     store = read_store(database_url)
-    resolved = resolve(store, connection)
+    resolved = resolve(store, connection, any_provider=True)
     conn = resolved.connection
     user = (
         store.get_user(conn.id, int(who), include_deleted=True)

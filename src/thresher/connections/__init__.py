@@ -14,6 +14,10 @@ Saved connections (``thresher login``) keep their credentials encrypted with Fer
 refresh expired tokens, save the new ones at once, and take a token another process saved.
 A login checks a token before anything is saved (``reachable_accounts``, ``token_owner``), then
 records it with ``save_connection``.
+
+A connection may instead be a Greenhouse Recruiting account (``provider == "greenhouse"``,
+docs/greenhouse.md §6): ``save_greenhouse_connection`` records one, ``open_greenhouse`` gives its
+``AsyncGreenhouse``; ``open_client`` refuses it with ``UnsupportedProviderError`` (exit 2).
 """
 
 from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
@@ -24,6 +28,16 @@ from ._errors import (
     CredentialsKeyError,
     NoConnectionError,
     OAuthLoginError,
+    UnsupportedProviderError,
+)
+from ._greenhouse import (
+    GREENHOUSE,
+    GreenhouseCredentials,
+    ResolvedGreenhouse,
+    check_greenhouse,
+    open_greenhouse,
+    resolve_greenhouse,
+    save_greenhouse_connection,
 )
 from ._login import reachable_accounts, save_connection, token_owner
 from ._oauth_login import oauth_login
@@ -32,21 +46,29 @@ from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
 __all__ = [
     "BLOB_PREFIX",
     "ENV_CONNECTION",
+    "GREENHOUSE",
     "ConnectionMismatchError",
     "ConnectionsError",
     "Credentials",
     "CredentialsBusyError",
     "CredentialsKeyError",
+    "GreenhouseCredentials",
     "NoConnectionError",
     "OAuthLoginError",
     "ResolvedConnection",
+    "ResolvedGreenhouse",
     "SecretBox",
+    "UnsupportedProviderError",
+    "check_greenhouse",
     "default_key_path",
     "oauth_login",
     "open_client",
+    "open_greenhouse",
     "reachable_accounts",
     "resolve",
+    "resolve_greenhouse",
     "save_connection",
+    "save_greenhouse_connection",
     "token_owner",
 ]
 

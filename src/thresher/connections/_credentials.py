@@ -150,7 +150,8 @@ class SecretBox:
         return self.seal_text(credentials.to_json())
 
     def seal_text(self, text: str) -> str:
-        """Encrypt any secret text (webhook signing secrets too) in the credentials' blob format."""
+        """Encrypt any secret text (webhook signing secrets, a Greenhouse connection's credentials) in
+        the credentials' blob format."""
         data = text.encode()
         if self._fernet is not None:
             return f"{BLOB_PREFIX}{_RAW}{self._fernet.encrypt(data).decode()}"

@@ -14,6 +14,7 @@ __all__ = [
     "CredentialsKeyError",
     "NoConnectionError",
     "OAuthLoginError",
+    "UnsupportedProviderError",
 ]
 
 
@@ -46,3 +47,10 @@ class CredentialsBusyError(ConnectionsError):
 
 class OAuthLoginError(ConnectionsError):
     """The browser step of the OAuth login did not yield an authorization code."""
+
+
+class UnsupportedProviderError(ConnectionsError):
+    """The operation does not exist for the connection's product (Harvest or Greenhouse
+    Recruiting): a usage error, like an option the command does not have (docs/greenhouse.md §6)."""
+
+    exit_code = 2  # usage

@@ -33,7 +33,7 @@ from thresher.harvest import (
 from thresher.store import DuplicateConnectionError, Store, StoredConnection, StoreError
 
 from ._credentials import Credentials, SecretBox
-from ._errors import ConnectionMismatchError, NoConnectionError
+from ._errors import ConnectionMismatchError, NoConnectionError, UnsupportedProviderError
 from ._lease import credentials_lease
 
 __all__ = [
@@ -47,6 +47,20 @@ _log = logging.getLogger("thresher.connections")
 
 #: Name under which the connection formed by the HARVEST_* variables is recorded in the store.
 ENV_CONNECTION = "env"
+#: The settings of a resolved connection of another product: never used to reach anything (no
+#: token, no account), only there so ``ResolvedConnection`` keeps one shape.
+_NOT_HARVEST = HarvestSettings(user_agent="thresher (https://github.com/thresher)")
+
+
+def not_harvest(connection: StoredConnection) -> UnsupportedProviderError:
+    """What a Harvest-only operation says on a connection of another product."""
+    return UnsupportedProviderError(
+        f"this command does not exist for Greenhouse connections ({connection.name!r} is a "
+        "Greenhouse Recruiting account)",
+        hint="On Greenhouse connections: 'thresher sync', 'users list/show', 'changes', "
+        "'plan'/'apply' with a Greenhouse roster file, 'scim serve' and 'connections test' "
+        "(docs/greenhouse.md §6). Pass --connection to act on a Harvest connection.",
+    )
 
 
 def _env_settings() -> HarvestSettings | None:
@@ -101,7 +115,13 @@ def _from_env(store: Store, settings: HarvestSettings) -> ResolvedConnection:
     return ResolvedConnection(connection, settings)
 
 
-def _from_store(store: Store, connection: StoredConnection) -> ResolvedConnection:
+def _from_store(store: Store, connection: StoredConnection, *, any_provider: bool) -> ResolvedConnection:
+    if connection.provider != "harvest":
+        if not any_provider:
+            raise not_harvest(connection)
+        # A caller that serves both products (users list/show, sync, plan/apply, scim serve)
+        # branches on ``connection.provider``; open_client still refuses this one.
+        return ResolvedConnection(connection, _NOT_HARVEST)
     if connection.credentials_ref is None:
         raise NoConnectionError(
             f"the connection {connection.name!r} has no saved credentials",
@@ -142,9 +162,13 @@ def _rewrite(
         return connection
 
 
-def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
+def resolve(store: Store, name: str | None = None, *, any_provider: bool = False) -> ResolvedConnection:
     """The connection to act on: ``name``, else the ``HARVEST_*`` environment, else the saved
-    default. Raises ``NoConnectionError`` (with the fix in its hint) when there is none."""
+    default. Raises ``NoConnectionError`` (with the fix in its hint) when there is none.
+
+    A Greenhouse connection raises ``UnsupportedProviderError`` (exit 2: the operation does not
+    exist for it) unless ``any_provider``: then its ``settings`` reach nothing, and the caller
+    branches on ``connection.provider`` (docs/greenhouse.md §6)."""
     settings = _env_settings()
     if settings is not None and settings.account_id is not None and name in (None, ENV_CONNECTION):
         return _from_env(store, settings)
@@ -163,7 +187,7 @@ def resolve(store: Store, name: str | None = None) -> ResolvedConnection:
             hint="Set HARVEST_ACCESS_TOKEN, HARVEST_ACCOUNT_ID and HARVEST_USER_AGENT, or run "
             "'thresher login' to save a connection of its own.",
         )
-    return _from_store(store, connection)
+    return _from_store(store, connection, any_provider=any_provider)
 
 
 def _oauth_auth(store: Store, resolved: ResolvedConnection, creds: Credentials) -> OAuth2Auth:
@@ -230,6 +254,8 @@ def open_client(
     (default Harvest's 100/15s). ``shared_budget=False`` or ``THRESHER_SHARED_BUDGET=off`` leave
     the client to its in-process limiter alone."""
     resolved = connection if isinstance(connection, ResolvedConnection) else resolve(store, connection)
+    if resolved.connection.provider != "harvest":
+        raise not_harvest(resolved.connection)
     creds = resolved.credentials
     auth: httpx.Auth | None = None
     if creds is not None and creds.kind == "oauth" and creds.client_id and creds.client_secret:

@@ -8,6 +8,13 @@ offboarding, the roster and the SCIM bridge alike.
 """
 
 from ._apply import apply_plan
+from ._greenhouse_roster import (
+    GREENHOUSE_COLUMNS,
+    GreenhouseRosterRow,
+    apply_greenhouse_plan,
+    load_greenhouse_roster,
+    make_greenhouse_plan,
+)
 from ._joiner import Joiner, JoinerIncompleteError, JoinerResult, JoinerStep, onboard
 from ._lifecycle import FROZEN_WHEN_ARCHIVED, Removal, edit_user, remove_user
 from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, offboard
@@ -26,9 +33,11 @@ from ._writes import WriteThrough
 __all__ = [
     "COLUMNS",
     "FROZEN_WHEN_ARCHIVED",
+    "GREENHOUSE_COLUMNS",
     "MAX_CELL_CHARS",
     "MAX_FILE_BYTES",
     "Change",
+    "GreenhouseRosterRow",
     "Joiner",
     "JoinerIncompleteError",
     "JoinerResult",
@@ -44,13 +53,16 @@ __all__ = [
     "SavedPlan",
     "UnknownUserError",
     "WriteThrough",
+    "apply_greenhouse_plan",
     "apply_plan",
     "check_saved_plan",
     "default_max_archive",
     "edit_user",
     "find_user",
+    "load_greenhouse_roster",
     "load_roster",
     "load_saved_plan",
+    "make_greenhouse_plan",
     "make_plan",
     "membership_diff",
     "offboard",

@@ -7,6 +7,8 @@ thresher (migration r0002). See ``ScimBridge`` for the app, ``TokenStore`` for i
 
 from ._app import BridgeRequest, ScimBridge
 from ._errors import TokenError
+from ._greenhouse_bridge import GreenhouseScimBridge
+from ._greenhouse_storage import GreenhouseScimUser, GreenhouseStorage, greenhouse_provider
 from ._local import LocalRecords, UserExtras
 from ._mapping import normalize_access_roles
 from ._models import (
@@ -27,6 +29,9 @@ __all__ = [
     "BridgeRequest",
     "DeleteMode",
     "EnterpriseUser",
+    "GreenhouseScimBridge",
+    "GreenhouseScimUser",
+    "GreenhouseStorage",
     "HarvestStorage",
     "HarvestUser",
     "LocalRecords",
@@ -38,6 +43,7 @@ __all__ = [
     "TokenStore",
     "UserExtras",
     "build_provider",
+    "greenhouse_provider",
     "normalize_access_roles",
 ]
 

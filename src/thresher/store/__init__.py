@@ -40,6 +40,15 @@ from ._errors import (
     UnknownConnectionError,
 )
 from ._fields import ROLE_FIELDS, USER_FIELDS, user_snapshot
+from ._greenhouse import (
+    GREENHOUSE_FIELDS,
+    SITE_ADMIN,
+    apply_greenhouse_fields,
+    apply_greenhouse_users,
+    greenhouse_fields,
+    greenhouse_fields_of,
+    mirror_user,
+)
 from ._migrate import Revisions
 from ._records import (
     USERS_RESOURCE,
@@ -57,7 +66,7 @@ from ._records import (
 )
 from ._replay import replay
 from ._roster_reads import RosterPage, RosterReads, UserProfile, UserStatus
-from ._schema import EVENT_KINDS
+from ._schema import EVENT_KINDS, PROVIDERS
 from ._scim_records import ScimPendingUser, ScimRecords, ScimUserExtras, user_name_key
 from ._scim_tokens import ScimTokens, StoredScimToken
 from ._serve_records import ServeRecords, StoredAdmin, StoredAdminToken, StoredRun, UsageKey
@@ -85,7 +94,10 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_ID_URL",
     "EVENT_KINDS",
+    "GREENHOUSE_FIELDS",
+    "PROVIDERS",
     "ROLE_FIELDS",
+    "SITE_ADMIN",
     "TEST_TYPE",
     "USERS_RESOURCE",
     "USER_FIELDS",
@@ -142,7 +154,12 @@ __all__ = [
     "UserStatus",
     "WebhookFormat",
     "WebhookStore",
+    "apply_greenhouse_fields",
+    "apply_greenhouse_users",
     "default_database_url",
+    "greenhouse_fields",
+    "greenhouse_fields_of",
+    "mirror_user",
     "new_message_id",
     "replay",
     "user_name_key",

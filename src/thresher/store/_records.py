@@ -61,6 +61,11 @@ class StoredConnection:
     created_at: dt.datetime
     #: Grows with every save of the credentials; see ``Store.update_connection``.
     credentials_version: int = 0
+    #: ``harvest`` or ``greenhouse`` (Greenhouse Recruiting; docs/greenhouse.md §6).
+    provider: str = "harvest"
+    #: Greenhouse only: the OAuth client id and the user id tokens act as.
+    client_id: str | None = None
+    sub: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe; ``credentials_ref`` is reduced to whether one is set."""
@@ -71,6 +76,7 @@ class StoredConnection:
             "label": self.label,
             "base_url": self.base_url,
             "id_url": self.id_url,
+            "provider": self.provider,
             "has_credentials": self.credentials_ref is not None,
             "is_default": self.is_default,
             "created_at": iso(self.created_at),

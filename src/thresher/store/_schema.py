@@ -39,6 +39,7 @@ __all__ = [
     "EVENT_KINDS",
     "EVENT_RESOURCES",
     "EVENT_SOURCES",
+    "PROVIDERS",
     "RUN_KINDS",
     "WEBHOOK_FORMATS",
     "Base",
@@ -81,6 +82,8 @@ RUN_KINDS = ("full", "incremental")
 WEBHOOK_FORMATS = ("standard", "slack")
 #: ``pending`` until a 2xx answer (``delivered``) or the retry schedule ran out (``dead``).
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+#: The products a connection can be an account of (r0010).
+PROVIDERS = ("harvest", "greenhouse")
 
 # Named constraints: Alembic's batch mode (how SQLite alters tables) needs names to find them.
 NAMING = {
@@ -135,6 +138,14 @@ class ConnectionRow(Base):
     created_at: Mapped[dt.datetime]
     #: Grows with every save of ``credentials_ref``: a process whose copy is older re-reads it.
     credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Which product the account is of (r0010): ``harvest`` (getharvest.com) or ``greenhouse``
+    #: (Greenhouse Recruiting, docs/greenhouse.md); the Harvest columns mean the same as before.
+    provider: Mapped[str] = mapped_column(String(16), default="harvest", server_default="harvest")
+    #: Greenhouse only: the OAuth client id (the secret is sealed in ``credentials_ref``).
+    client_id: Mapped[str | None]
+    #: Greenhouse only: the user id tokens act as (docs/greenhouse.md §1); None: the credential's
+    #: Integration Service User.
+    sub: Mapped[str | None]
 
     __table_args__ = (
         # At most one default connection.

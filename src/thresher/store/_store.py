@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._queries import Queries
 from ._records import Lease, LeaseHolder, StoredConnection
+from ._schema import PROVIDERS
 from ._tables import CONNECTIONS
 from ._transaction import StoreTransaction
 
@@ -171,8 +172,12 @@ class Store(Queries):
         id_url: str = DEFAULT_ID_URL,
         credentials_ref: str | None = None,
         is_default: bool = False,
+        provider: str = "harvest",
+        client_id: str | None = None,
+        sub: str | None = None,
     ) -> StoredConnection:
-        """Record a connection; ``is_default`` takes the default from any other."""
+        """Record a connection; ``is_default`` takes the default from any other. ``provider``
+        ``greenhouse`` records a Greenhouse Recruiting account (``client_id``, ``sub``)."""
         name = name.strip()
         if not name:
             raise InvalidArgumentError("a connection needs a name")
@@ -193,6 +198,9 @@ class Store(Queries):
                         credentials_ref=credentials_ref,
                         is_default=is_default,
                         created_at=now(),
+                        provider=_provider(provider),
+                        client_id=client_id,
+                        sub=sub,
                     )
                 )
         except DatabaseError as exc:  # pragma: no cover - a concurrent add of the same name
@@ -210,14 +218,18 @@ class Store(Queries):
         base_url: str | _Unset = UNSET,
         id_url: str | _Unset = UNSET,
         credentials_ref: str | _Unset | None = UNSET,
+        client_id: str | _Unset | None = UNSET,
+        sub: str | _Unset | None = UNSET,
     ) -> StoredConnection:
-        """Change the given fields of a connection (the others stay)."""
+        """Change the given fields of a connection (the others stay; the provider never does)."""
         given = {
             "account_id": account_id,
             "label": label,
             "base_url": base_url,
             "id_url": id_url,
             "credentials_ref": credentials_ref,
+            "client_id": client_id,
+            "sub": sub,
         }
         values: dict[str, Any] = {k: v for k, v in given.items() if v is not UNSET}
         with self._write() as conn:
@@ -301,3 +313,11 @@ class Store(Queries):
             finally:
                 tx._closed = True
 
+
+
+def _provider(value: str) -> str:
+    if value not in PROVIDERS:
+        raise InvalidArgumentError(
+            f"unknown provider {value!r}; a connection is one of: {', '.join(PROVIDERS)}"
+        )
+    return value

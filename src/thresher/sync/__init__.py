@@ -1,10 +1,15 @@
-"""Sync: an exact, current mirror of each connected account's roster, with a change log."""
+"""Sync: an exact, current mirror of each connected account's roster, with a change log.
+
+``RosterSync`` syncs a Harvest connection, ``GreenhouseSync`` a Greenhouse Recruiting one
+(docs/greenhouse.md §6); both write the same mirror and change log."""
 
 from ._engine import RosterSync
 from ._errors import SyncBusyError, SyncError, SyncInterruptedError, SyncSupersededError
+from ._greenhouse import GreenhouseSync
 from ._report import ProgressCallback, SyncOptions, SyncReport
 
 __all__ = [
+    "GreenhouseSync",
     "ProgressCallback",
     "RosterSync",
     "SyncBusyError",

@@ -1,0 +1,177 @@
+"""``thresher plan`` and ``thresher apply`` on a Greenhouse Recruiting connection: the roster with
+Greenhouse's column set (``thresher.provision.GREENHOUSE_COLUMNS``; docs/greenhouse.md §6).
+
+``_roster.py`` hands a Greenhouse connection over here right after resolving it. Saved plans
+(``plan -o``, ``apply PLAN.json``) exist only for Harvest connections so far: asking for one on a
+Greenhouse connection is a usage error (exit 2).
+"""
+
+# Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
+# use them, so `thresher --help` starts fast (tests/cli/test_startup.py, bench/cli_startup.py).
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+
+from ._console import err_console, out, print_json
+
+if TYPE_CHECKING:
+    from thresher.greenhouse import AsyncGreenhouse
+    from thresher.provision import Plan
+    from thresher.store import Store, StoredConnection
+
+__all__ = ["greenhouse_apply", "greenhouse_plan"]
+
+
+def _no_saved_plans(what: str) -> typer.BadParameter:
+    return typer.BadParameter(
+        f"{what} does not exist for Greenhouse connections yet; plan and apply the roster file "
+        "itself ('thresher apply roster.csv')"
+    )
+
+
+def _summary(plan: Plan) -> str:
+    if not plan:
+        return "No changes: Greenhouse already matches the file."
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(plan.counts().items()))
+    return f"{len(plan.changes)} change(s): {counts}. Creates send no invitation email."
+
+
+def _cell(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+def _show(plan: Plan, json_out: bool) -> None:
+    from rich.table import Table
+
+    if json_out:
+        print_json({**plan.as_dict(), "provider": "greenhouse"})
+        return
+    if plan:
+        table = Table("action")
+        table.add_column("who", overflow="fold")
+        table.add_column("changes", overflow="fold")
+        for change in plan.changes:
+            parts = [
+                f"{key}: {_cell(after)}"
+                if change.action == "create"
+                else f"{key}: {_cell(before)} → {_cell(after)}"
+                for key, (before, after) in change.diffs.items()
+            ]
+            table.add_row(change.action, escape(change.email), escape("; ".join(parts)))
+        out.print(table)
+    for warning in plan.warnings:
+        err_console.print(f"[yellow]Warning:[/] {escape(warning)}")
+    out.print(_summary(plan))
+
+
+async def _fresh_plan(
+    client: AsyncGreenhouse,
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    refresh: bool,
+) -> Plan:
+    from thresher.provision import load_greenhouse_roster, make_greenhouse_plan
+    from thresher.sync import GreenhouseSync, SyncOptions
+
+    rows = load_greenhouse_roster(file)
+    if refresh:
+        # Incremental when the mirror has a mark: an interrupted apply's writes are seen.
+        await GreenhouseSync(store, client, connection, SyncOptions()).run()
+    own = int(connection.sub) if connection.sub and connection.sub.isdigit() else None
+    return make_greenhouse_plan(
+        store, connection.id, rows, prune=prune, own_user_id=own, max_archive=max_archive
+    )
+
+
+def greenhouse_plan(
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    refresh: bool | None,
+    output: Path | None,
+    json_out: bool,
+) -> Plan:
+    if output is not None:
+        raise _no_saved_plans("saving a plan (-o)")
+
+    from thresher.connections import open_greenhouse
+    from thresher.provision import load_greenhouse_roster
+
+    load_greenhouse_roster(file)  # a bad file costs no request
+
+    async def go() -> Plan:
+        async with open_greenhouse(store, connection) as client:
+            return await _fresh_plan(
+                client,
+                store,
+                connection,
+                file,
+                prune=prune,
+                max_archive=max_archive,
+                refresh=refresh is not False,
+            )
+
+    plan = asyncio.run(go())
+    _show(plan, json_out)
+    return plan
+
+
+def greenhouse_apply(
+    store: Store,
+    connection: StoredConnection,
+    file: Path,
+    *,
+    prune: bool,
+    max_archive: int | None,
+    yes: bool,
+    json_out: bool,
+) -> None:
+    from thresher._errors import ThresherError
+    from thresher.provision import apply_greenhouse_plan
+
+    if file.suffix.casefold() == ".json":
+        raise _no_saved_plans("applying a saved plan")
+
+    from thresher.connections import open_greenhouse
+    from thresher.provision import load_greenhouse_roster
+
+    load_greenhouse_roster(file)  # a bad file costs no request
+
+    async def go() -> tuple[Plan, dict[str, int]]:
+        async with open_greenhouse(store, connection) as client:
+            plan = await _fresh_plan(
+                client, store, connection, file, prune=prune, max_archive=max_archive, refresh=True
+            )
+            if not json_out:
+                _show(plan, False)
+            if not plan:
+                return plan, {}
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise ThresherError(
+                        "apply needs confirmation", hint="Review 'thresher plan FILE', then pass --yes."
+                    )
+                if not await asyncio.to_thread(typer.confirm, "Apply these changes?"):
+                    raise typer.Abort()
+            return plan, await apply_greenhouse_plan(client, store, connection, plan)
+
+    plan, applied = asyncio.run(go())
+    if json_out:
+        print_json({**plan.as_dict(), "provider": "greenhouse", "applied": applied})
+    elif plan:
+        out.print("Applied " + ", ".join(f"{n} {k}" for k, n in sorted(applied.items())) + ".")
