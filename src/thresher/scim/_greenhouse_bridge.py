@@ -55,7 +55,13 @@ class GreenhouseScimBridge(ScimBridge):
         self.storage = GreenhouseStorage(client, store, connection, user_model, user_model)
         self.scim = _BridgeApplication(self.storage, self)
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
-        self.app = Starlette(routes=[mount], lifespan=self._lifespan)
+        self.app = Starlette(
+            routes=[mount], lifespan=self._lifespan, exception_handlers={404: self._not_found}
+        )
+
+    async def check_rate_wait(self) -> None:
+        """Greenhouse's client paces itself by the windows its answers announce and has no
+        forecast of its wait (docs/greenhouse.md): no early 429 here."""
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
