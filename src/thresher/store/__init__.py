@@ -13,13 +13,20 @@ shipped in this package; ``Store.open`` applies pending ones.
 
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
-tokens), and the service's own rows through :class:`ServeRecords` (``thresher serve``).
+tokens), the service's own rows through :class:`ServeRecords` (``thresher serve``), and each
+connection's configuration through :class:`ConnectionSettingsStore` (``thresher.jobs``).
 ``Store.rate_budget`` is the one rate budget per Harvest account that every process on
 the store draws from (:class:`RateBudget`). Every database error, whichever table, is a
 :class:`StoreError`.
 """
 
 from ._budget import BudgetState, BudgetTicket, RateBudget
+from ._connection_settings import (
+    ConnectionSettings,
+    ConnectionSettingsStore,
+    ScimDeleteMode,
+    TeammatesMode,
+)
 from ._database import default_database_url
 from ._errors import (
     DatabaseBusyError,
@@ -70,6 +77,8 @@ __all__ = [
     "BudgetState",
     "BudgetTicket",
     "ChangeEvent",
+    "ConnectionSettings",
+    "ConnectionSettingsStore",
     "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
@@ -88,6 +97,7 @@ __all__ = [
     "ReplayError",
     "Revisions",
     "RunKind",
+    "ScimDeleteMode",
     "ScimRecords",
     "ScimTokens",
     "ScimUserExtras",
@@ -104,6 +114,7 @@ __all__ = [
     "StoredScimToken",
     "StoredUser",
     "SyncState",
+    "TeammatesMode",
     "UnknownConnectionError",
     "UsageKey",
     "default_database_url",
