@@ -13,8 +13,10 @@ import typer
 
 from . import _console
 from ._admin import admin_app
+from ._connection_config import connections_config
 from ._db import db_app
 from ._demo import demo
+from ._jobs import jobs
 from ._login import connections_app, login
 from ._rates_and_projects import assign, rates_app, unassign
 from ._roles import roles_app
@@ -25,6 +27,7 @@ from ._serve import serve
 from ._sync import changes, sync
 from ._teammates import teammates_app
 from ._users import offboard_command, users_app
+from ._worker import worker
 
 __all__ = ["app"]
 
@@ -76,10 +79,13 @@ app.command("plan")(plan_command)
 app.command("apply")(apply_command)
 app.command("demo")(demo)
 app.command("serve")(serve)
+app.command("worker")(worker)
+app.command("jobs")(jobs)
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+connections_app.command("config")(connections_config)
 app.add_typer(connections_app, name="connections")
 app.add_typer(teammates_app, name="teammates")
 app.add_typer(roles_app, name="roles")

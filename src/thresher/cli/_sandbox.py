@@ -137,9 +137,28 @@ def serve(
             "the query string or headers).",
         ),
     ] = False,
+    accounts: Annotated[
+        int | None,
+        typer.Option(min=1, help="Serve this many independent accounts on the port (tokens per account; "
+                     "see --credentials-json). Example: --accounts 50 --users-per-account 20"),
+    ] = None,
+    users_per_account: Annotated[
+        int | None, typer.Option(min=3, help="Users in each account with --accounts (default --users).")
+    ] = None,
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM (help text: ``_SERVE_HELP``)."""
     from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
+
+    if accounts is not None:  # many accounts: cli/_sandbox_many.py
+        from ._sandbox_many import serve_many
+
+        serve_many(
+            accounts, users_per_account or users, host=host, port=port, seed=seed, rate_limit=rate_limit,
+            latency_ms=latency_ms, faults=faults, credentials_json=credentials_json,
+            refused=[n for n, v in (("--state", state), ("--account-id", account_id),
+                                    ("--admin-token", admin_token)) if v is not None],
+        )
+        return
 
     from ._access_log import AccessLog
 

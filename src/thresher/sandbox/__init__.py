@@ -24,7 +24,9 @@ Creates never send mail: invitations land in an outbox. Tests use it in-process
         running.id_url                             # HARVEST_ID_URL (the same origin)
         sandbox.credentials.admin_token            # also manager_token, member_token, OAuth client
 
-From a shell: ``thresher sandbox serve --users 200`` (see ``--help``).
+From a shell: ``thresher sandbox serve --users 200`` (see ``--help``). ``MultiSandbox`` serves many
+independent accounts on one port (``--accounts N --users-per-account M``), routed by
+``Harvest-Account-Id``.
 
 Routes on one port: the API under ``/v2`` (``/api/v2`` is an alias, §1); the identity service at
 ``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the retired v1 People API
@@ -59,12 +61,15 @@ from ._config import SandboxConfig
 from ._errors import SandboxConfigError, SandboxError, SandboxServerError, SandboxStateError
 from ._faults import FaultConfig
 from ._host import SandboxCredentials, SandboxSnapshot
+from ._multi import MultiSandbox, RunningMultiSandbox, run_multi_sandbox
 from ._sandbox import Sandbox
 from ._server import RunningSandbox, run_sandbox
 from ._state import SandboxState
 
 __all__ = [
     "FaultConfig",
+    "MultiSandbox",
+    "RunningMultiSandbox",
     "RunningSandbox",
     "Sandbox",
     "SandboxConfig",
@@ -75,6 +80,7 @@ __all__ = [
     "SandboxSnapshot",
     "SandboxState",
     "SandboxStateError",
+    "run_multi_sandbox",
     "run_sandbox",
 ]
 
