@@ -4,6 +4,8 @@ store for every worker and ``serve`` process (``connection_settings``, docs/scal
 Heavy stacks are imported inside the command.
 """
 
+# ruff: noqa: PLC0415 - heavy stacks are imported inside the command (tests/cli/test_startup.py)
+
 from __future__ import annotations
 
 import typer
@@ -16,7 +18,9 @@ __all__ = ["connections_config"]
 
 def connections_config(
     name: str = typer.Argument(..., help="Connection name."),
-    interval: float | None = typer.Option(None, "--interval", min=1.0, help="Seconds between incremental syncs."),
+    interval: float | None = typer.Option(
+        None, "--interval", min=1.0, help="Seconds between incremental syncs."
+    ),
     reconcile: float | None = typer.Option(
         None, "--reconcile", min=1.0, help="Seconds between full listings (they detect deletes)."
     ),

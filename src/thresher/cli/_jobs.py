@@ -4,6 +4,8 @@ connection, paused connections with their reasons, workers alive, and the queue 
 Heavy stacks are imported inside the command.
 """
 
+# ruff: noqa: PLC0415 - heavy stacks are imported inside the command (tests/cli/test_startup.py)
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -157,6 +157,7 @@ def serve(
             latency_ms=latency_ms, faults=faults, credentials_json=credentials_json,
             refused=[n for n, v in (("--state", state), ("--account-id", account_id),
                                     ("--admin-token", admin_token)) if v is not None],
+            write_private=_write_private,
         )
         return
 

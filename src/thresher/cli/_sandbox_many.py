@@ -2,12 +2,15 @@
 port (``thresher.sandbox.MultiSandbox``), for trying and benchmarking the workers (docs/scale-out.md).
 """
 
+# ruff: noqa: PLC0415 - heavy stacks are imported inside the command (tests/cli/test_startup.py)
+
 from __future__ import annotations
 
 import contextlib
 import json
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -30,10 +33,9 @@ def serve_many(
     faults: str | None,
     credentials_json: Path | None,
     refused: list[str],
+    write_private: Callable[[Path, str], None],
 ) -> None:
     from thresher.sandbox import MultiSandbox, SandboxConfig, run_multi_sandbox
-
-    from ._sandbox import _write_private
 
     if refused:
         raise typer.BadParameter(
@@ -41,7 +43,9 @@ def serve_many(
             "(--credentials-json writes every account's id and tokens)",
             param_hint="'--accounts'",
         )
-    config = SandboxConfig(users=users, seed=seed, rate_limit=rate_limit, latency_ms=latency_ms, faults=faults)
+    config = SandboxConfig(
+        users=users, seed=seed, rate_limit=rate_limit, latency_ms=latency_ms, faults=faults
+    )
     multi = MultiSandbox(accounts, config)
     stop = threading.Event()
 
@@ -59,7 +63,7 @@ def serve_many(
                     "base_url": running.base_url, "api_url": running.api_url, "id_url": running.id_url,
                     "accounts": multi.credentials(),
                 }
-                _write_private(credentials_json, json.dumps(document, indent=2))
+                write_private(credentials_json, json.dumps(document, indent=2))
             first = multi.sandboxes[0].credentials
             out.print(
                 f"[bold]Sandbox Harvest[/] at {running.base_url}: {accounts} accounts of {users} users "

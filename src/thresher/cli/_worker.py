@@ -4,6 +4,8 @@ PostgreSQL job queue; start as many as the load needs, on as many machines (docs
 Heavy stacks (procrastinate, SQLAlchemy, httpx) are imported inside the command.
 """
 
+# ruff: noqa: PLC0415 - heavy stacks are imported inside the command (tests/cli/test_startup.py)
+
 from __future__ import annotations
 
 import typer
@@ -15,12 +17,16 @@ __all__ = ["worker"]
 
 
 def worker(
-    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, max=256, help="Jobs run at once."),
-    queues: list[str] = typer.Option(
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-c", min=1, max=256, help="Jobs run at once."
+    ),
+    queues: list[str] = typer.Option(  # noqa: B008 - Typer reads defaults at import
         [], "--queues", "-q",
         help="Queues to take jobs from (repeat; default all): schedule, sync, tokens, applies.",
     ),
-    name: str | None = typer.Option(None, "--name", help="Worker name in 'thresher jobs' (default host:pid)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Worker name in 'thresher jobs' (default host:pid)."
+    ),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Run jobs from the queue until SIGTERM or Ctrl-C (jobs in flight finish first).
@@ -41,7 +47,8 @@ def worker(
     unknown = sorted(set(queues) - set(QUEUES))
     if unknown:
         raise typer.BadParameter(
-            f"no queue named {', '.join(unknown)}; the queues are {', '.join(QUEUES)}", param_hint="'--queues'"
+            f"no queue named {', '.join(unknown)}; the queues are {', '.join(QUEUES)}",
+            param_hint="'--queues'",
         )
     settings = JobsSettings.from_env()
     store = open_store(database_url)

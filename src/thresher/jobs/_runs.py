@@ -188,7 +188,9 @@ class Runner:
             fresh = (await asyncio.to_thread(resolve, self.store, connection.name)).credentials
             if fresh is None or not fresh.oauth_token.expires_within(ahead):
                 return "refreshed elsewhere"
-            assert fresh.client_id and fresh.client_secret and fresh.oauth_token.refresh_token
+            assert fresh.client_id
+            assert fresh.client_secret
+            assert fresh.oauth_token.refresh_token
             app = OAuthApp(fresh.client_id, fresh.client_secret, resolved.settings.id_url,
                            resolved.settings.user_agent)
             try:

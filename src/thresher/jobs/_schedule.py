@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 
 from thresher.connections import resolve
 from thresher.store import ConnectionSettings, ConnectionSettingsStore, ServeRecords, Store
 
 __all__ = ["JOB", "due_connections", "tokens_expiring"]
 
+log = logging.getLogger("thresher.jobs")
 #: The job name in ``serve_schedules`` (the same as ``thresher serve``'s scheduler).
 JOB = "sync"
 
@@ -63,7 +65,8 @@ def tokens_expiring(store: Store, *, within: float) -> list[int]:
             continue
         try:
             creds = resolve(store, connection.name).credentials
-        except Exception:  # noqa: BLE001 - unreadable credentials: the sync job pauses it
+        except Exception as exc:  # unreadable credentials: the sync job pauses the connection
+            log.debug("credentials of %s unreadable: %s", connection.name, exc)
             continue
         if creds is not None and creds.kind == "oauth" and creds.oauth_token.expires_within(within):
             found.append(connection.id)

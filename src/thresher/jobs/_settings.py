@@ -45,7 +45,8 @@ class JobsSettings:
     def __post_init__(self) -> None:
         if self.tick not in _TICKS:
             raise JobsConfigError(
-                f"the scheduling tick must divide a minute ({', '.join(map(str, _TICKS))} s), not {self.tick}",
+                f"the scheduling tick must divide a minute ({', '.join(map(str, _TICKS))} s), "
+                f"not {self.tick}",
                 hint=f"Set {_ENV}TICK to one of those, e.g. 5.",
             )
         for name in ("lease_ttl", "heartbeat", "stalled_after", "max_run_s"):

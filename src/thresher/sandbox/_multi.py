@@ -92,7 +92,12 @@ class MultiSandbox:
         # Unknown account or token: the first account answers with Harvest's 401.
         return self.sandboxes[0]
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @property
+    def app(self) -> MultiSandbox:
+        """The ASGI app (this object), like ``Sandbox.app``."""
+        return self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             # Accounts keep no state file here, so their own lifespans have nothing to do.
             while True:

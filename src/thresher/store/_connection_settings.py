@@ -118,4 +118,5 @@ class ConnectionSettingsStore:
     def forget(self, connection_id: int) -> None:
         """Drop the row (back to the defaults); removing the connection drops it too."""
         with write_transaction(self._engine, self._url) as conn:
-            conn.execute(delete(CONNECTION_SETTINGS).where(CONNECTION_SETTINGS.c.connection_id == connection_id))
+            key = CONNECTION_SETTINGS.c.connection_id == connection_id
+            conn.execute(delete(CONNECTION_SETTINGS).where(key))
