@@ -168,13 +168,13 @@ class Jobs:
             return await runner.apply(connection_id, plan_path, tag=_tag(context))
 
         @app.periodic(cron=f"* * * * * */{settings.tick}")
-        @app.task(name=SCHEDULE, queue="schedule", queueing_lock=SCHEDULE)
+        @app.task(name=SCHEDULE, queue="schedule", lock=SCHEDULE, queueing_lock=SCHEDULE)
         async def schedule(timestamp: int) -> int:
             await self.recover_stalled()
             return await self.schedule_pass()
 
         @app.periodic(cron="* * * * *")
-        @app.task(name=TOKENS, queue="schedule", queueing_lock=TOKENS)
+        @app.task(name=TOKENS, queue="schedule", lock=TOKENS, queueing_lock=TOKENS)
         async def tokens(timestamp: int) -> int:
             due = await asyncio.to_thread(tokens_expiring, self.store, within=settings.refresh_ahead)
             for connection_id in due:

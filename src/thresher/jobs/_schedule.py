@@ -14,7 +14,13 @@ import datetime as dt
 import logging
 
 from thresher.connections import resolve
-from thresher.store import ConnectionSettings, ConnectionSettingsStore, ServeRecords, Store
+from thresher.store import (
+    ConnectionSettings,
+    ConnectionSettingsStore,
+    DatabaseError,
+    ServeRecords,
+    Store,
+)
 
 __all__ = ["JOB", "due_connections", "tokens_expiring"]
 
@@ -46,7 +52,10 @@ def due_connections(store: Store, holder: str, *, now: dt.datetime, lead: float)
             continue
         when = schedules.get((connection.id, JOB))
         if when is None:
-            records.ensure_schedule(connection.id, JOB, due_at=now)
+            try:
+                records.ensure_schedule(connection.id, JOB, due_at=now)
+            except DatabaseError:  # a serve process made the row at the same moment
+                log.debug("schedule row of %s made elsewhere", connection.name)
             when = now
         if when > now:
             continue
