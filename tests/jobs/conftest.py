@@ -24,7 +24,6 @@ from thresher.jobs import create_connection
 from thresher.sandbox import MultiSandbox, RunningMultiSandbox, SandboxConfig, run_multi_sandbox
 from thresher.store import Store
 
-
 T = TypeVar("T")
 
 SECRET_KEY = "tests-jobs-secret-key"

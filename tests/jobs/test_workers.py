@@ -5,6 +5,7 @@ over the work of a worker killed in the middle of a sync without losing or repea
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -100,7 +101,7 @@ def test_fifty_connections_three_workers_each_synced_on_schedule_never_twice_at_
                 assert all(r.outcome in ("ok", "busy") for r in runs), [(r.outcome, r.error) for r in runs]
                 # One run of a connection at a time: each starts after the previous one ended
                 # (the queue's lock per connection), and each took the run lease in turn.
-                for before, after in zip(runs, runs[1:], strict=False):
+                for before, after in itertools.pairwise(runs):
                     assert before.finished_at is not None
                     assert after.started_at >= before.finished_at, (connection.name, before, after)
                 lease = store.get_lease(connection.id, "sync")
@@ -122,7 +123,8 @@ def _patch_users(fleet: Fleet, account_id: int, count: int) -> dict[int, str]:
     }
     renamed = {}
     with httpx.Client(base_url=fleet.running.api_url, headers=headers, timeout=30) as http:
-        for user_id in sorted(sandbox.state.users)[:count]:
+        active = sorted(u.id for u in sandbox.state.users.values() if u.is_active)
+        for user_id in active[:count]:
             name = f"Renamed{user_id}"
             response = http.patch(f"/users/{user_id}", json={"first_name": name})
             assert response.status_code == 200, response.text
@@ -151,9 +153,9 @@ def test_a_worker_killed_mid_sync_is_taken_over_without_lost_or_repeated_changes
                 def held() -> int | None:
                     lease = store.get_lease(connection.id, "sync")
                     now = dt.datetime.now(dt.UTC)
-                    if lease and lease.pid in pids and lease.acquired_at > patched_at and lease.expires_at > now:
-                        return lease.pid
-                    return None
+                    if not lease or lease.pid not in pids or lease.acquired_at <= patched_at:
+                        return None
+                    return lease.pid if lease.expires_at > now else None
 
                 victim = wait_for(held, timeout=60, what="a worker syncing the slow account")
                 time.sleep(1.0)  # into the run: its first slow pages are on their way
@@ -192,6 +194,7 @@ def test_a_worker_killed_mid_sync_is_taken_over_without_lost_or_repeated_changes
                 assert sorted(e.harvest_id for e in renames) == sorted(renamed)
             assert _interleaved(fleet.multi.account(account_id)) == []
         finally:
-            survivors = [w for pid, w in pids.items() if w.process.poll() is None]
-            codes = _stop_all(survivors)
-        assert codes == [0] * len(survivors), [w.output for w in survivors]
+            survivors = [w for w in workers if w.process.poll() is None]
+            codes = _stop_all(workers)  # the killed one's pipe is closed too
+        assert sorted(codes) == sorted([-signal.SIGKILL] + [0] * len(survivors)), [w.output for w in workers]
+        assert len(survivors) == 2

@@ -9,8 +9,10 @@ Tasks (queue in brackets):
 * ``thresher.apply`` [applies]: a saved roster plan applied (``submit_apply``), under the
   connection's lock too.
 * ``thresher.schedule`` [schedule], periodic every ``tick`` seconds: defers the syncs that are
-  due (``_schedule``) and puts the jobs of workers that died (no heartbeat for
-  ``stalled_after`` s) back in the queue.
+  due (``_schedule``); one pass at a time (its own lock).
+* ``thresher.recover`` [schedule], periodic every ``tick`` seconds: puts the jobs of workers
+  that died (no heartbeat for ``stalled_after`` s) back in the queue. It takes no lock, so a
+  scheduling pass that died with its worker (and holds the schedule lock) is recovered too.
 * ``thresher.tokens`` [schedule], periodic every minute: defers the refreshes that are due.
 
 Periodic deferral is procrastinate's: each tick is deferred once per database whatever the
@@ -29,7 +31,7 @@ from typing import Any
 import httpx
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
-from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException, UniqueViolation
 from procrastinate.jobs import Status
 
 from thresher.harvest import RetryableError
@@ -44,8 +46,9 @@ __all__ = ["Jobs"]
 
 log = logging.getLogger("thresher.jobs")
 
-SYNC, REFRESH, APPLY, SCHEDULE, TOKENS = (
+SYNC, REFRESH, APPLY, SCHEDULE, TOKENS, RECOVER = (
     "thresher.sync", "thresher.refresh", "thresher.apply", "thresher.schedule", "thresher.tokens",
+    "thresher.recover",
 )
 #: Errors a later attempt may not meet (the client already retried each request).
 _RETRYABLE = (RetryableError, DatabaseBusyError, DatabaseUnavailableError, httpx.TransportError)
@@ -170,8 +173,12 @@ class Jobs:
         @app.periodic(cron=f"* * * * * */{settings.tick}")
         @app.task(name=SCHEDULE, queue="schedule", lock=SCHEDULE, queueing_lock=SCHEDULE)
         async def schedule(timestamp: int) -> int:
-            await self.recover_stalled()
             return await self.schedule_pass()
+
+        @app.periodic(cron=f"* * * * * */{settings.tick}")
+        @app.task(name=RECOVER, queue="schedule", queueing_lock=RECOVER)
+        async def recover(timestamp: int) -> int:
+            return await self.recover_stalled()
 
         @app.periodic(cron="* * * * *")
         @app.task(name=TOKENS, queue="schedule", lock=TOKENS, queueing_lock=TOKENS)
@@ -199,15 +206,20 @@ class Jobs:
         stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=self.settings.stalled_after)
         recovered = 0
         for job in stalled:
-            if job.task_name in (SCHEDULE, TOKENS):
-                await manager.finish_job_by_id_async(job.id or 0, status=Status.FAILED, delete_job=False)
-                continue
+            assert job.id is not None
             try:
-                await manager.retry_job(job)
-                recovered += 1
-                log.warning("job %s (%s %s) of a stalled worker put back in the queue",
-                            job.id, job.task_name, job.task_kwargs)
-            except (UniqueViolation, AlreadyEnqueued):
-                # A newer job of the same connection waits already: it does this one's work.
-                await manager.finish_job_by_id_async(job.id or 0, status=Status.FAILED, delete_job=False)
+                if job.task_name in (SCHEDULE, TOKENS, RECOVER):
+                    # Periodic: the next tick does its work; this only frees its lock.
+                    await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+                    continue
+                try:
+                    await manager.retry_job(job)
+                    recovered += 1
+                    log.warning("job %s (%s %s) of a stalled worker put back in the queue",
+                                job.id, job.task_name, job.task_kwargs)
+                except (UniqueViolation, AlreadyEnqueued):
+                    # A newer job of the same connection waits already: it does this one's work.
+                    await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+            except ConnectorException as exc:  # another pass got to it first
+                log.debug("stalled job %s already handled: %s", job.id, exc)
         return recovered
