@@ -64,6 +64,8 @@ def connections_config(
             settings = ConnectionSettingsStore(store).get(store.get_connection(name).id)
     except InvalidArgumentError as exc:
         raise typer.BadParameter(str(exc)) from None
+    finally:
+        store.close()
     if json_out:
         print_json({"connection": name, **settings.as_dict()})
         return

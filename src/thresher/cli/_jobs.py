@@ -37,7 +37,11 @@ def jobs(
     from ._output import Column, choose_format, print_records
     from ._plumbing import open_store
 
-    status = queue_status(open_store(database_url))
+    store = open_store(database_url)
+    try:
+        status = queue_status(store)
+    finally:
+        store.close()
     fmt = choose_format(None, json_out)
     if json_out:
         print_json(status.as_dict())
