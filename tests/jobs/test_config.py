@@ -221,3 +221,27 @@ def test_serve_without_background_work_leaves_syncs_to_the_workers(tmp_path: Pat
         assert next(c for c in quiet.components if c.name == "scheduler").health is not None
         assert "token-refresh" not in names
         assert "headroom" not in names
+
+
+def test_a_submitted_roster_apply_syncs_checks_and_applies(tmp_path: Path) -> None:
+    from thresher.provision import load_roster, make_plan, save_plan
+
+    sandbox = Sandbox(SandboxConfig(users=5, rate_limit=None))
+    creds = sandbox.credentials
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        create_connection(
+            store, "acme", account_id=creds.account_id, token=creds.admin_token,
+            base_url="http://sandbox/v2", user_agent=USER_AGENT,
+        )
+        connection = store.get_connection("acme")
+        runner = Runner(store, JobsSettings(), transport=httpx.ASGITransport(app=sandbox.app))
+        assert asyncio.run(runner.sync(connection.id, tag="s.1")).outcome == "ok"
+        roster = tmp_path / "roster.csv"
+        roster.write_text("email,first_name,last_name\nnew.hire@example.com,New,Hire\n", encoding="utf-8")
+        plan = make_plan(store, connection.id, load_roster(roster, store, connection.id))
+        saved = tmp_path / "plan.json"
+        save_plan(saved, plan, store, connection, source=str(roster))
+        done = asyncio.run(runner.apply(connection.id, str(saved), tag="a.1"))
+        assert done.get("create") == 1
+        assert any(u.email == "new.hire@example.com" for u in sandbox.state.users.values())
+        assert store.find_user_by_email(connection.id, "new.hire@example.com") is not None
