@@ -29,7 +29,7 @@ from thresher.jobs import (
 )
 from thresher.jobs._runs import Runner
 from thresher.sandbox import MultiSandbox, Sandbox, SandboxConfig
-from thresher.store import ConnectionSettingsStore, InvalidArgumentError, Store
+from thresher.store import ConnectionSettingsStore, InvalidArgumentError, ServeRecords, Store
 
 from .conftest import SECRET_KEY, USER_AGENT
 
@@ -71,6 +71,12 @@ def test_settings_default_until_set_then_pause_and_resume(store: Store) -> None:
         configs.update(conn.id, now=NOW, teammates="some")
     with pytest.raises(InvalidArgumentError, match="positive"):
         configs.update(conn.id, now=NOW, interval_s=0)
+    # A run pushes its connection's next due time out, never in.
+    records = ServeRecords(store)
+    records.ensure_schedule(conn.id, "sync", due_at=NOW)
+    assert configs.postpone(conn.id, "sync", due_at=NOW + dt.timedelta(seconds=50))
+    assert not configs.postpone(conn.id, "sync", due_at=NOW + dt.timedelta(seconds=10))
+    assert records.schedules()[(conn.id, "sync")] == NOW + dt.timedelta(seconds=50)
     store.remove_connection("acme")
     assert configs.all() == {}  # removed with its connection
 

@@ -43,6 +43,7 @@ from thresher.store import (
 )
 from thresher.sync import RosterSync, SyncBusyError, SyncOptions, SyncSupersededError
 
+from ._schedule import JOB, next_wait
 from ._settings import JobsSettings
 
 __all__ = ["Runner", "SyncOutcome"]
@@ -111,6 +112,11 @@ class Runner:
         run_id = await asyncio.to_thread(
             self.records.start_run, connection.id, "sync", self.holder, started_at=started
         )
+        # The next run is due an interval after this one really started, not after the claim
+        # that queued it: a backlog spreads out instead of coming due again all at once.
+        due = started + dt.timedelta(seconds=next_wait(config, self.settings.lead))
+        with contextlib.suppress(StoreError):
+            await asyncio.to_thread(self.configs.postpone, connection.id, JOB, due_at=due)
         result = SyncOutcome("failed")
         report = None
         try:

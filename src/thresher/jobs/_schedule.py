@@ -22,7 +22,7 @@ from thresher.store import (
     Store,
 )
 
-__all__ = ["JOB", "due_connections", "tokens_expiring"]
+__all__ = ["JOB", "due_connections", "next_wait", "tokens_expiring"]
 
 log = logging.getLogger("thresher.jobs")
 #: The job name in ``serve_schedules`` (the same as ``thresher serve``'s scheduler).
@@ -59,11 +59,16 @@ def due_connections(store: Store, holder: str, *, now: dt.datetime, lead: float)
             when = now
         if when > now:
             continue
-        wait = max(config.interval_s - lead, config.interval_s / 2)
+        wait = next_wait(config, lead)
         if records.claim(connection.id, JOB, holder, now=now, next_due=now + dt.timedelta(seconds=wait)):
             claimed.append(Due(connection.id, connection.name, (now - when).total_seconds()))
     claimed.sort(key=lambda d: -d.overdue_s)
     return claimed
+
+
+def next_wait(config: ConnectionSettings, lead: float) -> float:
+    """Seconds from a claim (or a run's start) to the connection's next due time."""
+    return max(config.interval_s - lead, config.interval_s / 2)
 
 
 def tokens_expiring(store: Store, *, within: float) -> list[int]:

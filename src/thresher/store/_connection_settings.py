@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from ._arguments import aware
 from ._database import read_connection, write_transaction
 from ._errors import InvalidArgumentError
+from ._serve_schema import SERVE_SCHEDULES
 from ._settings_schema import CONNECTION_SETTINGS
 from ._store import Store
 
@@ -114,6 +115,23 @@ class ConnectionSettingsStore:
 
     def resume(self, connection_id: int, *, now: dt.datetime) -> ConnectionSettings:
         return self.update(connection_id, now=now, paused=False)
+
+    def postpone(self, connection_id: int, job: str, *, due_at: dt.datetime) -> bool:
+        """Move the connection's row of the shared schedule (``serve_schedules``) to ``due_at``
+        unless it is due later already: a run that waited in a queue sets its next due time from
+        when it really started, so a burst of due connections spreads out instead of recurring."""
+        when = aware(due_at, "due_at")
+        with write_transaction(self._engine, self._url) as conn:
+            result = conn.execute(
+                update(SERVE_SCHEDULES)
+                .where(
+                    SERVE_SCHEDULES.c.connection_id == connection_id,
+                    SERVE_SCHEDULES.c.job == job,
+                    SERVE_SCHEDULES.c.next_due_at < when,
+                )
+                .values(next_due_at=when)
+            )
+        return int(result.rowcount) == 1
 
     def forget(self, connection_id: int) -> None:
         """Drop the row (back to the defaults); removing the connection drops it too."""
