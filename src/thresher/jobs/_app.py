@@ -98,7 +98,10 @@ class Jobs:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.app.close_async()
+        try:
+            await self.app.close_async()
+        finally:
+            await self.runner.aclose()
 
     # -- deferring ---------------------------------------------------------------------------
 
