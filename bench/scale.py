@@ -6,7 +6,7 @@ The sandbox serves every account from one process of its own (``thresher sandbox
 create_connection`` (PATs, sealed) in a database made for the run and dropped after it. After
 warm-up (every connection synced once), the store is sampled every 5 s for the age of each
 connection's last good sync (the start of its last ``ok`` run, as ``thresher serve``'s status
-reports lag). Reported: the share of (sample, connection) pairs fresher than the interval (target
+reports lag), after a settling interval in which the warm-up backlog drains. Reported: the share of (sample, connection) pairs fresher than the interval (target
 >= 0.99), the lowest share of any sample, each worker's CPU as a share of one core, and the most
 database connections the run held (``pg_stat_activity``).
 
@@ -71,6 +71,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--duration", type=float, default=180.0, help="measured seconds after warm-up")
     parser.add_argument("--tick", type=int, default=5)
+    parser.add_argument(
+        "--settle", type=float, default=None,
+        help="seconds between the first syncs and the measurement (default: one interval), so the "
+        "warm-up backlog has drained and every connection is on its own cadence",
+    )
     parser.add_argument("--database-url", default=os.environ.get("THRESHER_TEST_DATABASE_URL"))
     args = parser.parse_args()
     if not args.database_url:
@@ -128,6 +133,8 @@ def main() -> None:
                 time.sleep(2)
             warmup = time.perf_counter() - warm_start
             print(f"warm-up: every connection synced once in {warmup:.1f} s")
+            settle = args.interval if args.settle is None else args.settle
+            time.sleep(settle)
             cpu0 = [_cpu_seconds(w.pid) for w in workers]
             t0 = time.perf_counter()
             fresh = total = 0
@@ -141,6 +148,8 @@ def main() -> None:
                 fresh += ok
                 total += args.connections
                 lowest = min(lowest, ok / args.connections)
+                print(f"  t={time.perf_counter() - t0:5.0f} s  fresh {ok / args.connections:.3f}  "
+                      f"oldest {max(ages):.1f} s  db connections {used}", flush=True)
                 worst_age = max([worst_age, *ages])
             window = time.perf_counter() - t0
             cpu = [(_cpu_seconds(w.pid) - c) / window for w, c in zip(workers, cpu0, strict=True)]
@@ -162,7 +171,7 @@ def main() -> None:
     print(json.dumps({
         "connections": args.connections, "users": args.users, "workers": args.workers,
         "concurrency": args.concurrency, "interval_s": args.interval, "window_s": round(window, 1),
-        "warmup_s": round(warmup, 1), "fresh_share": round(share, 4), "lowest_share": round(lowest, 4),
+        "warmup_s": round(warmup, 1), "settle_s": settle, "fresh_share": round(share, 4), "lowest_share": round(lowest, 4),
         "oldest_age_s": round(worst_age, 1), "worker_cpu_share": [round(c, 3) for c in cpu],
         "max_db_connections": max_db, "load_average": round(load, 2),
     }))
