@@ -6,9 +6,10 @@ The sandbox serves every account from one process of its own (``thresher sandbox
 create_connection`` (PATs, sealed) in a database made for the run and dropped after it. After
 warm-up (every connection synced once), the store is sampled every 5 s for the age of each
 connection's last good sync (the start of its last ``ok`` run, as ``thresher serve``'s status
-reports lag), after a settling interval in which the warm-up backlog drains. Reported: the share of (sample, connection) pairs fresher than the interval (target
->= 0.99), the lowest share of any sample, each worker's CPU as a share of one core, and the most
-database connections the run held (``pg_stat_activity``).
+reports lag), after a settling interval in which the warm-up backlog drains. Reported: the share
+of (sample, connection) pairs fresher than the interval (target >= 0.99), the lowest share of
+any sample, each worker's CPU as a share of one core, and the most database connections the run
+held (``pg_stat_activity``).
 
     python bench/scale.py                                   # 1000 x 50, 2 workers, 60 s, 180 s
     python bench/scale.py --connections 200 --duration 120  # a smaller shape (docs/scale-out.md)
@@ -171,7 +172,8 @@ def main() -> None:
     print(json.dumps({
         "connections": args.connections, "users": args.users, "workers": args.workers,
         "concurrency": args.concurrency, "interval_s": args.interval, "window_s": round(window, 1),
-        "warmup_s": round(warmup, 1), "settle_s": settle, "fresh_share": round(share, 4), "lowest_share": round(lowest, 4),
+        "warmup_s": round(warmup, 1), "settle_s": settle, "fresh_share": round(share, 4),
+        "lowest_share": round(lowest, 4),
         "oldest_age_s": round(worst_age, 1), "worker_cpu_share": [round(c, 3) for c in cpu],
         "max_db_connections": max_db, "load_average": round(load, 2),
     }))
