@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=16, help="jobs at once per worker")
+    parser.add_argument("--concurrency", type=int, default=32, help="jobs at once per worker")
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--duration", type=float, default=180.0, help="measured seconds after warm-up")
     parser.add_argument("--tick", type=int, default=5)

@@ -50,6 +50,10 @@ SYNC, REFRESH, APPLY, SCHEDULE, TOKENS, RECOVER = (
     "thresher.sync", "thresher.refresh", "thresher.apply", "thresher.schedule", "thresher.tokens",
     "thresher.recover",
 )
+#: The periodic passes go before any waiting sync: behind a backlog of syncs (a warm-up, a worker
+#: lost) a pass that waited its turn would claim nothing new until the backlog drained, and every
+#: connection would come due at once after it (bench/scale.py showed that sawtooth).
+_PASSES = 100
 #: Errors a later attempt may not meet (the client already retried each request).
 _RETRYABLE = (RetryableError, DatabaseBusyError, DatabaseUnavailableError, httpx.TransportError)
 
@@ -174,17 +178,17 @@ class Jobs:
             return await runner.apply(connection_id, plan_path, tag=_tag(context))
 
         @app.periodic(cron=f"* * * * * */{settings.tick}")
-        @app.task(name=SCHEDULE, queue="schedule", lock=SCHEDULE, queueing_lock=SCHEDULE)
+        @app.task(name=SCHEDULE, queue="schedule", lock=SCHEDULE, queueing_lock=SCHEDULE, priority=_PASSES)
         async def schedule(timestamp: int) -> int:
             return await self.schedule_pass()
 
         @app.periodic(cron=f"* * * * * */{settings.tick}")
-        @app.task(name=RECOVER, queue="schedule", queueing_lock=RECOVER)
+        @app.task(name=RECOVER, queue="schedule", queueing_lock=RECOVER, priority=_PASSES)
         async def recover(timestamp: int) -> int:
             return await self.recover_stalled()
 
         @app.periodic(cron="* * * * *")
-        @app.task(name=TOKENS, queue="schedule", lock=TOKENS, queueing_lock=TOKENS)
+        @app.task(name=TOKENS, queue="schedule", lock=TOKENS, queueing_lock=TOKENS, priority=_PASSES)
         async def tokens(timestamp: int) -> int:
             due = await asyncio.to_thread(tokens_expiring, self.store, within=settings.refresh_ahead)
             for connection_id in due:
