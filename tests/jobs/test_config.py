@@ -77,6 +77,11 @@ def test_settings_default_until_set_then_pause_and_resume(store: Store) -> None:
     assert configs.postpone(conn.id, "sync", due_at=NOW + dt.timedelta(seconds=50))
     assert not configs.postpone(conn.id, "sync", due_at=NOW + dt.timedelta(seconds=10))
     assert records.schedules()[(conn.id, "sync")] == NOW + dt.timedelta(seconds=50)
+    # A pass claims every due row in one statement; a row claimed once is not claimed again.
+    later = NOW + dt.timedelta(seconds=60)
+    again = later + dt.timedelta(seconds=49)
+    assert configs.claim_due([conn.id], "sync", "w:1", now=later, next_due=again) == [conn.id]
+    assert configs.claim_due([conn.id], "sync", "w:2", now=later, next_due=later) == []
     store.remove_connection("acme")
     assert configs.all() == {}  # removed with its connection
 

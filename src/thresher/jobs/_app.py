@@ -200,10 +200,12 @@ class Jobs:
         due = await asyncio.to_thread(
             due_connections, self.store, f"jobs:{self.runner.holder}", now=_now(), lead=self.settings.lead
         )
+        # A few deferrals at a time (each is one round trip), most overdue first.
         deferred = 0
-        for item in due:
-            if await self.defer_sync(item.connection_id) is not None:
-                deferred += 1
+        for start in range(0, len(due), 8):
+            batch = due[start:start + 8]
+            ids = await asyncio.gather(*(self.defer_sync(item.connection_id) for item in batch))
+            deferred += sum(1 for i in ids if i is not None)
         return deferred
 
     async def recover_stalled(self) -> int:

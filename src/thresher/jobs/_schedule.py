@@ -43,9 +43,11 @@ def due_connections(store: Store, holder: str, *, now: dt.datetime, lead: float)
     so a connection's data is never older than its interval when passes and queues are timely.
     Most overdue first, so a backlog drains oldest first."""
     records = ServeRecords(store)
-    configs = ConnectionSettingsStore(store).all()
+    settings = ConnectionSettingsStore(store)
+    configs = settings.all()
     schedules = records.schedules()
-    claimed: list[Due] = []
+    # Due connections grouped by their next wait (few distinct intervals): one claim per group.
+    due: dict[float, dict[int, Due]] = {}
     for connection in store.list_connections():
         config = configs.get(connection.id) or ConnectionSettings(connection.id)
         if config.paused:
@@ -57,11 +59,17 @@ def due_connections(store: Store, holder: str, *, now: dt.datetime, lead: float)
             except DatabaseError:  # a serve process made the row at the same moment
                 log.debug("schedule row of %s made elsewhere", connection.name)
             when = now
-        if when > now:
-            continue
-        wait = next_wait(config, lead)
-        if records.claim(connection.id, JOB, holder, now=now, next_due=now + dt.timedelta(seconds=wait)):
-            claimed.append(Due(connection.id, connection.name, (now - when).total_seconds()))
+        if when <= now:
+            overdue = (now - when).total_seconds()
+            due.setdefault(next_wait(config, lead), {})[connection.id] = Due(
+                connection.id, connection.name, overdue
+            )
+    claimed: list[Due] = []
+    for wait, group in due.items():
+        ids = settings.claim_due(
+            list(group), JOB, holder, now=now, next_due=now + dt.timedelta(seconds=wait)
+        )
+        claimed += [group[i] for i in ids]
     claimed.sort(key=lambda d: -d.overdue_s)
     return claimed
 

@@ -133,6 +133,28 @@ class ConnectionSettingsStore:
             )
         return int(result.rowcount) == 1
 
+    def claim_due(
+        self, connection_ids: list[int], job: str, holder: str, *, now: dt.datetime, next_due: dt.datetime
+    ) -> list[int]:
+        """Claim, in one statement, those of ``connection_ids`` whose ``job`` is due by ``now``
+        in the shared schedule, making them due again at ``next_due``; the ids claimed. The same
+        conditional update as ``ServeRecords.claim``, for a whole scheduling pass at once."""
+        if not connection_ids:
+            return []
+        when = aware(now, "now")
+        with write_transaction(self._engine, self._url) as conn:
+            rows = conn.execute(
+                update(SERVE_SCHEDULES)
+                .where(
+                    SERVE_SCHEDULES.c.connection_id.in_(connection_ids),
+                    SERVE_SCHEDULES.c.job == job,
+                    SERVE_SCHEDULES.c.next_due_at <= when,
+                )
+                .values(next_due_at=aware(next_due, "next_due"), claimed_by=holder, claimed_at=when)
+                .returning(SERVE_SCHEDULES.c.connection_id)
+            )
+            return [int(r[0]) for r in rows]
+
     def forget(self, connection_id: int) -> None:
         """Drop the row (back to the defaults); removing the connection drops it too."""
         with write_transaction(self._engine, self._url) as conn:
