@@ -16,9 +16,11 @@ from thresher._origin import set_origin
 from . import _console
 from ._admin import admin_app
 from ._api import api
+from ._connection_config import connections_config
 from ._connections import accounts_app, connections_test
 from ._db import db_app
 from ._demo import demo
+from ._jobs import jobs
 from ._login import connections_app, login
 from ._mcp import mcp_app
 from ._rates_and_projects import assign, rates_app, unassign
@@ -31,6 +33,7 @@ from ._sync import changes, sync
 from ._teammates import teammates_app
 from ._users import offboard_command, users_app
 from ._webhooks import webhooks_app
+from ._worker import worker
 
 __all__ = ["app"]
 
@@ -84,11 +87,14 @@ app.command("apply")(apply_command)
 app.command("demo")(demo)
 app.command("serve")(serve)
 app.command("api")(api)
+app.command("worker")(worker)
+app.command("jobs")(jobs)
 
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 connections_app.command("test")(connections_test)
+connections_app.command("config")(connections_config)
 app.add_typer(connections_app, name="connections")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(teammates_app, name="teammates")

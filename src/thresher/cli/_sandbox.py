@@ -273,6 +273,14 @@ def serve(
         int | None, typer.Option(min=0, max=10_000_000, help="Requests GET /sandbox/requests keeps "
                                  "(default: 10000).", rich_help_panel=_LIMITS)
     ] = None,
+    accounts: Annotated[
+        int | None,
+        typer.Option(min=1, help="Serve this many independent accounts on the port (tokens per account; "
+                     "see --credentials-json). Example: --accounts 50 --users-per-account 20"),
+    ] = None,
+    users_per_account: Annotated[
+        int | None, typer.Option(min=3, help="Users in each account with --accounts (default --users).")
+    ] = None,
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM (help text: ``_SERVE_HELP``)."""
     chosen: dict[str, Any] = {
@@ -293,6 +301,20 @@ def serve(
                          harvest_only=(state, account_id, admin_token, clock_offset, *chosen.values()))
         return
     from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
+
+    if accounts is not None:  # many accounts: cli/_sandbox_many.py
+        from ._sandbox_many import serve_many
+
+        serve_many(
+            accounts, users_per_account or users, host=host, port=port, seed=seed,
+            rate_limit=rate_limit or "100/15s",
+            latency_ms=latency_ms, faults=faults, credentials_json=credentials_json,
+            refused=[n for n, v in (("--state", state), ("--account-id", account_id),
+                                    ("--admin-token", admin_token)) if v is not None]
+            + [f"--{k.replace('_', '-')}" for k, v in chosen.items() if v is not None],
+            write_private=_write_private,
+        )
+        return
 
     from ._access_log import AccessLog
 

@@ -36,6 +36,10 @@ def serve(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Store URL (default: THRESHER_DATABASE_URL, else the default file)."
     ),
+    background: bool | None = typer.Option(
+        None, "--background/--no-background",
+        help="--no-background: HTTP only; 'thresher worker' processes sync (docs/scale-out.md).",
+    ),
 ) -> None:
     """Run the service: SCIM bridge, status API, dashboard, /metrics and scheduled syncs.
 
@@ -52,7 +56,7 @@ def serve(
 
     overrides: dict[str, object] = {
         "host": host, "port": port, "log_format": log_format, "log_level": log_level,
-        "shutdown_timeout": shutdown_timeout, "database_url": database_url,
+        "shutdown_timeout": shutdown_timeout, "database_url": database_url, "background": background,
     }
     if sync_interval is not None:
         overrides["sync"] = {"interval": sync_interval}

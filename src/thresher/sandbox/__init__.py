@@ -26,7 +26,9 @@ Creates never send mail: invitations land in an outbox. Tests use it in-process
 
 From a shell: ``thresher sandbox serve --users 200`` (see ``--help``). ``fidelity_report()`` (and
 ``thresher sandbox fidelity``) lists every documented behaviour implemented, its source and its
-tests, and the known deviations (docs/sandbox-fidelity.md).
+tests, and the known deviations (docs/sandbox-fidelity.md); ``MultiSandbox`` serves many
+independent accounts on one port (``--accounts N --users-per-account M``), routed by
+``Harvest-Account-Id``.
 
 Routes on one port: the API under ``/v2`` (``/api/v2`` is an alias, §1); the identity service at
 ``/api/v2/accounts``, ``/oauth2/authorize`` and ``/api/v2/oauth2/token``; the retired v1 People API
@@ -62,6 +64,7 @@ from ._errors import SandboxConfigError, SandboxError, SandboxServerError, Sandb
 from ._faults import FaultConfig, FaultDecision, FaultInjector
 from ._fidelity import Behaviour, Deviation, FidelityReport, fidelity_report
 from ._host import SandboxCredentials, SandboxSnapshot
+from ._multi import MultiSandbox, RunningMultiSandbox, run_multi_sandbox
 from ._sandbox import Sandbox
 from ._server import RunningSandbox, run_sandbox
 from ._state import SandboxState
@@ -73,6 +76,8 @@ __all__ = [
     "FaultDecision",
     "FaultInjector",
     "FidelityReport",
+    "MultiSandbox",
+    "RunningMultiSandbox",
     "RunningSandbox",
     "Sandbox",
     "SandboxConfig",
@@ -84,6 +89,7 @@ __all__ = [
     "SandboxState",
     "SandboxStateError",
     "fidelity_report",
+    "run_multi_sandbox",
     "run_sandbox",
 ]
 

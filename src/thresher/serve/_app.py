@@ -81,10 +81,14 @@ class Service:
         self.oauth_transport = transport
         self._resolved = resolved or {}
         self.scim_connection: str | None = None
+        background = settings.background
         self.components: list[Component] = [
-            Component("scheduler", task=self._scheduler_task, health=self._sync_health),
-            Component("token-refresh", task=self.scheduler.refresh_tokens),
-            Component("headroom", task=self.scheduler.sample_headroom),
+            # Without background work (workers sync instead) readiness still checks freshness:
+            # the workers record their runs in the same table (thresher.jobs).
+            Component("scheduler", task=self._scheduler_task if background else None,
+                      health=self._sync_health),
+            *([Component("token-refresh", task=self.scheduler.refresh_tokens),
+               Component("headroom", task=self.scheduler.sample_headroom)] if background else []),
             Component("feed", task=self.feed.run),
             Component("usage", task=self.usage.run),
         ]
@@ -269,7 +273,16 @@ class Service:
                 lag = (now - last_ok.started_at).total_seconds()
                 self.metrics.sync_lag.labels(names[connection_id]).set(lag)
 
+    def _update_jobs(self) -> None:
+        from thresher.jobs import JobsError, queue_gauges  # noqa: PLC0415 - only without background
+
+        with contextlib.suppress(JobsError):
+            for name, value in queue_gauges(self.store).items():
+                self.metrics.jobs.labels(name).set(value)
+
     async def metrics_endpoint(self, request: Request) -> Response:
         with contextlib.suppress(StoreError):
             await asyncio.to_thread(self._update_lag)
+            if not self.settings.background and self.store.dialect == "postgresql":
+                await asyncio.to_thread(self._update_jobs)
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)

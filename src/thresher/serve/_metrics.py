@@ -47,6 +47,11 @@ class Metrics:
             "thresher_sync_runs", "Scheduled sync runs by kind and outcome.",
             ["connection", "kind", "outcome"], registry=r,
         )
+        self.jobs = Gauge(
+            "thresher_jobs", "The job queue (--no-background): queued, running, failed, workers, "
+            "paused_connections and lag_seconds:QUEUE (thresher.jobs.queue_gauges).",
+            ["gauge"], registry=r,
+        )
         self.sync_lag = Gauge(
             "thresher_sync_lag_seconds", "Seconds since the last successful sync started.",
             ["connection"], registry=r,

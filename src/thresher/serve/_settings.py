@@ -136,6 +136,9 @@ class ServeSettings(BaseSettings):
     shutdown_timeout: float = Field(20.0, gt=0)
     #: Trust X-Forwarded-For/-Proto from ``dashboard.trusted_proxies`` (behind a TLS proxy).
     proxy_headers: bool = False
+    #: False (``--no-background``): HTTP only; syncs, refreshes and applies are left to
+    #: ``thresher worker`` processes on the same PostgreSQL store (docs/scale-out.md).
+    background: bool = True
     sync: SyncSchedule = SyncSchedule()
     connections: dict[str, ConnectionSchedule] = Field(default_factory=dict)
     scim: ScimSettings = ScimSettings()

@@ -16,13 +16,20 @@ that records change events queues their deliveries in the same transaction.
 
 The SCIM bridge keeps its own rows in the same database, through :class:`ScimRecords` (what
 identity providers send that Harvest has no field for) and :class:`ScimTokens` (its bearer
-tokens), and the service's own rows through :class:`ServeRecords` (``thresher serve``).
+tokens), the service's own rows through :class:`ServeRecords` (``thresher serve``), and each
+connection's configuration through :class:`ConnectionSettingsStore` (``thresher.jobs``).
 ``Store.rate_budget`` is the one rate budget per Harvest account that every process on
 the store draws from (:class:`RateBudget`). Every database error, whichever table, is a
 :class:`StoreError`.
 """
 
 from ._budget import BudgetState, BudgetTicket, RateBudget
+from ._connection_settings import (
+    ConnectionSettings,
+    ConnectionSettingsStore,
+    ScimDeleteMode,
+    TeammatesMode,
+)
 from ._database import default_database_url
 from ._errors import (
     DatabaseBusyError,
@@ -105,6 +112,8 @@ __all__ = [
     "BudgetState",
     "BudgetTicket",
     "ChangeEvent",
+    "ConnectionSettings",
+    "ConnectionSettingsStore",
     "DatabaseBusyError",
     "DatabaseError",
     "DatabaseUnavailableError",
@@ -128,6 +137,7 @@ __all__ = [
     "RosterPage",
     "RosterReads",
     "RunKind",
+    "ScimDeleteMode",
     "ScimPendingUser",
     "ScimRecords",
     "ScimTokens",
@@ -148,6 +158,7 @@ __all__ = [
     "StoredSubscription",
     "StoredUser",
     "SyncState",
+    "TeammatesMode",
     "UnknownConnectionError",
     "UsageKey",
     "UserProfile",

@@ -1,7 +1,7 @@
 """Providers: a connection is a Harvest or a Greenhouse Recruiting account.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-01
 
 ``connections`` gains ``provider`` ('harvest' for every existing row, so the Harvest path reads
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
