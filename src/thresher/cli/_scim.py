@@ -185,7 +185,6 @@ def _serve(
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
     from thresher.scim import DeleteMode, ScimBridge, TokenStore
-    from thresher.sync import RosterSync, SyncOptions
 
     from ._access_log import AccessLog
 
@@ -202,7 +201,8 @@ def _serve(
         WriteThrough(client, store, resolved.connection),
         tokens,
         delete_mode=DeleteMode(delete_mode.value),
-        sync=RosterSync(store, client, resolved.connection, SyncOptions()),
+        # The sync's own client, made in its own thread: its connections belong to that loop.
+        sync_client=lambda: open_client(store, resolved),
         sync_interval=sync_interval,
         close_client=True,
         max_rate_wait=max_rate_wait,
