@@ -137,13 +137,13 @@ def _write_lock(store: Store) -> Iterator[None]:
     if store.dialect == "sqlite":
         path = store.engine.url.database
         assert path is not None
-        other = sqlite3.connect(path, isolation_level=None)
+        raw = sqlite3.connect(path, isolation_level=None)
         try:
-            other.execute("BEGIN IMMEDIATE")
+            raw.execute("BEGIN IMMEDIATE")
             yield
-            other.execute("ROLLBACK")
+            raw.execute("ROLLBACK")
         finally:
-            other.close()
+            raw.close()
         return
     with store.engine.connect() as other:
         transaction = other.begin()
