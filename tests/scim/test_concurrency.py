@@ -154,24 +154,33 @@ def _write_lock(store: Store) -> Iterator[None]:
             transaction.rollback()
 
 
-async def test_a_create_waiting_for_the_database_does_not_hold_lookups(bridge: Harness) -> None:
+async def test_creates_waiting_for_the_database_do_not_hold_lookups(bridge: Harness) -> None:
+    """More creates than the bridge has writing threads, every one blocked on the database:
+    lookups run in a lane of their own (``_offload``) and answer first."""
     h = bridge
     someone = h.store.list_users(h.connection.id)[0]
     assert (await _lookup(h.http, someone.email)).status_code == 200  # warm: no first-use work left
     pool: Any = h.store.engine.pool
+    lane = h.bridge.work.threads
+    assert lane is not None
     order: list[str] = []
     with _write_lock(h.store):
-        create = _finished(order, "create", h.http.post("/Users", json=_new_user("locked")))
-        # The create's worker thread waits for the lock, holding its connection.
-        await _until(lambda: pool.checkedout() == 1, "the create waits for the database")
+        held = pool.checkedout()  # the lock's own connection, on PostgreSQL
+        creates = [
+            _finished(order, "create", h.http.post("/Users", json=_new_user(f"locked{i}")))
+            for i in range(lane + 1)
+        ]
+        # Every writing thread waits for the lock, holding its connection; one create waits
+        # for a thread.
+        await _until(lambda: pool.checkedout() == held + lane, "the creates wait for the database")
         lookup = await _finished(order, "lookup", _lookup(h.http, someone.email))
         assert lookup.status_code == 200, lookup.text
         assert lookup.json()["totalResults"] == 1
         assert order == ["lookup"]
-        assert not create.done()
-    created = await asyncio.wait_for(create, TIMEOUT)
-    assert created.status_code == 201, created.text
-    assert order == ["lookup", "create"]
+        assert not any(task.done() for task in creates)
+    created = await asyncio.wait_for(asyncio.gather(*creates), TIMEOUT)
+    assert [r.status_code for r in created] == [201] * (lane + 1), [r.text for r in created]
+    assert order == ["lookup"] + ["create"] * (lane + 1)
 
 
 # -- the periodic sync ---------------------------------------------------------------------------

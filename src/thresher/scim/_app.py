@@ -140,7 +140,7 @@ class _BridgeApplication(ASGIApplication):
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
         token = None
         if scheme.lower() == "bearer":
-            token = await self.bridge.work.run(self.tokens.authenticate, value.strip())
+            token = await self.bridge.work.read(self.tokens.authenticate, value.strip())
         if token is None:
             raise UnauthorizedException(detail="a valid bearer token is required")
         assert isinstance(request, BridgeRequest)
@@ -315,7 +315,7 @@ class ScimBridge:
                     await task
             if self.sync is not None:
                 await self.sync.stop()
-            await self.work.run(self.tokens.flush)
+            await self.work.write(self.tokens.flush)
             if self.close_client:
                 await self.writer.client.aclose()
 
@@ -323,6 +323,6 @@ class ScimBridge:
         while True:
             await asyncio.sleep(self.flush_interval)
             try:
-                await self.work.run(self.tokens.flush)
+                await self.work.write(self.tokens.flush)
             except Exception:  # a busy database must not stop the bridge; the next flush retries
                 log.exception("could not save the SCIM request counts")

@@ -108,14 +108,14 @@ class BridgeHandler(AsyncScimHandler):
             parameters = service.read_response_parameters(resource_type, request.query)
             async with self.storage.operation():
                 work = self.storage.work
-                group, role_id = await work.run(self.storage.group_sample, cast(str, target.resource_id))
+                group, role_id = await work.read(self.storage.group_sample, cast(str, target.resource_id))
                 response = service.query_response(
                     request.base_url, group, parameters, service.read_conditions(request)
                 )
                 # Members left out (excludedAttributes=members, as Okta and Entra read groups):
                 # no need to read their ids.
                 wanted = isinstance(response.body, dict) and response.body.get("members") is not None
-                member_ids = await work.run(self.storage.shown_member_ids, role_id) if wanted else []
+                member_ids = await work.read(self.storage.shown_member_ids, role_id) if wanted else []
             if not expand_members(
                 response.body, member_ids, _user_location(service, request.base_url)
             ):
@@ -141,7 +141,7 @@ class BridgeHandler(AsyncScimHandler):
             if search_request.cursor is not None:
                 return None
             async with self.storage.operation():
-                page, members = await self.storage.work.run(
+                page, members = await self.storage.work.read(
                     self.storage.search_group_samples, search_request
                 )
             response = service.search_response(

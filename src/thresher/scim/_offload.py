@@ -13,9 +13,11 @@ part; an async engine would mean a second copy of each query. The drivers (sqlit
 release the GIL while the database works, so the threads overlap as an async driver would. One
 thread hop costs tens of microseconds per step, far below a query.
 
-The threads are capped at the engine's pool size (``CapacityLimiter``): a request never waits in
-a thread for a connection another bridge thread holds, and what is left of the pool's overflow
-stays for the sync, the token counters and the shared rate budget.
+Reads and writes run in two lanes, each capped at the engine's pool size (``CapacityLimiter``):
+writes that wait for a lock (all of a lane's threads, say) never hold up a lookup, and the two
+lanes together stay within SQLAlchemy's pool with its overflow (5 + 10 by default), so a thread
+never waits for a connection another bridge thread holds; the overflow left over serves the
+sync, the token counters and the shared rate budget.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ _DEFAULT_THREADS = 5
 
 
 class StoreWork:
-    """Runs blocking store functions in worker threads, at most as many at once as the engine's
-    pool keeps connections. A single-connection pool (SQLite in memory: each thread would get a
-    database of its own) runs them inline instead."""
+    """Runs blocking store functions in worker threads: :meth:`read` and :meth:`write` each at
+    most as many at once as the engine's pool keeps connections. A single-connection pool (SQLite
+    in memory: each thread would get a database of its own) runs them inline instead."""
 
     def __init__(self, store: Store) -> None:
         pool = store.engine.pool
@@ -51,13 +53,21 @@ class StoreWork:
             self.threads = None
         else:
             self.threads = _DEFAULT_THREADS
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._lanes: dict[str, anyio.CapacityLimiter] = {}
 
-    async def run(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
-        """``fn(*args)`` in a worker thread (context variables go along), its result or error."""
+    async def read(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """``fn(*args)``, which only reads, in a worker thread (context variables go along)."""
+        return await self._run("read", fn, *args)
+
+    async def write(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """``fn(*args)``, which writes (and may wait for a lock), in a worker thread."""
+        return await self._run("write", fn, *args)
+
+    async def _run(self, lane: str, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         if self.threads is None:
             return fn(*args)
-        if self._limiter is None:
+        limiter = self._lanes.get(lane)
+        if limiter is None:
             # Made on first use, inside the loop that serves (anyio binds it to that loop).
-            self._limiter = anyio.CapacityLimiter(self.threads)
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+            limiter = self._lanes[lane] = anyio.CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)

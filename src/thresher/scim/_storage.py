@@ -122,7 +122,7 @@ class HarvestStorage(AsyncScimStorage):
 
     async def _drain(self) -> None:
         if self.writes.drain_due():
-            await self.work.run(self.writes.complete_pending)
+            await self.work.write(self.writes.complete_pending)
 
     # -- reading the mirror ----------------------------------------------------------------
 
@@ -202,7 +202,7 @@ class HarvestStorage(AsyncScimStorage):
     ) -> Resource[Any]:
         await self._drain()
         # Without response parameters, the server reads the state a PUT or PATCH applies to.
-        found = await self.work.run(
+        found = await self.work.read(
             self._get, resource_type.name == "User", resource_id, response_parameters is not None
         )
         last_read.set(found)  # here, on the loop: a worker thread's context stays in the thread
@@ -221,7 +221,7 @@ class HarvestStorage(AsyncScimStorage):
         position: Any = None,
     ) -> SearchPage:
         await self._drain()
-        return await self.work.run(self._search, resource_types, search_request)
+        return await self.work.read(self._search, resource_types, search_request)
 
     def _search(self, resource_types: list[ResourceType], search_request: SearchRequest[Any]) -> SearchPage:
         if len(resource_types) == 1:
@@ -393,11 +393,11 @@ class HarvestStorage(AsyncScimStorage):
         return current
 
     async def _update_user(self, user_id: int, resource: Resource[Any]) -> Resource[Any]:
-        current = await self.work.run(self._visible_user, user_id)
+        current = await self.work.read(self._visible_user, user_id)
         return await self.writes.update(current, resource)
 
     async def _delete_user(self, user_id: int) -> None:
-        current = await self.work.run(self._visible_user, user_id)
+        current = await self.work.read(self._visible_user, user_id)
         await self.guard.check_removal(current)
         try:
             removal = await remove_user(
@@ -410,7 +410,7 @@ class HarvestStorage(AsyncScimStorage):
             raise scim_error(exc, f"user {user_id}") from None
         if removal.outcome == "deleted":
             return
-        await self.work.run(self._hide, user_id)
+        await self.work.write(self._hide, user_id)
 
     def _hide(self, user_id: int) -> None:
         extras = self.local.extras_of(user_id)
@@ -446,12 +446,12 @@ class HarvestStorage(AsyncScimStorage):
 
     async def _create_group(self, resource: Resource[Any]) -> Resource[Any]:
         name = cast(str, getattr(resource, "display_name", None))
-        members = await self.work.run(self._new_group_members, name, resource)
+        members = await self.work.read(self._new_group_members, name, resource)
         try:
             role = await self.writer.create_role(name, members)
         except HarvestError as exc:
             raise scim_error(exc, f"group {name!r}") from None
-        return await self.work.run(self._saved_group, role.id, resource.external_id)
+        return await self.work.write(self._saved_group, role.id, resource.external_id)
 
     def _group_change(self, role_id: int, resource: Resource[Any]) -> tuple[StoredRole, str, list[int]]:
         """The role, its new name and the member ids Harvest should hold (checked)."""
@@ -469,7 +469,7 @@ class HarvestStorage(AsyncScimStorage):
         return current, name, sorted(set(members) | hidden)
 
     async def _update_group(self, role_id: int, resource: Resource[Any]) -> Resource[Any]:
-        current, name, wanted = await self.work.run(self._group_change, role_id, resource)
+        current, name, wanted = await self.work.read(self._group_change, role_id, resource)
         try:
             if name != current.name or wanted != sorted(current.user_ids):
                 await self.writer.update_role(
@@ -479,16 +479,16 @@ class HarvestStorage(AsyncScimStorage):
                 )
         except HarvestError as exc:
             raise scim_error(exc, f"group {role_id}") from None
-        return await self.work.run(self._saved_group, role_id, resource.external_id)
+        return await self.work.write(self._saved_group, role_id, resource.external_id)
 
     def _check_group(self, role_id: int) -> None:
         if role_id not in self._roles().by_id:
             raise NotFoundException(detail=f"Group {role_id} not found")
 
     async def _delete_group(self, role_id: int) -> None:
-        await self.work.run(self._check_group, role_id)
+        await self.work.read(self._check_group, role_id)
         try:
             await self.writer.delete_role(role_id)
         except HarvestError as exc:
             raise scim_error(exc, f"group {role_id}") from None
-        await self.work.run(self.local.forget_group, role_id)
+        await self.work.write(self.local.forget_group, role_id)

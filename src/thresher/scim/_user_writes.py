@@ -88,7 +88,7 @@ class UserWrites:
         email = cast(str, fields["email"])
         user_name = cast(str, getattr(resource, "user_name", None))
         extras = user_extras(resource, emails_sent=not emails_filled.get())
-        pending, found = await self.work.run(self._known, user_name, email)
+        pending, found = await self.work.read(self._known, user_name, email)
         existing: StoredUser | None = None
         hidden = None
         for user, their in found.values():
@@ -160,7 +160,7 @@ class UserWrites:
         fields = user_fields(resource, current_email=current.email)
         email = cast(str, fields["email"])
         user_name = cast(str, getattr(resource, "user_name", None))
-        await self.work.run(self._check_unique, current, user_name, email)
+        await self.work.read(self._check_unique, current, user_name, email)
         extras = user_extras(resource, emails_sent=not emails_filled.get())
         active = fields.get("is_active")
         changes = harvest_changes(current, {k: v for k, v in fields.items() if k != "is_active"})
@@ -205,7 +205,7 @@ class UserWrites:
 
     async def _add_pending(self, harvest_id: int | None, email: str, extras: UserExtras) -> int:
         try:
-            return await self.work.run(self.local.add_pending, harvest_id, email, extras)
+            return await self.work.write(self.local.add_pending, harvest_id, email, extras)
         except StoreError as exc:
             log.warning("SCIM write refused before reaching Harvest: %s", exc)
             raise UnavailableError(
@@ -217,7 +217,7 @@ class UserWrites:
         if pending_id is None:
             return
         try:
-            await self.work.run(self.local.forget_pending, pending_id)
+            await self.work.write(self.local.forget_pending, pending_id)
         except StoreError as exc:
             log.warning("could not forget pending SCIM write %s: %s", pending_id, exc)
 
@@ -235,7 +235,7 @@ class UserWrites:
         for delay in SAVE_DELAYS:
             await asyncio.sleep(delay)
             try:
-                await self.work.run(
+                await self.work.write(
                     functools.partial(self.local.save_user, user_id, extras, pending_id=pending_id)
                 )
             except StoreError as exc:
@@ -243,7 +243,7 @@ class UserWrites:
                 continue
             self._stranded.discard(pending_id or 0)
             try:
-                return await self.work.run(self.show, user_id)
+                return await self.work.read(self.show, user_id)
             except StoreError:
                 break
         raise self._stranded_error(pending_id, f"user {user_id}")
