@@ -56,6 +56,7 @@ def _finished(
     order: list[str], name: str, coroutine: Awaitable[httpx.Response]
 ) -> asyncio.Task[httpx.Response]:
     """``coroutine`` as a task that records ``name`` in ``order`` when it finishes."""
+
     async def run() -> httpx.Response:
         response = await coroutine
         order.append(name)
@@ -77,8 +78,10 @@ async def budgeted(store: Store) -> AsyncIterator[Harness]:
     sandbox = Sandbox(SandboxConfig(users=6, seed=9, rate_limit=None))
     connection = connection_for(store, sandbox)
     unlimited = AsyncHarvest(
-        settings_for(sandbox), transport=httpx.ASGITransport(app=sandbox.app),
-        limiter_registry=LimiterRegistry(), retry=FAST_RETRY,
+        settings_for(sandbox),
+        transport=httpx.ASGITransport(app=sandbox.app),
+        limiter_registry=LimiterRegistry(),
+        retry=FAST_RETRY,
     )
     async with unlimited:
         await engine(store, unlimited, connection).run(full=True)
@@ -92,7 +95,8 @@ async def budgeted(store: Store) -> AsyncIterator[Harness]:
         # The creates must wait, not be refused with 429 (``max_rate_wait``).
         bridge = ScimBridge(WriteThrough(harvest, store, connection), tokens, max_rate_wait=7200.0)
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=bridge.app), base_url=BASE,
+            transport=httpx.ASGITransport(app=bridge.app),
+            base_url=BASE,
             headers={"Authorization": f"Bearer {secret}"},
         ) as http:
             yield Harness(sandbox, store, connection, harvest, transport, bridge, secret, http)
@@ -213,8 +217,13 @@ def test_the_periodic_sync_runs_off_the_request_loop(store: Store) -> None:
             "sandbox", account_id=creds.account_id, base_url=running.api_url, id_url=running.base_url
         )
         settings = HarvestSettings(
-            access_token=creds.admin_token, account_id=creds.account_id, user_agent=UA,
-            base_url=running.api_url, id_url=running.base_url, rate_limit=100_000, rate_window=1.0,
+            access_token=creds.admin_token,
+            account_id=creds.account_id,
+            user_agent=UA,
+            base_url=running.api_url,
+            id_url=running.base_url,
+            rate_limit=100_000,
+            rate_window=1.0,
         )
 
         def client(transport: httpx.AsyncBaseTransport | None = None) -> AsyncHarvest:
@@ -230,8 +239,11 @@ def test_the_periodic_sync_runs_off_the_request_loop(store: Store) -> None:
         someone = store.list_users(connection.id)[0]
         _, secret = TokenStore(store).create("sync-test")
         bridge = ScimBridge(
-            WriteThrough(client(), store, connection), TokenStore(store), close_client=True,
-            sync_client=lambda: client(stalling), sync_interval=3600.0,
+            WriteThrough(client(), store, connection),
+            TokenStore(store),
+            close_client=True,
+            sync_client=lambda: client(stalling),
+            sync_interval=3600.0,
         )
         try:
             with serve_in_thread(bridge.app, name="thresher-scim") as port:

@@ -116,7 +116,9 @@ def serve(
         help="DELETE /Users: archive, or delete (archive when Harvest refuses).",
     ),
     sync_interval: float = typer.Option(
-        60.0, "--sync-interval", min=5.0, help="Seconds between incremental syncs of the mirror."
+        60.0, "--sync-interval", min=5.0,
+        help="Seconds between incremental syncs of the mirror (on a thread of their own: lookups "
+        "never wait for a sync).",
     ),
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log",
