@@ -1,8 +1,8 @@
 """The bridge's periodic sync, on a thread and an event loop of its own.
 
-A sync parses Harvest's pages and writes them to the store synchronously (``thresher.sync``): a
-reconciling run over 10,000 users keeps a loop busy for a good part of a second. On the loop that
-serves requests, every lookup would wait for it. On its own loop it shares only the interpreter,
+A sync parses Harvest's pages and writes them to the store synchronously (``thresher.sync``), and
+a write may wait for the database's lock (another process syncing). On the loop that serves
+requests, every lookup would wait for it. On its own loop it shares only the interpreter,
 which switches threads every few milliseconds (``sys.getswitchinterval``), and the store, where
 WAL (SQLite) or MVCC (PostgreSQL) lets the bridge's reads go on while it writes.
 
