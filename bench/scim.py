@@ -270,10 +270,10 @@ async def _open_loop_lookups(
     return latencies
 
 
-async def _creates(port: int, token: str, count: int) -> list[int]:
-    """``count`` Okta-style creates at once, each on its own connection; their statuses."""
+async def _creates(port: int, token: str, count: int) -> list[tuple[int, bytes]]:
+    """``count`` Okta-style creates at once, each on its own connection; their answers."""
 
-    async def one(i: int) -> int:
+    async def one(i: int) -> tuple[int, bytes]:
         conn = await _Connection.open(port)
         email = f"waiting{i}@open-loop.example.com"
         body = {
@@ -285,10 +285,9 @@ async def _creates(port: int, token: str, count: int) -> list[int]:
             "active": True,
         }
         try:
-            status, _ = await conn.exchange(_post("/scim/v2/Users", token, body))
+            return await conn.exchange(_post("/scim/v2/Users", token, body))
         finally:
             conn.close()
-        return status
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
@@ -365,7 +364,9 @@ def open_loop(
             pending = asyncio.create_task(_creates(port, token, creates))
             await asyncio.sleep(1.0)  # the creates are in, waiting for Harvest's budget
             busy = await _open_loop_lookups(port, token, emails, rate=rate, seconds=seconds, seed=3)
-            statuses = await pending
+            answers = await pending
+            statuses = [status for status, _ in answers]
+            errors = sorted({body.decode(errors="replace")[:300] for st, body in answers if st >= 300})
             return {
                 "rate_per_s": rate,
                 "seconds": seconds,
@@ -373,6 +374,7 @@ def open_loop(
                 "creates": creates,
                 "create_rate_limit": create_rate,
                 "create_statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+                "create_errors": errors,
                 "with_creates": _summary(busy),
             }
 
