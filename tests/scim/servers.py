@@ -62,7 +62,7 @@ def serve_bridge(
         _, secret = tokens.create("tests")
         client = _client(running)
         if sync_interval is not None:
-            bridge_options["sync"] = RosterSync(store, client, connection, SyncOptions())
+            bridge_options["sync_client"] = lambda: _client(running)
             bridge_options["sync_interval"] = sync_interval
         bridge = ScimBridge(
             WriteThrough(client, store, connection), tokens, close_client=True, **bridge_options

@@ -117,7 +117,6 @@ def _serve_bridge(
     from thresher.connections import open_client
     from thresher.provision import WriteThrough
     from thresher.scim import ScimBridge, TokenStore
-    from thresher.sync import RosterSync, SyncOptions
 
     connection = resolved.connection
     tokens = TokenStore(store)
@@ -129,7 +128,7 @@ def _serve_bridge(
         WriteThrough(client, store, connection),
         tokens,
         # While serving, incremental syncs carry changes made in the sandbox to the lookups.
-        sync=RosterSync(store, client, connection, SyncOptions()) if keep_fresh else None,
+        sync_client=(lambda: open_client(store, resolved)) if keep_fresh else None,
         sync_interval=5.0,
         close_client=True,
     )

@@ -116,7 +116,9 @@ def serve(
         help="DELETE /Users: archive, or delete (archive when Harvest refuses).",
     ),
     sync_interval: float = typer.Option(
-        60.0, "--sync-interval", min=5.0, help="Seconds between incremental syncs of the mirror."
+        60.0, "--sync-interval", min=5.0,
+        help="Seconds between incremental syncs of the mirror (on a thread of their own: lookups "
+        "never wait for a sync).",
     ),
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log",
@@ -185,7 +187,6 @@ def _serve(
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
     from thresher.scim import DeleteMode, ScimBridge, TokenStore
-    from thresher.sync import RosterSync, SyncOptions
 
     from ._access_log import AccessLog
 
@@ -202,7 +203,7 @@ def _serve(
         # Greenhouse Recruiting (docs/greenhouse.md §6): Users only; DELETE always deactivates.
         from thresher.connections import open_greenhouse
         from thresher.scim import GreenhouseScimBridge
-        from thresher.sync import GreenhouseSync
+        from thresher.sync import GreenhouseSync, SyncOptions
 
         greenhouse = open_greenhouse(store, resolved.connection)
         bridge = GreenhouseScimBridge(
@@ -216,7 +217,8 @@ def _serve(
             WriteThrough(client, store, resolved.connection),
             tokens,
             delete_mode=DeleteMode(delete_mode.value),
-            sync=RosterSync(store, client, resolved.connection, SyncOptions()),
+            # The sync's own client, made in its own thread: its connections belong to that loop.
+            sync_client=lambda: open_client(store, resolved),
             sync_interval=sync_interval,
             close_client=True,
             max_rate_wait=max_rate_wait,

@@ -147,7 +147,7 @@ async def _existing(writes: WriteThrough, email: str) -> User | None:
         user = await writes.client.get_user(stored.harvest_id)
     except NotFoundError:
         return None  # deleted in Harvest since the mirror saw them: a create is right
-    writes._users([user])
+    await writes._users([user])
     return user
 
 

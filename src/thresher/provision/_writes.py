@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import anyio.to_thread
+
 from thresher.harvest import (
     PEOPLE_MANAGER,
     AsyncHarvest,
@@ -68,20 +70,25 @@ class WriteThrough:
 
     # -- store updates ---------------------------------------------------------------------
 
-    def _users(self, users: Sequence[User]) -> list[ChangeEvent]:
+    async def _users(self, users: Sequence[User]) -> list[ChangeEvent]:
+        # In a worker thread: a transaction that waits for the database's write lock (another
+        # process syncing) must not stall a server's event loop (the SCIM bridge, scim/_offload.py).
+        return await anyio.to_thread.run_sync(self._apply_users, users)
+
+    def _apply_users(self, users: Sequence[User]) -> list[ChangeEvent]:
         with self.store.transaction() as tx:
             return tx.apply_users(self.connection.id, users, observed_at=self._clock(), source=self.source)
 
     async def _refresh_users(self, user_ids: Iterable[int]) -> list[ChangeEvent]:
         users = [await self.client.get_user(uid) for uid in sorted(set(user_ids))]
-        return self._users(users) if users else []
+        return await self._users(users) if users else []
 
     # -- users -----------------------------------------------------------------------------
 
     async def create_user(self, user: UserCreate | Mapping[str, Any]) -> User:
         """``POST /v2/users`` (sends Harvest's invitation email; never sent twice, see the client)."""
         created = await self.client.create_user(user)
-        self._users([created])
+        await self._users([created])
         return created
 
     async def create_or_find_user(self, user: UserCreate | Mapping[str, Any]) -> tuple[User, bool]:
@@ -100,14 +107,14 @@ class WriteThrough:
             found = await self.client.find_user_by_email(body.email)
             if found is None:
                 raise  # the 422 was about something else that happened to quote the email
-        self._users([found])
+        await self._users([found])
         return found, False
 
     async def update_user(self, user_id: int, changes: UserUpdate | Mapping[str, Any]) -> User:
         """``PATCH /v2/users/{id}``; a change of ``access_roles`` may drop teammates (§6.3)."""
         before = self.store.get_user(self.connection.id, user_id)
         updated = await self.client.update_user(user_id, changes)
-        self._users([updated])
+        await self._users([updated])
         if before is not None and PEOPLE_MANAGER in before.access_roles and not updated.is_people_manager:
             # Downgrading a people manager removes their teammates in Harvest (§6.3).
             with self.store.transaction() as tx:
@@ -119,13 +126,13 @@ class WriteThrough:
     async def archive_user(self, user_id: int) -> User:
         """``PATCH /v2/users/{id}`` ``{"is_active": false}``: offboarding that keeps time."""
         archived = await self.client.archive_user(user_id)
-        self._users([archived])
+        await self._users([archived])
         return archived
 
     async def restore_user(self, user_id: int) -> User:
         """``PATCH /v2/users/{id}`` ``{"is_active": true}``."""
         restored = await self.client.restore_user(user_id)
-        self._users([restored])
+        await self._users([restored])
         return restored
 
     async def delete_user(self, user_id: int) -> None:

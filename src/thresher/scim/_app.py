@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -36,11 +36,13 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from thresher._origin import set_origin
+from thresher.harvest import AsyncHarvest
 from thresher.provision import WriteThrough
 from thresher.store import DatabaseBusyError, DatabaseUnavailableError
-from thresher.sync import RosterSync, SyncBusyError
+from thresher.sync import SyncOptions
 
 from ._errors import BusyError, UnavailableError, retry_after_of
+from ._fresh import SyncThread
 from ._group_reads import BridgeHandler, GroupResponse
 from ._guards import OwnUserGuard
 from ._limits import (
@@ -124,7 +126,7 @@ class _BridgeApplication(ASGIApplication):
         """scim2-server's dispatch, with the bridge's checks between the token and the
         storage: ids, the body's shape, and Harvest's rate budget for a create."""
         if self.needs_auth(request):
-            self.check_auth(request)
+            await self.authenticate(request)
         check_resource_id(request.path)
         if request.body.strip():
             self.service.ensure_json(request.header("Content-Type"))
@@ -134,9 +136,12 @@ class _BridgeApplication(ASGIApplication):
         request.subject = self.get_subject(request)
         return await self.handler.handle(request)
 
-    def check_auth(self, request: ScimRequest) -> None:
+    async def authenticate(self, request: ScimRequest) -> None:
+        """scim2-server's ``check_auth``, with the token's row read in a worker thread."""
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
-        token = self.tokens.authenticate(value.strip()) if scheme.lower() == "bearer" else None
+        token = None
+        if scheme.lower() == "bearer":
+            token = await self.bridge.work.read(self.tokens.authenticate, value.strip())
         if token is None:
             raise UnauthorizedException(detail="a valid bearer token is required")
         assert isinstance(request, BridgeRequest)
@@ -205,7 +210,10 @@ def _resource_model(model: object, default: type[Resource[Any]]) -> type[Resourc
 class ScimBridge:
     """The bridge for one Harvest connection, mounted at ``/scim/v2``.
 
-    ``sync``: run incremental syncs every ``sync_interval`` seconds while serving.
+    ``sync_client``: while serving, run incremental syncs every ``sync_interval`` seconds (with
+    ``sync_options``) on a thread and event loop of their own (``_fresh``), with the Harvest
+    client this makes, called in that thread (it is closed at shutdown). Store work always runs
+    in worker threads (``_offload``): nothing a request waits for blocks the serving loop.
     ``close_client``: close the Harvest client when the server shuts down (it owns it).
     ``max_rate_wait``: a create that would wait longer than this for Harvest's rate budget
     answers 429 with ``Retry-After`` instead (identity providers give a request some tens of
@@ -220,7 +228,8 @@ class ScimBridge:
         tokens: TokenStore,
         *,
         delete_mode: DeleteMode = DeleteMode.archive,
-        sync: RosterSync | None = None,
+        sync_client: Callable[[], AsyncHarvest] | None = None,
+        sync_options: SyncOptions | None = None,
         sync_interval: float = 60.0,
         flush_interval: float = 5.0,
         user_model: type[Resource[Any]] = ScimUser,
@@ -230,8 +239,11 @@ class ScimBridge:
     ) -> None:
         self.writer = writer
         self.tokens = tokens
-        self.sync = sync
+        self.sync_client = sync_client
+        self.sync_options = sync_options
         self.sync_interval = sync_interval
+        #: The running sync while serving with ``sync_client``.
+        self.sync: SyncThread | None = None
         self.flush_interval = flush_interval
         self.close_client = close_client
         self.max_rate_wait = max_rate_wait
@@ -244,6 +256,7 @@ class ScimBridge:
             delete_mode=delete_mode,
             guard=self.guard,
         )
+        self.work = self.storage.work
         self.scim = _BridgeApplication(self.storage, self)
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
         self.app = Starlette(
@@ -282,8 +295,18 @@ class ScimBridge:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(self._flush_counts()), asyncio.create_task(self._learn_owner())]
-        if self.sync is not None:
-            tasks.append(asyncio.create_task(self._keep_fresh(self.sync)))
+        if self.sync_client is not None:
+            # Incremental syncs, so changes made in Harvest directly reach the lookups; then the
+            # writes whose user the sync just mirrored are completed.
+            self.sync = SyncThread(
+                self.writer.store,
+                self.writer.connection,
+                self.sync_client,
+                options=self.sync_options,
+                interval=self.sync_interval,
+                after_sync=self.storage.complete_pending,
+            )
+            self.sync.start()
         try:
             yield
         finally:
@@ -292,7 +315,9 @@ class ScimBridge:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            self.tokens.flush()
+            if self.sync is not None:
+                await self.sync.stop()
+            await self.work.write(self.tokens.flush)
             if self.close_client:
                 await self.writer.client.aclose()
 
@@ -300,20 +325,6 @@ class ScimBridge:
         while True:
             await asyncio.sleep(self.flush_interval)
             try:
-                self.tokens.flush()
+                await self.work.write(self.tokens.flush)
             except Exception:  # a busy database must not stop the bridge; the next flush retries
                 log.exception("could not save the SCIM request counts")
-
-    async def _keep_fresh(self, sync: RosterSync) -> None:
-        """Incremental syncs, so changes made in Harvest directly reach the lookups."""
-        while True:
-            try:
-                report = await sync.run()
-                log.info("sync: %s users read, %s changes", report.users_seen, report.changes)
-                self.storage.complete_pending()  # writes whose user the sync just mirrored
-            except SyncBusyError as busy:
-                # Another process (`thresher sync --watch`, cron) keeps the mirror fresh right now.
-                log.debug("sync skipped: %s", busy)
-            except Exception:  # the next run retries; the bridge keeps serving the mirror
-                log.exception("sync failed")
-            await asyncio.sleep(self.sync_interval)

@@ -196,7 +196,7 @@ class GreenhouseStorage(HarvestStorage):
     def complete_pending(self) -> int:
         return 0  # every Greenhouse write is recorded before its answer: nothing is left pending
 
-    def _drain(self) -> None:
+    async def _drain(self) -> None:
         return None
 
     def _users_as_resources(

@@ -107,14 +107,15 @@ class BridgeHandler(AsyncScimHandler):
             service.authorize(request, target, resource_type)
             parameters = service.read_response_parameters(resource_type, request.query)
             async with self.storage.operation():
-                group, role_id = self.storage.group_sample(cast(str, target.resource_id))
+                work = self.storage.work
+                group, role_id = await work.read(self.storage.group_sample, cast(str, target.resource_id))
                 response = service.query_response(
                     request.base_url, group, parameters, service.read_conditions(request)
                 )
                 # Members left out (excludedAttributes=members, as Okta and Entra read groups):
                 # no need to read their ids.
                 wanted = isinstance(response.body, dict) and response.body.get("members") is not None
-                member_ids = self.storage.shown_member_ids(role_id) if wanted else []
+                member_ids = await work.read(self.storage.shown_member_ids, role_id) if wanted else []
             if not expand_members(
                 response.body, member_ids, _user_location(service, request.base_url)
             ):
@@ -140,7 +141,9 @@ class BridgeHandler(AsyncScimHandler):
             if search_request.cursor is not None:
                 return None
             async with self.storage.operation():
-                page, members = self.storage.search_group_samples(search_request)
+                page, members = await self.storage.work.read(
+                    self.storage.search_group_samples, search_request
+                )
             response = service.search_response(
                 request.base_url, resource_types, page, search_request
             )

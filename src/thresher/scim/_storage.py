@@ -40,6 +40,7 @@ from ._filters import check_filter, index_lookups
 from ._guards import OwnUserGuard
 from ._local import LocalRecords, UserExtras
 from ._mapping import group_resource, user_resource
+from ._offload import StoreWork
 from ._service import last_read
 from ._user_writes import UserWrites
 
@@ -109,16 +110,19 @@ class HarvestStorage(AsyncScimStorage):
         self.user_model = user_model
         self.group_model = group_model
         self.delete_mode = delete_mode
-        self.writes = UserWrites(writer, self.local, self._user, guard=self.guard)
+        #: Every store step of a request runs here, off the event loop (``_offload``).
+        self.work = StoreWork(self.store)
+        self.writes = UserWrites(writer, self.local, self._user, guard=self.guard, work=self.work)
 
     def complete_pending(self) -> int:
         """Complete the user writes Harvest accepted whose record the store could not save
-        (``_user_writes``); returns how many. The bridge also does it at its next requests."""
+        (``_user_writes``); returns how many. Blocking: the bridge calls it from a worker thread
+        at its next requests, and from its sync thread after each sync."""
         return self.writes.complete_pending()
 
-    def _drain(self) -> None:
+    async def _drain(self) -> None:
         if self.writes.drain_due():
-            self.writes.complete_pending()
+            await self.work.write(self.writes.complete_pending)
 
     # -- reading the mirror ----------------------------------------------------------------
 
@@ -196,15 +200,18 @@ class HarvestStorage(AsyncScimStorage):
         *,
         response_parameters: ResponseParameters[Any] | None = None,
     ) -> Resource[Any]:
-        self._drain()
-        if resource_type.name == "User":
-            # Without response parameters, the server reads the state a PUT or PATCH applies to.
-            user = self._user(_parse_id(resource_id, "User"), derived=response_parameters is not None)
-            last_read.set(user)
-            return user
-        group = self._group(_parse_id(resource_id, "Group"))
-        last_read.set(group)
-        return group
+        await self._drain()
+        # Without response parameters, the server reads the state a PUT or PATCH applies to.
+        found = await self.work.read(
+            self._get, resource_type.name == "User", resource_id, response_parameters is not None
+        )
+        last_read.set(found)  # here, on the loop: a worker thread's context stays in the thread
+        return found
+
+    def _get(self, is_user: bool, resource_id: str, derived: bool) -> Resource[Any]:
+        if is_user:
+            return self._user(_parse_id(resource_id, "User"), derived=derived)
+        return self._group(_parse_id(resource_id, "Group"))
 
     async def search(
         self,
@@ -213,7 +220,10 @@ class HarvestStorage(AsyncScimStorage):
         *,
         position: Any = None,
     ) -> SearchPage:
-        self._drain()
+        await self._drain()
+        return await self.work.read(self._search, resource_types, search_request)
+
+    def _search(self, resource_types: list[ResourceType], search_request: SearchRequest[Any]) -> SearchPage:
         if len(resource_types) == 1:
             is_user = resource_types[0].name == "User"
             scim_filter = self._filter(search_request, is_user=is_user)
@@ -341,7 +351,7 @@ class HarvestStorage(AsyncScimStorage):
     # -- contract: writes ------------------------------------------------------------------
 
     async def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
-        self._drain()
+        await self._drain()
         if resource_type.name == "User":
             return await self._create_user(resource)
         return await self._create_group(resource)
@@ -353,7 +363,7 @@ class HarvestStorage(AsyncScimStorage):
         *,
         expected_version: str | None = None,
     ) -> Resource[Any]:
-        self._drain()
+        await self._drain()
         if resource_type.name == "User":
             user_id = _parse_id(resource.id, "User")
             return await self._update_user(user_id, resource)
@@ -376,16 +386,18 @@ class HarvestStorage(AsyncScimStorage):
     async def _create_user(self, resource: Resource[Any]) -> Resource[Any]:
         return await self.writes.create(resource)
 
-    async def _update_user(self, user_id: int, resource: Resource[Any]) -> Resource[Any]:
+    def _visible_user(self, user_id: int) -> StoredUser:
         current = self._visible_users([user_id]).get(user_id)
         if current is None:
             raise NotFoundException(detail=f"User {user_id} not found")
+        return current
+
+    async def _update_user(self, user_id: int, resource: Resource[Any]) -> Resource[Any]:
+        current = await self.work.read(self._visible_user, user_id)
         return await self.writes.update(current, resource)
 
     async def _delete_user(self, user_id: int) -> None:
-        current = self._visible_users([user_id]).get(user_id)
-        if current is None:
-            raise NotFoundException(detail=f"User {user_id} not found")
+        current = await self.work.read(self._visible_user, user_id)
         await self.guard.check_removal(current)
         try:
             removal = await remove_user(
@@ -398,6 +410,9 @@ class HarvestStorage(AsyncScimStorage):
             raise scim_error(exc, f"user {user_id}") from None
         if removal.outcome == "deleted":
             return
+        await self.work.write(self._hide, user_id)
+
+    def _hide(self, user_id: int) -> None:
         extras = self.local.extras_of(user_id)
         self.local.save_user(
             user_id, dataclasses.replace(extras, hidden_at=dt.datetime.now(dt.UTC))
@@ -420,19 +435,26 @@ class HarvestStorage(AsyncScimStorage):
             )
         return sorted(set(ids))
 
-    async def _create_group(self, resource: Resource[Any]) -> Resource[Any]:
-        name = cast(str, getattr(resource, "display_name", None))
+    def _new_group_members(self, name: str, resource: Resource[Any]) -> list[int]:
         if name.lower() in {n.lower() for n in self._roles().by_name}:
             raise UniquenessException(detail=f"a group named {name!r} exists already")
-        members = self._member_ids(resource)
+        return self._member_ids(resource)
+
+    def _saved_group(self, role_id: int, external_id: str | None) -> Resource[Any]:
+        self.local.save_group(role_id, external_id)
+        return self._group(role_id)
+
+    async def _create_group(self, resource: Resource[Any]) -> Resource[Any]:
+        name = cast(str, getattr(resource, "display_name", None))
+        members = await self.work.read(self._new_group_members, name, resource)
         try:
             role = await self.writer.create_role(name, members)
         except HarvestError as exc:
             raise scim_error(exc, f"group {name!r}") from None
-        self.local.save_group(role.id, resource.external_id)
-        return self._group(role.id)
+        return await self.work.write(self._saved_group, role.id, resource.external_id)
 
-    async def _update_group(self, role_id: int, resource: Resource[Any]) -> Resource[Any]:
+    def _group_change(self, role_id: int, resource: Resource[Any]) -> tuple[StoredRole, str, list[int]]:
+        """The role, its new name and the member ids Harvest should hold (checked)."""
         current = self._roles().by_id.get(role_id)
         if current is None:
             raise NotFoundException(detail=f"Group {role_id} not found")
@@ -444,7 +466,10 @@ class HarvestStorage(AsyncScimStorage):
         members = self._member_ids(resource)
         # Members the bridge hides (deleted through SCIM) stay members in Harvest.
         hidden = set(current.user_ids) - set(self._visible_users(current.user_ids))
-        wanted = sorted(set(members) | hidden)
+        return current, name, sorted(set(members) | hidden)
+
+    async def _update_group(self, role_id: int, resource: Resource[Any]) -> Resource[Any]:
+        current, name, wanted = await self.work.read(self._group_change, role_id, resource)
         try:
             if name != current.name or wanted != sorted(current.user_ids):
                 await self.writer.update_role(
@@ -454,14 +479,16 @@ class HarvestStorage(AsyncScimStorage):
                 )
         except HarvestError as exc:
             raise scim_error(exc, f"group {role_id}") from None
-        self.local.save_group(role_id, resource.external_id)
-        return self._group(role_id)
+        return await self.work.write(self._saved_group, role_id, resource.external_id)
 
-    async def _delete_group(self, role_id: int) -> None:
+    def _check_group(self, role_id: int) -> None:
         if role_id not in self._roles().by_id:
             raise NotFoundException(detail=f"Group {role_id} not found")
+
+    async def _delete_group(self, role_id: int) -> None:
+        await self.work.read(self._check_group, role_id)
         try:
             await self.writer.delete_role(role_id)
         except HarvestError as exc:
             raise scim_error(exc, f"group {role_id}") from None
-        self.local.forget_group(role_id)
+        await self.work.write(self.local.forget_group, role_id)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -37,6 +39,7 @@ from ._errors import UnavailableError, scim_error, validation_detail
 from ._guards import OwnUserGuard
 from ._local import LocalRecords, PendingUser, UserExtras
 from ._mapping import harvest_changes, user_extras, user_fields
+from ._offload import StoreWork
 from ._service import emails_filled
 
 __all__ = ["UserWrites"]
@@ -51,8 +54,9 @@ PENDING_EXPIRY = dt.timedelta(days=1)
 
 class UserWrites:
     """Creates and updates of one connection's users. ``show``: the user as the bridge serves
-    it, by Harvest id. ``pending_grace``: seconds before another request's pending entry may be
-    completed here (its own request may still be waiting on Harvest)."""
+    it, by Harvest id (blocking). ``work``: where store steps run (worker threads, ``_offload``).
+    ``pending_grace``: seconds before another request's pending entry may be completed here (its
+    own request may still be waiting on Harvest)."""
 
     def __init__(
         self,
@@ -61,13 +65,17 @@ class UserWrites:
         show: Callable[[int], Resource[Any]],
         *,
         guard: OwnUserGuard,
+        work: StoreWork,
         pending_grace: float = 120.0,
     ) -> None:
         self.writer = writer
         self.guard = guard
         self.local = local
         self.show = show
+        self.work = work
         self.pending_grace = pending_grace
+        # complete_pending runs in worker threads and in the sync's thread: one at a time.
+        self._completing = threading.Lock()
         # Pending entries of this process's requests that failed to save: complete at once.
         self._stranded: set[int] = set()
         self._drain_due = True  # entries of an earlier run may be waiting
@@ -80,9 +88,7 @@ class UserWrites:
         email = cast(str, fields["email"])
         user_name = cast(str, getattr(resource, "user_name", None))
         extras = user_extras(resource, emails_sent=not emails_filled.get())
-        pending = self._own_pending(user_name, email)
-        found = self.local.users_with_extras(user_name=user_name)
-        found.update(self.local.users_with_extras(email=email))
+        pending, found = await self.work.read(self._known, user_name, email)
         existing: StoredUser | None = None
         hidden = None
         for user, their in found.values():
@@ -111,18 +117,31 @@ class UserWrites:
             create = UserCreate.model_validate({k: v for k, v in fields.items() if v is not None})
         except ValidationError as exc:
             raise InvalidValueException(detail=validation_detail(exc)) from None
-        pending_id = pending.id if pending is not None else self._add_pending(None, email, extras)
+        if pending is not None:
+            pending_id = pending.id
+        else:
+            pending_id = await self._add_pending(None, email, extras)
         try:
+            # The wait for Harvest's rate budget happens in here: an await, with the pending
+            # entry committed and no database connection held.
             if pending is not None:
                 created, _ = await self.writer.create_or_find_user(create)
             else:
                 created = await self.writer.create_user(create)
         except HarvestError as exc:
-            self._forget(pending_id)
+            await self._forget(pending_id)
             raise scim_error(exc, f"user {email!r}") from None
         except StoreError:
             raise self._stranded_error(pending_id, f"a user for {email!r}") from None
         return await self._record(created.id, extras, pending_id)
+
+    def _known(
+        self, user_name: str, email: str
+    ) -> tuple[PendingUser | None, dict[int, tuple[StoredUser, UserExtras]]]:
+        """A creation's pending entry, and the users that hold its userName or email."""
+        found = self.local.users_with_extras(user_name=user_name)
+        found.update(self.local.users_with_extras(email=email))
+        return self._own_pending(user_name, email), found
 
     def _own_pending(self, user_name: str, email: str) -> PendingUser | None:
         """The pending creation an earlier request of the same userName and email left."""
@@ -141,13 +160,7 @@ class UserWrites:
         fields = user_fields(resource, current_email=current.email)
         email = cast(str, fields["email"])
         user_name = cast(str, getattr(resource, "user_name", None))
-        for uid, (_, their) in self.local.users_with_extras(user_name=user_name).items():
-            if uid != user_id and their.hidden_at is None:
-                raise UniquenessException(detail=f"userName {user_name!r} belongs to user {uid} already")
-        if normalize_email(email) != normalize_email(current.email):
-            for uid in self.local.users_with_extras(email=email):
-                if uid != user_id:
-                    raise UniquenessException(detail=f"email {email!r} belongs to user {uid} already")
+        await self.work.read(self._check_unique, current, user_name, email)
         extras = user_extras(resource, emails_sent=not emails_filled.get())
         active = fields.get("is_active")
         changes = harvest_changes(current, {k: v for k, v in fields.items() if k != "is_active"})
@@ -155,9 +168,19 @@ class UserWrites:
         if changes or (active is not None and active != current.is_active):
             # Refused before anything is recorded or sent: the token's owner must stay (``_guards``).
             await self.guard.check_change(current, active=active, changes=changes)
-            pending_id = self._add_pending(user_id, email, extras)
+            pending_id = await self._add_pending(user_id, email, extras)
             await self._apply(current, fields, pending_id=pending_id)
         return await self._record(user_id, extras, pending_id)
+
+    def _check_unique(self, current: StoredUser, user_name: str, email: str) -> None:
+        user_id = current.harvest_id
+        for uid, (_, their) in self.local.users_with_extras(user_name=user_name).items():
+            if uid != user_id and their.hidden_at is None:
+                raise UniquenessException(detail=f"userName {user_name!r} belongs to user {uid} already")
+        if normalize_email(email) != normalize_email(current.email):
+            for uid in self.local.users_with_extras(email=email):
+                if uid != user_id:
+                    raise UniquenessException(detail=f"email {email!r} belongs to user {uid} already")
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -172,29 +195,29 @@ class UserWrites:
         try:
             await edit_user(self.writer, current, changes, active=active)
         except HarvestError as exc:
-            self._forget(pending_id)
+            await self._forget(pending_id)
             raise scim_error(exc, f"user {current.harvest_id}") from None
         except ValidationError as exc:
-            self._forget(pending_id)
+            await self._forget(pending_id)
             raise InvalidValueException(detail=validation_detail(exc)) from None
         except StoreError:
             raise self._stranded_error(pending_id, f"user {current.harvest_id}") from None
 
-    def _add_pending(self, harvest_id: int | None, email: str, extras: UserExtras) -> int:
+    async def _add_pending(self, harvest_id: int | None, email: str, extras: UserExtras) -> int:
         try:
-            return self.local.add_pending(harvest_id, email, extras)
+            return await self.work.write(self.local.add_pending, harvest_id, email, extras)
         except StoreError as exc:
             log.warning("SCIM write refused before reaching Harvest: %s", exc)
             raise UnavailableError(
                 detail="thresher's store cannot record the write; nothing was sent to Harvest, retry later"
             ) from None
 
-    def _forget(self, pending_id: int | None) -> None:
+    async def _forget(self, pending_id: int | None) -> None:
         """Harvest refused the write: its pending entry goes (or expires, if the store fails)."""
         if pending_id is None:
             return
         try:
-            self.local.forget_pending(pending_id)
+            await self.work.write(self.local.forget_pending, pending_id)
         except StoreError as exc:
             log.warning("could not forget pending SCIM write %s: %s", pending_id, exc)
 
@@ -212,13 +235,15 @@ class UserWrites:
         for delay in SAVE_DELAYS:
             await asyncio.sleep(delay)
             try:
-                self.local.save_user(user_id, extras, pending_id=pending_id)
+                await self.work.write(
+                    functools.partial(self.local.save_user, user_id, extras, pending_id=pending_id)
+                )
             except StoreError as exc:
                 log.warning("saving the SCIM record of user %s failed: %s", user_id, exc)
                 continue
             self._stranded.discard(pending_id or 0)
             try:
-                return self.show(user_id)
+                return await self.work.read(self.show, user_id)
             except StoreError:
                 break
         raise self._stranded_error(pending_id, f"user {user_id}")
@@ -232,7 +257,16 @@ class UserWrites:
     def complete_pending(self) -> int:
         """Save the records of pending writes whose user the mirror now holds (with the email
         the write gave it); drop those whose user never appeared within ``PENDING_EXPIRY``.
-        Returns how many were completed. Store errors are logged: the next request retries."""
+        Returns how many were completed. Store errors are logged: the next request retries.
+        Blocking (run it in a worker thread); a call while another runs returns 0 at once."""
+        if not self._completing.acquire(blocking=False):
+            return 0
+        try:
+            return self._complete_pending()
+        finally:
+            self._completing.release()
+
+    def _complete_pending(self) -> int:
         now = dt.datetime.now(dt.UTC)
         completed = 0
         try:
