@@ -53,6 +53,7 @@ class GreenhouseScimBridge(ScimBridge):
         # The provider's User model carries the enterprise extension: reads and writes use it.
         user_model = _resource_model(self.provider.model_for("User"), GreenhouseScimUser)
         self.storage = GreenhouseStorage(client, store, connection, user_model, user_model)
+        self.work = self.storage.work
         self.scim = _BridgeApplication(self.storage, self)
         mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
         self.app = Starlette(

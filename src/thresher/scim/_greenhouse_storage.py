@@ -72,6 +72,7 @@ from ._models import (
     UserEmail,
     service_provider_config,
 )
+from ._offload import StoreWork
 from ._service import emails_filled
 from ._storage import HarvestStorage
 
@@ -190,6 +191,7 @@ class GreenhouseStorage(HarvestStorage):
         self.connection = connection
         self.connection_id = connection.id
         self.local = LocalRecords(store, connection.id)
+        self.work = StoreWork(store)  # store steps off the event loop, as the Harvest storage's
         self.user_model = user_model
         self.group_model = group_model
 
