@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from . import _api, _dashboard
 from ._auth import AdminAuth
 from ._components import Component, Health, discover
 from ._feed import EventTail
+from ._mcp import mcp_component
 from ._metrics import CONTENT_TYPE_LATEST, Metrics
 from ._observe import RequestIds
 from ._scheduler import Scheduler
@@ -91,6 +92,9 @@ class Service:
         scim = self._scim_component()
         if scim is not None:
             self.components.append(scim)
+        mcp = self._mcp_component()
+        if mcp is not None:
+            self.components.append(mcp)
         self.components += discover(store, self.metrics)
         self.components += list(components)
         self.app = RequestIds(self._starlette(), on_response=self._count_response)
@@ -106,6 +110,8 @@ class Service:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         for component in self.components:
+            if component.route is not None:
+                routes.append(component.route)
             if component.mount is not None:
                 path, app = component.mount
                 routes.append(Mount(path, app=app))
@@ -177,30 +183,54 @@ class Service:
     async def _scheduler_task(self, stop: asyncio.Event) -> None:
         await self.scheduler.run(stop)
 
-    # -- SCIM --------------------------------------------------------------------------------
+    # -- SCIM and MCP ------------------------------------------------------------------------
 
-    def _scim_component(self) -> Component | None:
-        if not self.settings.scim.enabled:
-            return None
-        name = self.settings.scim.connection
+    def _connection_for(self, name: str | None, part: str, key: str) -> ResolvedConnection | None:
+        """The connection a part serves: ``name``, else the default; None (logged) if none."""
         try:
             if name is not None:
-                resolved = self._resolved.get(name) or self.scheduler.resolved(name)
-            elif self._resolved:
-                resolved = next(iter(self._resolved.values()))
-            else:
-                resolved = resolve(self.store, None)
+                return self._resolved.get(name) or self.scheduler.resolved(name)
+            if self._resolved:
+                return next(iter(self._resolved.values()))
+            return resolve(self.store, None)
         except ThresherError as exc:
             # No connection yet, or several and none is the default: the rest still serves.
-            log.warning("SCIM bridge off: %s (set [scim] connection = NAME)", exc)
+            log.warning("%s off: %s (set [%s] connection = NAME)", part, exc, key)
             return None
-        connection_name = resolved.connection.name
-        self.scim_connection = connection_name
 
+    def _harvest_hook(self, connection_name: str) -> Callable[[RequestRecord], None]:
         def hook(record: RequestRecord) -> None:
             self.metrics.harvest_request(connection_name, record)
             self.usage.count("harvest", connection_name, record.status_code)
 
+        return hook
+
+    def _mcp_component(self) -> Component | None:
+        options = self.settings.mcp
+        if not options.enabled:
+            return None
+        wanted = options.connection or self.settings.scim.connection
+        resolved = self._connection_for(wanted, "MCP server", "mcp")
+        if resolved is None:
+            return None
+        name = resolved.connection.name
+        component, route = mcp_component(
+            self.store, resolved, self.metrics, self._harvest_hook(name),
+            max_age=options.max_age or self.settings.schedule(name)[2],
+            read_only=options.read_only, host=self.settings.host, transport=self._transport,
+        )
+        component.route = route
+        return component
+
+    def _scim_component(self) -> Component | None:
+        if not self.settings.scim.enabled:
+            return None
+        resolved = self._connection_for(self.settings.scim.connection, "SCIM bridge", "scim")
+        if resolved is None:
+            return None
+        connection_name = resolved.connection.name
+        self.scim_connection = connection_name
+        hook = self._harvest_hook(connection_name)
         client = open_client(self.store, resolved, transport=self._transport, on_request=hook)
         bridge = ScimBridge(
             WriteThrough(client, self.store, resolved.connection),
