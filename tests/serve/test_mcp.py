@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -27,7 +26,8 @@ async def test_mcp_is_served_at_mcp_behind_its_own_tokens(setup: ServeSetup) -> 
             assert anon.post("/mcp", json=hello, headers=accept).status_code == 401
             # Tokens of other scopes open nothing here.
             for other in (setup.scim_token, setup.api_token):
-                refused = anon.post("/mcp", json=hello, headers={**accept, "Authorization": f"Bearer {other}"})
+                auth = {**accept, "Authorization": f"Bearer {other}"}
+                refused = anon.post("/mcp", json=hello, headers=auth)
                 assert refused.status_code == 401
 
             async with (
@@ -45,8 +45,7 @@ async def test_mcp_is_served_at_mcp_behind_its_own_tokens(setup: ServeSetup) -> 
             assert _metric(text, "thresher_mcp_tool_calls_total", tool="find_users", outcome="ok") == 1
             assert _metric(text, "thresher_mcp_tool_calls_total", tool="get_user", outcome="error") == 1
             assert _metric(text, "thresher_http_requests_total", area="mcp", status="401") >= 3
-            status = httpx.get(f"{serve.url}/api/v1/status",
-                               headers={"Authorization": f"Bearer {setup.api_token}"}).json()
+            status = anon.get("/api/v1/status", headers={"Authorization": f"Bearer {setup.api_token}"}).json()
             assert "mcp" in status["components"]
     finally:
         code = serve.terminate()

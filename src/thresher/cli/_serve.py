@@ -37,7 +37,7 @@ def serve(
         None, "--database-url", help="Store URL (default: THRESHER_DATABASE_URL, else the default file)."
     ),
 ) -> None:
-    """Run the service: SCIM bridge, status API, dashboard, /metrics and scheduled syncs.
+    """Run the service: SCIM bridge, MCP server, status API, dashboard, /metrics and scheduled syncs.
 
     Every connection in the store is synced on its own schedule; several 'thresher serve'
     processes on one PostgreSQL store share the work. SIGTERM stops it cleanly. Sign in to the
@@ -66,8 +66,9 @@ def serve(
         bound = sock.getsockname()[1]
         where = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{where}:{bound}"
+        mcp = f"MCP {base}/mcp, " if any(c.name == "mcp" for c in service.components) else ""
         err_console.print(
-            f"thresher serve on {base} (dashboard {base}/, SCIM {base}/scim/v2, "
+            f"thresher serve on {base} (dashboard {base}/, SCIM {base}/scim/v2, {mcp}"
             f"API {base}/api/v1/status, metrics {base}/metrics)",
             soft_wrap=True, markup=False, highlight=False,
         )

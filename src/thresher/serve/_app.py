@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, open_client, resolve
@@ -41,6 +42,7 @@ from ._observe import RequestIds
 from ._scheduler import Scheduler
 from ._settings import ServeSettings
 from ._status import connection_status
+from ._telemetry import Telemetry
 from ._usage import ScimUsage, UsageRecorder
 
 __all__ = ["Service"]
@@ -97,7 +99,13 @@ class Service:
             self.components.append(mcp)
         self.components += discover(store, self.metrics)
         self.components += list(components)
-        self.app = RequestIds(self._starlette(), on_response=self._count_response)
+        #: OpenTelemetry export, when ``[telemetry] otlp_endpoint`` is set.
+        self.telemetry = Telemetry(settings.telemetry) if settings.telemetry.otlp_endpoint else None
+        starlette = self._starlette()
+        inner: ASGIApp = starlette
+        if self.telemetry is not None:
+            inner = self.telemetry.wrap(starlette, lambda: starlette.routes)
+        self.app = RequestIds(inner, on_response=self._count_response)
 
     # -- the app -----------------------------------------------------------------------------
 
@@ -146,6 +154,8 @@ class Service:
             finally:
                 self.stop.set()
                 await self._finish(tasks)
+                if self.telemetry is not None:
+                    await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans
 
     async def _guarded(self, component: Component) -> None:
         assert component.task is not None
