@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, open_client, resolve
@@ -38,7 +39,7 @@ from ._components import Component, Health, discover
 from ._feed import EventTail
 from ._mcp import mcp_component
 from ._metrics import CONTENT_TYPE_LATEST, Metrics
-from ._observe import RequestIds
+from ._observe import KeepPeer, RequestIds
 from ._scheduler import Scheduler
 from ._settings import ServeSettings
 from ._status import connection_status
@@ -105,7 +106,16 @@ class Service:
         inner: ASGIApp = starlette
         if self.telemetry is not None:
             inner = self.telemetry.wrap(starlette, lambda: starlette.routes)
-        self.app = RequestIds(inner, on_response=self._count_response)
+        outer: ASGIApp = RequestIds(inner, on_response=self._count_response)
+        if settings.proxy_headers:
+            # Applied here rather than by uvicorn, so the peer is kept before the headers replace
+            # it (KeepPeer), and the in-process app behaves as the served one.
+            # (uvicorn types ASGI apps more narrowly than Starlette: same protocol, other names.)
+            typed: Any = outer
+            trusted = list(settings.dashboard.trusted_proxies)
+            proxied: Any = ProxyHeadersMiddleware(typed, trusted_hosts=trusted)
+            outer = proxied
+        self.app = KeepPeer(outer)
 
     # -- the app -----------------------------------------------------------------------------
 
@@ -272,11 +282,11 @@ class Service:
     async def _sync_health(self) -> Health:
         statuses = await asyncio.to_thread(connection_status, self.store, self.scheduler)
         late = [
-            s["name"] for s in statuses
+            _why_late(s) for s in statuses
             if s["enabled"] and s["health"] in ("lagging", "never", "failing")
         ]
         if late:
-            return False, "not synced within max_lag: " + ", ".join(late)
+            return False, "not synced within max_lag: " + "; ".join(late)
         return True, f"{len(statuses)} connection(s) fresh"
 
     async def readyz(self, request: Request) -> Response:
@@ -313,3 +323,14 @@ class Service:
         with contextlib.suppress(StoreError):
             await asyncio.to_thread(self._update_lag)
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _why_late(status: dict[str, Any]) -> str:
+    """One connection's reason to fail /readyz, naming it (``acme: last good sync 7260 s ago``)."""
+    name, health, max_lag = status["name"], status["health"], status["max_lag_s"]
+    if health == "never":
+        return f"{name}: never synced"
+    if health == "failing":
+        error = (status["last_sync"] or {}).get("error") or "no reason recorded"
+        return f"{name}: its last sync failed ({error})"
+    return f"{name}: last good sync {status['lag_s']:.0f} s ago, over max_lag {max_lag:.0f} s"
