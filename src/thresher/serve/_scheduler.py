@@ -247,9 +247,11 @@ class Scheduler:
 
     # -- token refresh -----------------------------------------------------------------------
 
-    async def refresh_tokens(self, stop: asyncio.Event, every: float = 60.0) -> None:
+    async def refresh_tokens(self, stop: asyncio.Event, every: float | None = None) -> None:
         """Refresh OAuth tokens ``sync.refresh_ahead`` seconds before they expire, once per
-        store: under the connection's credentials lease, re-reading what another process saved."""
+        store: under the connection's credentials lease, re-reading what another process saved.
+        Looks every ``every`` seconds (None: ``sync.refresh_check``)."""
+        every = every if every is not None else self.settings.sync.refresh_check
         while not stop.is_set():
             for state in list(self.states.values()):
                 try:

@@ -68,6 +68,8 @@ class SyncSchedule(_Section):
     lease_ttl: float = Field(30.0, gt=0)
     #: Refresh OAuth tokens this many seconds before they expire.
     refresh_ahead: float = Field(3600.0, ge=0)
+    #: Seconds between looks at the OAuth tokens' expiry.
+    refresh_check: float = Field(60.0, gt=0)
 
 
 class ConnectionSchedule(_Section):
