@@ -19,11 +19,10 @@ from typing import Any
 import httpx
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from thresher.connections import ResolvedConnection, open_client
 from thresher.harvest import RequestRecord
-from thresher.mcp import READ_TOOLS, WRITE_TOOLS, McpContext, McpHttpApp, McpTokens, MirrorFreshness, http_app
+from thresher.mcp import READ_TOOLS, WRITE_TOOLS, McpContext, McpTokens, MirrorFreshness, http_app
 from thresher.store import Store
 from thresher.sync import RosterSync, SyncOptions
 
@@ -61,17 +60,6 @@ class _ToolCalls:
             self.metrics.mcp_tool_calls.labels(name, outcome).inc()
 
 
-class _Endpoint:
-    """An ASGI callable object: Starlette routes it as an app (a bound method would be treated as
-    a request handler, see ``thresher.mcp``'s ``_http``)."""
-
-    def __init__(self, gate: McpHttpApp) -> None:
-        self._gate = gate
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._gate.asgi(scope, receive, send)
-
-
 def mcp_component(
     store: Store,
     resolved: ResolvedConnection,
@@ -106,4 +94,6 @@ def mcp_component(
         finally:
             await client.aclose()
 
-    return Component("mcp", lifespan=lifespan), Route(PATH, endpoint=_Endpoint(gate), name="mcp")
+    # ``gate.app`` answers at PATH itself; its own lifespan is not run (Starlette runs none for a
+    # routed app), the component's is.
+    return Component("mcp", lifespan=lifespan), Route(PATH, endpoint=gate.app, name="mcp")
