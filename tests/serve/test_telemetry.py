@@ -113,6 +113,8 @@ def test_requests_are_exported_as_spans_with_their_route(
 
             spans: list[Any] = wait_for(lambda: exported() if len(exported()) >= 2 else None, timeout=60,
                              what="the requests' spans at the receiver")
+            syncs: list[Any] = wait_for(lambda: [s for s in found.spans() if s.name == "sync env"],
+                                        timeout=60, what="a scheduled sync's span")
     finally:
         code = serve.terminate()
     assert code == 0, serve.output
@@ -131,6 +133,10 @@ def test_requests_are_exported_as_spans_with_their_route(
         resource = found.traces[0].resource_spans[0].resource
     names = {kv.key: kv.value.string_value for kv in resource.attributes}
     assert names["service.name"] == "thresher-test"
+    sync = _attributes(syncs[0])
+    assert (sync["thresher.connection"], sync["thresher.sync.outcome"]) == ("env", "ok")
+    assert sync["thresher.sync.kind"] in ("full", "incremental")
+    assert syncs[0].end_time_unix_nano >= syncs[0].start_time_unix_nano
     # The metrics are flushed at shutdown at the latest.
-    assert "thresher.http.server.requests" in found.metric_names()
+    assert {"thresher.http.server.requests", "thresher.sync.runs"} <= found.metric_names()
     assert setup.api_token not in str(found.traces)

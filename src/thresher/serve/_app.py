@@ -102,6 +102,8 @@ class Service:
         self.components += list(components)
         #: OpenTelemetry export, when ``[telemetry] otlp_endpoint`` is set.
         self.telemetry = Telemetry(settings.telemetry) if settings.telemetry.otlp_endpoint else None
+        if self.telemetry is not None:
+            self.scheduler.on_run = self.telemetry.record_run
         starlette = self._starlette()
         inner: ASGIApp = starlette
         if self.telemetry is not None:

@@ -2,7 +2,9 @@
 
 Off unless configured; then ``opentelemetry-sdk`` and its OTLP/HTTP exporter (the ``otel`` extra,
 ``pip install 'thresher[otel]'``) send traces to ``<endpoint>/v1/traces`` and metrics to
-``<endpoint>/v1/metrics``, as every OTLP collector accepts them. The providers are the service's
+``<endpoint>/v1/metrics``, as every OTLP collector accepts them. Scheduled syncs are spans too
+(``sync CONNECTION``, with kind, outcome and changes) and in ``thresher.sync.runs`` and
+``thresher.sync.duration``. The providers are the service's
 own, not the process-wide globals, so an embedding application's telemetry is left alone.
 
 Each request becomes a SERVER span named ``METHOD /route`` (the route's template, e.g.
@@ -10,7 +12,7 @@ Each request becomes a SERVER span named ``METHOD /route`` (the route's template
 it sent a W3C ``traceparent``; its attributes follow the HTTP semantic conventions and add the
 request id of the access log. Like the access log, no span carries a query string or a header.
 The Prometheus ``/metrics`` endpoint stays the complete set; OTLP carries the request counts and
-durations by route and status.
+durations by route and status and the sync runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import ServeConfigError
 from ._observe import request_id
+from ._scheduler import RunEnded
 from ._settings import TelemetrySettings
 
 __all__ = ["Telemetry", "route_of"]
@@ -82,6 +85,30 @@ class Telemetry:
         self.duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Time to answer a request."
         )
+        self.sync_runs = meter.create_counter(
+            "thresher.sync.runs", unit="{run}", description="Scheduled sync runs by outcome."
+        )
+        self.sync_duration = meter.create_histogram(
+            "thresher.sync.duration", unit="s", description="Time a scheduled sync run took."
+        )
+
+    def record_run(self, run: RunEnded) -> None:
+        """A scheduled sync as an INTERNAL span of its own trace (``sync CONNECTION``), timed as
+        it ran, and in the sync metrics (``Scheduler.on_run``)."""
+        from opentelemetry import trace  # noqa: PLC0415 - present when configured
+
+        start = int(run.started.timestamp() * 1e9)
+        attributes = {"thresher.connection": run.connection, "thresher.sync.kind": run.kind,
+                      "thresher.sync.outcome": run.outcome}
+        span = self.tracer.start_span(
+            f"sync {run.connection}", kind=trace.SpanKind.INTERNAL, start_time=start,
+            attributes={**attributes, "thresher.sync.changes": run.changes},
+        )
+        if run.outcome == "failed":
+            span.set_status(trace.Status(trace.StatusCode.ERROR, run.error))
+        span.end(end_time=start + int(run.duration_s * 1e9))
+        self.sync_runs.add(1, attributes)
+        self.sync_duration.record(run.duration_s, attributes)
 
     def wrap(self, app: ASGIApp, routes: Callable[[], Sequence[BaseRoute]]) -> ASGIApp:
         """``app`` with a span and the request metrics around every HTTP request."""
