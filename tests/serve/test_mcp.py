@@ -8,7 +8,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.conftest import result_json
 from thresher.mcp import READ_TOOLS, WRITE_TOOLS, McpTokens
-from thresher.store import Store
+from thresher.store import ServeRecords, Store
 
 from .conftest import ServeSetup, start_serve, wait_for
 from .test_process import _metric
@@ -52,3 +52,10 @@ async def test_mcp_is_served_at_mcp_behind_its_own_tokens(setup: ServeSetup) -> 
     assert code == 0, serve.output
     assert "Traceback" not in serve.output
     assert agent not in serve.output
+    # The dashboard's usage page counts MCP requests per token (flushed at shutdown at the latest).
+    with Store.open(setup.database_url) as store:
+        usage = ServeRecords(store).usage(since_day="2000-01-01")
+    mcp = {(subject, status): n for (_, channel, subject, status), n in usage.items() if channel == "mcp"}
+    assert mcp[("agent", 200)] >= 3  # initialize, tools/list, the calls
+    assert mcp[("(none)", 401)] == 3  # no token, a SCIM and an admin token: none is an MCP token
+    assert sum(n for (subject, _), n in mcp.items() if subject not in ("agent", "(none)")) == 0

@@ -29,6 +29,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, open_client, resolve
 from thresher.harvest import RequestRecord
+from thresher.mcp import MCP_TOKEN_PREFIX, McpTokens
 from thresher.provision import WriteThrough
 from thresher.scim import DeleteMode, ScimBridge, TokenStore
 from thresher.store import ScimTokens, ServeRecords, Store, StoreError
@@ -37,6 +38,7 @@ from . import _api, _dashboard
 from ._auth import AdminAuth
 from ._components import Component, Health, discover
 from ._feed import EventTail
+from ._mcp import PATH as MCP_PATH
 from ._mcp import mcp_component
 from ._metrics import CONTENT_TYPE_LATEST, Metrics
 from ._observe import KeepPeer, RequestIds
@@ -44,12 +46,14 @@ from ._scheduler import Scheduler
 from ._settings import ServeSettings
 from ._status import connection_status
 from ._telemetry import Telemetry
-from ._usage import ScimUsage, UsageRecorder
+from ._usage import TokenUsage, UsageRecorder
 
 __all__ = ["Service"]
 
 log = logging.getLogger("thresher.serve")
 STATIC = Path(__file__).parent / "static"
+#: The public start of every SCIM token (thresher.scim's tokens module): names it in the usage counts.
+SCIM_TOKEN_PREFIX = "thscim_"  # noqa: S105 - a prefix, not a secret
 _AREAS = ("scim", "mcp", "api", "metrics", "healthz", "readyz", "static", "events")
 
 
@@ -80,6 +84,7 @@ class Service:
         self.stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scim_names: dict[str, str] = {}
+        self._mcp_names: dict[str, str] = {}
         self._transport = transport
         #: The OAuth token endpoint's transport (the tests' in-process sandbox); None: real HTTP.
         self.oauth_transport = transport
@@ -236,12 +241,13 @@ class Service:
         if resolved is None:
             return None
         name = resolved.connection.name
-        component, route = mcp_component(
+        component, app = mcp_component(
             self.store, resolved, self.metrics, self._harvest_hook(name),
             max_age=options.max_age or self.settings.schedule(name)[2],
             read_only=options.read_only, host=self.settings.host, transport=self._transport,
         )
-        component.route = route
+        counted = TokenUsage(app, self.usage, self._mcp_names, prefix=MCP_TOKEN_PREFIX, channel="mcp")
+        component.route = Route(MCP_PATH, endpoint=counted, name="mcp")
         return component
 
     def _scim_component(self) -> Component | None:
@@ -261,13 +267,21 @@ class Service:
             close_client=True,
         )
         scim_app: Any = bridge.scim  # scim2-server types its ASGI callable with plain dicts
-        app = ScimUsage(scim_app, self.usage, self.metrics, self._scim_names)
+
+        def count(token: str, status: int) -> None:
+            self.metrics.scim_requests.labels(token, str(status)).inc()
+
+        app = TokenUsage(scim_app, self.usage, self._scim_names, prefix=SCIM_TOKEN_PREFIX,
+                         channel="scim", on_answer=count)
         return Component("scim", mount=("/scim", app), lifespan=bridge.lifespan, task=self._scim_names_task)
 
     def _refresh_scim_names(self) -> None:
-        names = {t.key: t.name for t in ScimTokens(self.store).list_tokens(include_revoked=True)}
-        self._scim_names.clear()
-        self._scim_names.update(names)
+        """Token key -> name, for the usage counts (SCIM and MCP tokens are rows of one table)."""
+        scim = {t.key: t.name for t in ScimTokens(self.store).list_tokens(include_revoked=True)}
+        mcp = {t.key: t.name for t in McpTokens(self.store).list_tokens(include_revoked=True)}
+        for names, fresh in ((self._scim_names, scim), (self._mcp_names, mcp)):
+            names.clear()
+            names.update(fresh)
 
     async def _scim_names_task(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

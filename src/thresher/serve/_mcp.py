@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from thresher.connections import ResolvedConnection, open_client
 from thresher.harvest import RequestRecord
@@ -70,8 +70,9 @@ def mcp_component(
     read_only: bool,
     host: str,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> tuple[Component, Route]:
-    """The MCP server of ``resolved``'s connection, and its exact-path route at ``/mcp``.
+) -> tuple[Component, ASGIApp]:
+    """The MCP server of ``resolved``'s connection, and the app to route at ``/mcp`` (an exact
+    path: the app answers at PATH itself).
 
     ``max_age``: reads sync first when the mirror is older (the scheduler normally keeps it
     fresher); ``on_request`` sees every Harvest request of its client.
@@ -94,6 +95,6 @@ def mcp_component(
         finally:
             await client.aclose()
 
-    # ``gate.app`` answers at PATH itself; its own lifespan is not run (Starlette runs none for a
-    # routed app), the component's is.
-    return Component("mcp", lifespan=lifespan), Route(PATH, endpoint=gate.app, name="mcp")
+    # ``gate.app``'s own lifespan is not run (Starlette runs none for a routed app), the
+    # component's is.
+    return Component("mcp", lifespan=lifespan), gate.app
