@@ -37,13 +37,17 @@ async def test_mcp_is_served_at_mcp_behind_its_own_tokens(setup: ServeSetup) -> 
                 names = {t.name for t in (await client.list_tools()).tools}
                 found = result_json(await client.call_tool("find_users", {"limit": 2}))
                 failed = await client.call_tool("get_user", {"user": "nobody@example.com"})
+                unknown = await client.call_tool("no_such_tool", {})
             assert names == set(READ_TOOLS + WRITE_TOOLS)
             assert len(found["users"]) == 2
             assert failed.is_error
+            assert unknown.is_error
 
             text = anon.get("/metrics").text
             assert _metric(text, "thresher_mcp_tool_calls_total", tool="find_users", outcome="ok") == 1
             assert _metric(text, "thresher_mcp_tool_calls_total", tool="get_user", outcome="error") == 1
+            # A name the server lacks is one bucket: a client cannot grow the label set.
+            assert _metric(text, "thresher_mcp_tool_calls_total", tool="(unknown)", outcome="error") == 1
             assert _metric(text, "thresher_http_requests_total", area="mcp", status="401") >= 3
             status = anon.get("/api/v1/status", headers={"Authorization": f"Bearer {setup.api_token}"}).json()
             assert "mcp" in status["components"]

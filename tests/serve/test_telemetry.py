@@ -7,6 +7,7 @@ decodes them with ``opentelemetry-proto``, as a collector would.
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from thresher._serving import serve_in_thread
+from thresher.serve import ServeConfigError, ServeSettings, Service
+from thresher.store import Store
 
 from .conftest import ServeSetup, start_serve, wait_for
 
@@ -140,3 +143,17 @@ def test_requests_are_exported_as_spans_with_their_route(
     # The metrics are flushed at shutdown at the latest.
     assert {"thresher.http.server.requests", "thresher.sync.runs"} <= found.metric_names()
     assert setup.api_token not in str(found.traces)
+
+
+def test_an_endpoint_without_the_sdk_installed_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    # As if the otel extra were not installed: importing the SDK fails.
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
+    settings = ServeSettings.model_validate({
+        "scim": {"enabled": False}, "telemetry": {"otlp_endpoint": "http://127.0.0.1:4318"},
+    })
+    with Store.open(sqlite_url) as store, pytest.raises(ServeConfigError) as info:
+        Service(settings, store)
+    assert "otlp_endpoint" in str(info.value)
+    assert "pip install 'thresher[otel]'" in (info.value.hint or "")
