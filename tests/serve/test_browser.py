@@ -38,6 +38,8 @@ def _install_chromium() -> str | None:
     return None if Path(CHROMIUM).exists() else "apt installed no /usr/bin/chromium"
 
 
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and the async tests of the modules after this one need the thread's loop to themselves.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

@@ -23,6 +23,11 @@ def test_demo_serve_prints_a_dashboard_and_a_login_that_works() -> None:
         match = re.search(r"(http://127\.0\.0\.1:\d+)/ \(sign in as (\S+) with password (\S+):", line)
         assert match, line
         url, username, password = match.groups()
+        mcp_line = next(line for line in proc.stderr if line.startswith("MCP server:"))
+        mcp = re.search(r"(http://127\.0\.0\.1:\d+/mcp) \(streamable HTTP; demo token thmcp_\S+\)",
+                        mcp_line)
+        assert mcp, mcp_line
+        assert mcp.group(1) == f"{url}/mcp"
         with httpx.Client(base_url=url, timeout=30, follow_redirects=True) as http:
             form = http.get("/login")
             nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
@@ -32,6 +37,9 @@ def test_demo_serve_prints_a_dashboard_and_a_login_that_works() -> None:
             assert page.status_code == 200
             assert 'data-connection="demo"' in page.text
             assert http.get("/healthz").json() == {"status": "ok"}
+            hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            accept = "application/json, text/event-stream"
+            assert http.post("/mcp", json=hello, headers={"Accept": accept}).status_code == 401
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:

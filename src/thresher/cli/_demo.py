@@ -272,16 +272,23 @@ def demo(
 
 
 @contextlib.contextmanager
-def _serve_service(store: Store, resolved: ResolvedConnection) -> Iterator[tuple[str, str, str]]:
-    """``thresher serve`` on the demo's store and sandbox: yields its URL and a one-time admin."""
+def _serve_service(
+    store: Store, resolved: ResolvedConnection
+) -> Iterator[tuple[str, str, str, str | None]]:
+    """``thresher serve`` on the demo's store and sandbox: yields its URL, a one-time admin and
+    a demo MCP token (None if the MCP server is off)."""
     from thresher._serving import serve_in_thread
+    from thresher.mcp import McpTokens
     from thresher.serve import ServeSettings, Service
 
     settings = ServeSettings(host="127.0.0.1", port=0, sync={"interval": 5})
     service = Service(settings, store, resolved={resolved.connection.name: resolved})
     username, password = service.auth.one_time_admin()
+    mcp_token = None
+    if any(c.name == "mcp" for c in service.components):
+        _, mcp_token = McpTokens(store).create("demo-agent")
     with serve_in_thread(service.app, "127.0.0.1", 0, name="thresher-serve") as port:
-        yield f"http://127.0.0.1:{port}", username, password
+        yield f"http://127.0.0.1:{port}", username, password, mcp_token
 
 
 def _serve_until_ctrl_c(
@@ -289,13 +296,18 @@ def _serve_until_ctrl_c(
 ) -> None:
     # Ctrl-C may come while the service still starts: that is a stop as well, not an error.
     try:
-        with _serve_service(store, resolved) as (url, username, password):
+        with _serve_service(store, resolved) as (url, username, password, mcp_token):
             err_console.print(
                 f"Dashboard: [bold]{url}/[/] (sign in as [bold]{username}[/] with "
                 f"password [bold]{password}[/]: a one-time demo admin); status API "
                 f"{url}/api/v1/status, metrics {url}/metrics.",
                 soft_wrap=True,
             )
+            if mcp_token is not None:
+                err_console.print(
+                    f"MCP server: {url}/mcp (streamable HTTP; demo token {mcp_token})",
+                    soft_wrap=True, markup=False, highlight=False,
+                )
             _wait_for_ctrl_c(running, f"{url}/scim/v2 (and {scim_url})")
     except KeyboardInterrupt:
         err_console.print("Stopped.")

@@ -41,7 +41,7 @@ def serve(
         help="--no-background: HTTP only; 'thresher worker' processes sync (docs/scale-out.md).",
     ),
 ) -> None:
-    """Run the service: SCIM bridge, status API, dashboard, /metrics and scheduled syncs.
+    """Run the service: SCIM bridge, MCP server, status API, dashboard, /metrics and scheduled syncs.
 
     Every connection in the store is synced on its own schedule; several 'thresher serve'
     processes on one PostgreSQL store share the work. SIGTERM stops it cleanly. Sign in to the
@@ -70,8 +70,9 @@ def serve(
         bound = sock.getsockname()[1]
         where = f"[{settings.host}]" if ":" in settings.host else settings.host
         base = f"http://{where}:{bound}"
+        mcp = f"MCP {base}/mcp, " if any(c.name == "mcp" for c in service.components) else ""
         err_console.print(
-            f"thresher serve on {base} (dashboard {base}/, SCIM {base}/scim/v2, "
+            f"thresher serve on {base} (dashboard {base}/, SCIM {base}/scim/v2, {mcp}"
             f"API {base}/api/v1/status, metrics {base}/metrics)",
             soft_wrap=True, markup=False, highlight=False,
         )

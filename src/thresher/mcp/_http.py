@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -59,6 +60,7 @@ class McpHttpApp:
         read_only: bool = False,
         path: str = "/mcp",
         host: str = "127.0.0.1",
+        middleware: Sequence[ServerMiddleware[Any]] = (),
     ) -> None:
         self.tokens = tokens
         self.path = path
@@ -66,6 +68,9 @@ class McpHttpApp:
         self._servers: dict[bool, MCPServer[Any]] = {True: build_server(ctx, read_only=True)}
         if not read_only:
             self._servers[False] = build_server(ctx)
+        # Observers of every message (``thresher serve`` counts tool calls for /metrics).
+        for server in self._servers.values():
+            server.middleware.extend(middleware)
         # ``host`` decides the SDK's DNS-rebinding guard: on for a loopback address.
         self._apps: dict[bool, ASGIApp] = {
             ro: server.streamable_http_app(streamable_http_path=path, host=host)
@@ -122,6 +127,8 @@ def http_app(
     read_only: bool = False,
     path: str = "/mcp",
     host: str = "127.0.0.1",
+    middleware: Sequence[ServerMiddleware[Any]] = (),
 ) -> McpHttpApp:
-    """The streamable-HTTP MCP server of ``ctx``'s connection (see :class:`McpHttpApp`)."""
-    return McpHttpApp(ctx, tokens, read_only=read_only, path=path, host=host)
+    """The streamable-HTTP MCP server of ``ctx``'s connection (see :class:`McpHttpApp`);
+    ``middleware`` wraps every inbound message of its servers (the SDK's ``ServerMiddleware``)."""
+    return McpHttpApp(ctx, tokens, read_only=read_only, path=path, host=host, middleware=middleware)

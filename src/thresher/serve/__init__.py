@@ -1,5 +1,6 @@
-"""``thresher serve``: one always-on process with the SCIM bridge, the status API, the dashboard,
-metrics and the scheduled background work (syncs, token refresh), ready for more components.
+"""``thresher serve``: one always-on process with the SCIM bridge, the MCP server, the status API,
+the dashboard, metrics (and OpenTelemetry export when configured) and the scheduled background
+work (syncs, token refresh), ready for more components.
 
     from thresher.serve import Service, load_settings, run
     from thresher.store import Store
@@ -9,9 +10,10 @@ metrics and the scheduled background work (syncs, token refresh), ready for more
     service.app                                        # the ASGI app (tests drive it in-process)
 
 Routes: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/v1/...`` (admin bearer tokens),
-``/scim/v2/...`` (SCIM bearer tokens), the dashboard at ``/`` (admin sign-in), and the mounts of
-components that plug in (``Component``; the webhook dispatcher and the MCP server are found by
-name, see ``_components.py``). docs/serve.md has the configuration and deployment.
+``/scim/v2/...`` (SCIM bearer tokens), ``/mcp`` (MCP bearer tokens), the dashboard at ``/``
+(admin sign-in), and the mounts of components that plug in (``Component``; the webhook
+dispatcher is found by name, see ``_components.py``). docs/serve.md has the configuration and
+deployment.
 """
 
 from ._app import Service

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from thresher._errors import ThresherError
 from thresher.connections import ResolvedConnection, open_client, resolve
 from thresher.harvest import RequestRecord
+from thresher.mcp import MCP_TOKEN_PREFIX, McpTokens
 from thresher.provision import WriteThrough
 from thresher.scim import DeleteMode, ScimBridge, TokenStore
 from thresher.store import ScimTokens, ServeRecords, Store, StoreError
@@ -35,17 +38,22 @@ from . import _api, _dashboard
 from ._auth import AdminAuth
 from ._components import Component, Health, discover
 from ._feed import EventTail
+from ._mcp import PATH as MCP_PATH
+from ._mcp import mcp_component
 from ._metrics import CONTENT_TYPE_LATEST, Metrics
-from ._observe import RequestIds
+from ._observe import KeepPeer, RequestIds
 from ._scheduler import Scheduler
 from ._settings import ServeSettings
 from ._status import connection_status
-from ._usage import ScimUsage, UsageRecorder
+from ._telemetry import Telemetry
+from ._usage import TokenUsage, UsageRecorder
 
 __all__ = ["Service"]
 
 log = logging.getLogger("thresher.serve")
 STATIC = Path(__file__).parent / "static"
+#: The public start of every SCIM token (thresher.scim's tokens module): names it in the usage counts.
+SCIM_TOKEN_PREFIX = "thscim_"  # noqa: S105 - a prefix, not a secret
 _AREAS = ("scim", "mcp", "api", "metrics", "healthz", "readyz", "static", "events")
 
 
@@ -76,6 +84,7 @@ class Service:
         self.stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scim_names: dict[str, str] = {}
+        self._mcp_names: dict[str, str] = {}
         self._transport = transport
         #: The OAuth token endpoint's transport (the tests' in-process sandbox); None: real HTTP.
         self.oauth_transport = transport
@@ -95,9 +104,29 @@ class Service:
         scim = self._scim_component()
         if scim is not None:
             self.components.append(scim)
+        mcp = self._mcp_component()
+        if mcp is not None:
+            self.components.append(mcp)
         self.components += discover(store, self.metrics)
         self.components += list(components)
-        self.app = RequestIds(self._starlette(), on_response=self._count_response)
+        #: OpenTelemetry export, when ``[telemetry] otlp_endpoint`` is set.
+        self.telemetry = Telemetry(settings.telemetry) if settings.telemetry.otlp_endpoint else None
+        if self.telemetry is not None:
+            self.scheduler.on_run = self.telemetry.record_run
+        starlette = self._starlette()
+        inner: ASGIApp = starlette
+        if self.telemetry is not None:
+            inner = self.telemetry.wrap(starlette, lambda: starlette.routes)
+        outer: ASGIApp = RequestIds(inner, on_response=self._count_response)
+        if settings.proxy_headers:
+            # Applied here rather than by uvicorn, so the peer is kept before the headers replace
+            # it (KeepPeer), and the in-process app behaves as the served one.
+            # (uvicorn types ASGI apps more narrowly than Starlette: same protocol, other names.)
+            typed: Any = outer
+            trusted = list(settings.dashboard.trusted_proxies)
+            proxied: Any = ProxyHeadersMiddleware(typed, trusted_hosts=trusted)
+            outer = proxied
+        self.app = KeepPeer(outer)
 
     # -- the app -----------------------------------------------------------------------------
 
@@ -110,6 +139,8 @@ class Service:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ]
         for component in self.components:
+            if component.route is not None:
+                routes.append(component.route)
             if component.mount is not None:
                 path, app = component.mount
                 routes.append(Mount(path, app=app))
@@ -144,6 +175,8 @@ class Service:
             finally:
                 self.stop.set()
                 await self._finish(tasks)
+                if self.telemetry is not None:
+                    await asyncio.to_thread(self.telemetry.shutdown)  # flushes the last spans
 
     async def _guarded(self, component: Component) -> None:
         assert component.task is not None
@@ -181,30 +214,55 @@ class Service:
     async def _scheduler_task(self, stop: asyncio.Event) -> None:
         await self.scheduler.run(stop)
 
-    # -- SCIM --------------------------------------------------------------------------------
+    # -- SCIM and MCP ------------------------------------------------------------------------
 
-    def _scim_component(self) -> Component | None:
-        if not self.settings.scim.enabled:
-            return None
-        name = self.settings.scim.connection
+    def _connection_for(self, name: str | None, part: str, key: str) -> ResolvedConnection | None:
+        """The connection a part serves: ``name``, else the default; None (logged) if none."""
         try:
             if name is not None:
-                resolved = self._resolved.get(name) or self.scheduler.resolved(name)
-            elif self._resolved:
-                resolved = next(iter(self._resolved.values()))
-            else:
-                resolved = resolve(self.store, None)
+                return self._resolved.get(name) or self.scheduler.resolved(name)
+            if self._resolved:
+                return next(iter(self._resolved.values()))
+            return resolve(self.store, None)
         except ThresherError as exc:
             # No connection yet, or several and none is the default: the rest still serves.
-            log.warning("SCIM bridge off: %s (set [scim] connection = NAME)", exc)
+            log.warning("%s off: %s (set [%s] connection = NAME)", part, exc, key)
             return None
-        connection_name = resolved.connection.name
-        self.scim_connection = connection_name
 
+    def _harvest_hook(self, connection_name: str) -> Callable[[RequestRecord], None]:
         def hook(record: RequestRecord) -> None:
             self.metrics.harvest_request(connection_name, record)
             self.usage.count("harvest", connection_name, record.status_code)
 
+        return hook
+
+    def _mcp_component(self) -> Component | None:
+        options = self.settings.mcp
+        if not options.enabled:
+            return None
+        wanted = options.connection or self.settings.scim.connection
+        resolved = self._connection_for(wanted, "MCP server", "mcp")
+        if resolved is None:
+            return None
+        name = resolved.connection.name
+        component, app = mcp_component(
+            self.store, resolved, self.metrics, self._harvest_hook(name),
+            max_age=options.max_age or self.settings.schedule(name)[2],
+            read_only=options.read_only, host=self.settings.host, transport=self._transport,
+        )
+        counted = TokenUsage(app, self.usage, self._mcp_names, prefix=MCP_TOKEN_PREFIX, channel="mcp")
+        component.route = Route(MCP_PATH, endpoint=counted, name="mcp")
+        return component
+
+    def _scim_component(self) -> Component | None:
+        if not self.settings.scim.enabled:
+            return None
+        resolved = self._connection_for(self.settings.scim.connection, "SCIM bridge", "scim")
+        if resolved is None:
+            return None
+        connection_name = resolved.connection.name
+        self.scim_connection = connection_name
+        hook = self._harvest_hook(connection_name)
         client = open_client(self.store, resolved, transport=self._transport, on_request=hook)
         bridge = ScimBridge(
             WriteThrough(client, self.store, resolved.connection),
@@ -213,13 +271,21 @@ class Service:
             close_client=True,
         )
         scim_app: Any = bridge.scim  # scim2-server types its ASGI callable with plain dicts
-        app = ScimUsage(scim_app, self.usage, self.metrics, self._scim_names)
+
+        def count(token: str, status: int) -> None:
+            self.metrics.scim_requests.labels(token, str(status)).inc()
+
+        app = TokenUsage(scim_app, self.usage, self._scim_names, prefix=SCIM_TOKEN_PREFIX,
+                         channel="scim", on_answer=count)
         return Component("scim", mount=("/scim", app), lifespan=bridge.lifespan, task=self._scim_names_task)
 
     def _refresh_scim_names(self) -> None:
-        names = {t.key: t.name for t in ScimTokens(self.store).list_tokens(include_revoked=True)}
-        self._scim_names.clear()
-        self._scim_names.update(names)
+        """Token key -> name, for the usage counts (SCIM and MCP tokens are rows of one table)."""
+        scim = {t.key: t.name for t in ScimTokens(self.store).list_tokens(include_revoked=True)}
+        mcp = {t.key: t.name for t in McpTokens(self.store).list_tokens(include_revoked=True)}
+        for names, fresh in ((self._scim_names, scim), (self._mcp_names, mcp)):
+            names.clear()
+            names.update(fresh)
 
     async def _scim_names_task(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -236,11 +302,11 @@ class Service:
     async def _sync_health(self) -> Health:
         statuses = await asyncio.to_thread(connection_status, self.store, self.scheduler)
         late = [
-            s["name"] for s in statuses
+            _why_late(s) for s in statuses
             if s["enabled"] and s["health"] in ("lagging", "never", "failing")
         ]
         if late:
-            return False, "not synced within max_lag: " + ", ".join(late)
+            return False, "not synced within max_lag: " + "; ".join(late)
         return True, f"{len(statuses)} connection(s) fresh"
 
     async def readyz(self, request: Request) -> Response:
@@ -286,3 +352,14 @@ class Service:
             if not self.settings.background and self.store.dialect == "postgresql":
                 await asyncio.to_thread(self._update_jobs)
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _why_late(status: dict[str, Any]) -> str:
+    """One connection's reason to fail /readyz, naming it (``acme: last good sync 7260 s ago``)."""
+    name, health, max_lag = status["name"], status["health"], status["max_lag_s"]
+    if health == "never":
+        return f"{name}: never synced"
+    if health == "failing":
+        error = (status["last_sync"] or {}).get("error") or "no reason recorded"
+        return f"{name}: its last sync failed ({error})"
+    return f"{name}: last good sync {status['lag_s']:.0f} s ago, over max_lag {max_lag:.0f} s"

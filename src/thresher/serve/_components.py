@@ -1,15 +1,13 @@
 """What ``serve`` hosts: a registry of components, each an optional ASGI mount, an optional
 background task, an optional lifespan and an optional health check (``/readyz``).
 
-The SCIM bridge, the scheduler, the change feed and the usage counters are components built by
-``_app.py``. Parts that plug in later are found here by name, so none of them is imported unless
-it exists in the installed thresher:
+The SCIM bridge, the MCP server (``_mcp.py``), the scheduler, the change feed and the usage
+counters are components built by ``_app.py``. A part that plugs in later is found here by name,
+so it is not imported unless it exists in the installed thresher:
 
 - ``thresher.webhooks.run_dispatcher(store, stop=..., settings=...)``: the webhook dispatcher, run
   as a background task until ``stop`` is set; its deliveries count in
   ``Metrics.webhook_deliveries``.
-- ``thresher.mcp.streamable_http_app(store, ...)``: the MCP server's ASGI app, mounted at
-  ``/mcp``; tool calls count in ``Metrics.mcp_tool_calls``.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from thresher.store import Store
@@ -42,6 +41,8 @@ class Component:
     name: str
     #: Path prefix and app, mounted under the service (e.g. ``("/scim", bridge_app)``).
     mount: tuple[str, ASGIApp] | None = None
+    #: A route of its own (an exact path, where a prefix mount would change the path it sees).
+    route: BaseRoute | None = None
     #: Background work: runs until the event is set, then should return within the shutdown timeout.
     task: Callable[[asyncio.Event], Awaitable[None]] | None = None
     #: Entered at start, left at shutdown (Starlette gives mounted apps no lifespan of their own).
@@ -70,10 +71,4 @@ def discover(store: Store, metrics: Metrics) -> list[Component]:
             await run_dispatcher(store, stop=stop, **extra)
 
         found.append(Component("webhooks", task=dispatch))
-    mcp_app = _optional("thresher.mcp", "streamable_http_app")
-    if callable(mcp_app):
-        try:
-            found.append(Component("mcp", mount=("/mcp", mcp_app(store))))
-        except Exception as exc:  # a broken optional part must not stop the rest of the service
-            log.warning("the MCP server could not be mounted: %s", exc)
     return found

@@ -28,6 +28,7 @@ from thresher.store import EVENT_KINDS, StoredAdmin
 from ._auth import csrf_token
 from ._context import ServiceContext
 from ._oauth import ConnectFlow
+from ._observe import peer_host
 from ._status import connection_status
 from ._views import roster_view, usage_view
 from ._webhooks import webhook_tables
@@ -76,7 +77,8 @@ def _secure(request: Request, service: ServiceContext) -> bool:
 
 
 def _trusted(request: Request, proxies: list[str]) -> bool:
-    host = request.client.host if request.client else ""
+    # The peer that connected, not the client a forwarded header names (_observe.KeepPeer).
+    host = peer_host(request.scope) or ""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -1,8 +1,9 @@
 """The service's Prometheus metrics, in a registry of its own (no global state: two services in
 one process, as in the tests, keep separate counts).
 
-Labelled hooks for parts that plug in later (``Component``): ``webhook_deliveries`` and
-``mcp_tool_calls`` exist from the start so dashboards and alerts can be written against them.
+``mcp_tool_calls`` is counted by the MCP server at /mcp (``_mcp.py``); ``webhook_deliveries`` is
+the labelled hook of the webhook dispatcher, a part that plugs in later (``Component``), there
+from the start so dashboards and alerts can be written against it.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Metrics:
             "thresher_http_requests", "Requests the service answered, by area and HTTP status.",
             ["area", "status"], registry=r,
         )
-        # Hooks for the webhook dispatcher and the MCP server (components that plug in).
+        # The webhook dispatcher's hook (it plugs in later), and the MCP server's tool calls.
         self.webhook_deliveries = Counter(
             "thresher_webhook_deliveries", "Webhook delivery attempts by outcome.",
             ["subscription", "outcome"], registry=r,

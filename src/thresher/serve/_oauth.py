@@ -2,9 +2,11 @@
 docs/harvest-api.md) run by the service, for platforms that onboard their customers' accounts.
 
 The state travels in an HttpOnly cookie (with the name the admin chose) and is compared in
-constant time on the way back; the code is exchanged at Harvest ID, the token's scope names the
-account, and the connection is saved with its credentials sealed (``SecretBox``, like
-``thresher login``). Syncs of the new connection start at the scheduler's next look.
+constant time on the way back; the code is exchanged at Harvest ID, the account is one the grant
+names among those Harvest ID says the token reaches (as ``thresher login --oauth`` picks it), and
+the connection is saved with its credentials sealed (``SecretBox``, like ``thresher login``) and
+the token owner's id. A name already used for another account is refused. Syncs of the new
+connection start at the scheduler's next look.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from thresher._errors import ThresherError
-from thresher.connections import Credentials, save_connection
+from thresher.connections import Credentials, reachable_accounts, save_connection, token_owner
 from thresher.harvest import HarvestSettings, OAuthApp
 
 from ._context import ServiceContext
@@ -75,25 +77,55 @@ class ConnectFlow:
         if not code:
             return _back(error="Harvest ID sent no authorization code.")
         try:
-            token = await self._app().exchange_code(code)
-            accounts = token.harvest_account_ids
-            if not accounts:
-                return _back(error="The token names no Harvest account (scope harvest:ID).")
-            settings = HarvestSettings(
-                access_token=token.access_token, account_id=accounts[0],
-                user_agent=self.settings.user_agent, base_url=self.settings.api_url,
-                id_url=self.settings.id_url,
-            )
-            creds = Credentials(
-                kind="oauth", access_token=token.access_token, user_agent=self.settings.user_agent,
-                refresh_token=token.refresh_token, expires_at=token.expires_at,
-                client_id=self.settings.client_id, client_secret=self.settings.client_secret,
-                scope=token.scope,
-            )
-            await asyncio.to_thread(save_connection, self.service.store, name, settings, creds,
-                                    label="connected from the dashboard")
+            saved = await self._save(name, code, q.get("scope"))
         except ThresherError as exc:
             return _back(error=str(exc))
+        if saved is not None:
+            return _back(error=saved)
         response = _back(done=name)
         response.delete_cookie(COOKIE, path="/connect")
         return response
+
+    async def _save(self, name: str, code: str, granted_scope: str | None) -> str | None:
+        """Exchange the code, pick the account, save the connection; None, or what went wrong.
+
+        The token endpoint's answer need not name the account (§5.2: the scope comes back on the
+        redirect), so the accounts are asked of Harvest ID, as ``thresher login --oauth`` does,
+        preferring one the grant names."""
+        token = await self._app().exchange_code(code)
+        transport = self.service.oauth_transport
+        settings = HarvestSettings(
+            access_token=token.access_token, user_agent=self.settings.user_agent,
+            base_url=self.settings.api_url, id_url=self.settings.id_url,
+        )
+        accounts = [a for a in await reachable_accounts(settings, transport=transport)
+                    if a.product == "harvest"]
+        granted = set(token.harvest_account_ids) | set(_scope_accounts(granted_scope))
+        chosen = next((a for a in accounts if a.id in granted), accounts[0] if accounts else None)
+        if chosen is None:
+            return "The token reaches no Harvest account: sign in as a user of the account to connect."
+        existing = await asyncio.to_thread(self.service.store.get_connection_or_none, name)
+        if existing is not None and existing.account_id != chosen.id:
+            return (f"A connection named {name} exists already for another account "
+                    f"({existing.account_id}); pick another name.")
+        settings = settings.replace(account_id=chosen.id)
+        owner = await token_owner(settings, transport=transport)
+        creds = Credentials(
+            kind="oauth", access_token=token.access_token, user_agent=self.settings.user_agent,
+            refresh_token=token.refresh_token, expires_at=token.expires_at,
+            client_id=self.settings.client_id, client_secret=self.settings.client_secret,
+            scope=token.scope or granted_scope, user_id=owner.id,
+        )
+        await asyncio.to_thread(save_connection, self.service.store, name, settings, creds,
+                                label=chosen.name)
+        return None
+
+
+def _scope_accounts(scope: str | None) -> list[int]:
+    """Account ids of a ``harvest:{id}`` scope (``+`` or space separated, §5.2)."""
+    ids = []
+    for part in (scope or "").replace(" ", "+").split("+"):
+        product, _, ident = part.partition(":")
+        if product == "harvest" and ident.isdigit():
+            ids.append(int(ident))
+    return ids

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["JsonFormatter", "RequestIds", "configure_logging", "request_id"]
+__all__ = ["JsonFormatter", "KeepPeer", "RequestIds", "configure_logging", "peer_host", "request_id"]
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("thresher_request_id", default=None)
 access_log = logging.getLogger("thresher.serve.access")
@@ -115,3 +115,33 @@ class RequestIds:
             if self.on_response is not None:
                 self.on_response(path, status[0])
             request_id.reset(token)
+
+
+_PEER = "thresher.peer"
+
+
+class KeepPeer:
+    """ASGI middleware, outside the proxy-headers one: keeps the TCP peer's address in the scope.
+
+    ``X-Forwarded-For`` rewrites ``scope["client"]`` into the address the proxy names; whether
+    the request came *from* a trusted proxy (the dashboard's ``admin_header`` sign-in) must be
+    decided on the peer that actually connected, which only this copy still has.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            scope[_PEER] = client[0] if client else None
+        await self.app(scope, receive, send)
+
+
+def peer_host(scope: Scope) -> str | None:
+    """The address of the peer that connected (see :class:`KeepPeer`), else the client's."""
+    if _PEER in scope:
+        found: str | None = scope[_PEER]
+        return found
+    client = scope.get("client")
+    return client[0] if client else None

@@ -42,8 +42,8 @@ def run(service: Service, sock: socket.socket) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
-        proxy_headers=settings.proxy_headers,
-        forwarded_allow_ips=settings.dashboard.trusted_proxies if settings.proxy_headers else None,
+        # X-Forwarded-* are applied by the service itself (Service.app), from trusted proxies.
+        proxy_headers=False,
         timeout_graceful_shutdown=max(int(settings.shutdown_timeout), 1),
         server_header=False,
     )

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -43,7 +44,7 @@ from ._metrics import Metrics
 from ._settings import ServeSettings
 from ._usage import UsageRecorder
 
-__all__ = ["ConnectionState", "Scheduler"]
+__all__ = ["ConnectionState", "RunEnded", "Scheduler"]
 
 log = logging.getLogger("thresher.serve")
 JOB = "sync"
@@ -52,6 +53,19 @@ _CREDENTIALS = "credentials"  # the lease purpose thresher.connections refreshes
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunEnded:
+    """How one scheduled run went (for ``Scheduler.on_run``: the OpenTelemetry span of it)."""
+
+    connection: str
+    kind: str
+    outcome: str
+    started: dt.datetime
+    duration_s: float
+    changes: int
+    error: str | None
 
 
 @dataclasses.dataclass
@@ -89,6 +103,8 @@ class Scheduler:
         self.metrics = metrics
         self.usage = usage
         self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}"
+        #: Told about every run that ended (``_telemetry``), whatever its outcome.
+        self.on_run: Callable[[RunEnded], None] | None = None
         self.states: dict[str, ConnectionState] = {}
         #: Free places in each connection's shared rate budget at the last sample.
         self.headroom: dict[str, int] = {}
@@ -236,6 +252,9 @@ class Scheduler:
             self.metrics.sync_runs.labels(connection.name, kind, outcome).inc()
             if report is not None:
                 self.metrics.sync_duration.labels(connection.name, kind).observe(report.duration_s)
+            if self.on_run is not None:
+                self.on_run(RunEnded(connection.name, kind, outcome, started, duration,
+                                     report.changes if report else 0, error))
             with contextlib.suppress(StoreError):
                 await asyncio.shield(asyncio.to_thread(
                     self.records.finish_run, run_id, outcome, finished_at=_now(),
@@ -247,9 +266,11 @@ class Scheduler:
 
     # -- token refresh -----------------------------------------------------------------------
 
-    async def refresh_tokens(self, stop: asyncio.Event, every: float = 60.0) -> None:
+    async def refresh_tokens(self, stop: asyncio.Event, every: float | None = None) -> None:
         """Refresh OAuth tokens ``sync.refresh_ahead`` seconds before they expire, once per
-        store: under the connection's credentials lease, re-reading what another process saved."""
+        store: under the connection's credentials lease, re-reading what another process saved.
+        Looks every ``every`` seconds (None: ``sync.refresh_check``)."""
+        every = every if every is not None else self.settings.sync.refresh_check
         while not stop.is_set():
             for state in list(self.states.values()):
                 try:

@@ -36,6 +36,7 @@ __all__ = [
     "ENV_PREFIX",
     "ConnectionSchedule",
     "DashboardSettings",
+    "McpSettings",
     "OAuthSettings",
     "ScimSettings",
     "ServeSettings",
@@ -67,6 +68,8 @@ class SyncSchedule(_Section):
     lease_ttl: float = Field(30.0, gt=0)
     #: Refresh OAuth tokens this many seconds before they expire.
     refresh_ahead: float = Field(3600.0, ge=0)
+    #: Seconds between looks at the OAuth tokens' expiry.
+    refresh_check: float = Field(60.0, gt=0)
 
 
 class ConnectionSchedule(_Section):
@@ -83,6 +86,18 @@ class ScimSettings(_Section):
     #: The connection the bridge writes to; None: the default connection.
     connection: str | None = None
     delete_mode: Literal["archive", "delete"] = "archive"
+
+
+class McpSettings(_Section):
+    """The MCP server at /mcp (``thresher mcp token create`` makes its tokens)."""
+
+    enabled: bool = True
+    #: The connection it serves; None: the SCIM bridge's (the default connection).
+    connection: str | None = None
+    #: Only the read tools, whatever the token allows.
+    read_only: bool = False
+    #: Reads sync first when the mirror is older than this; None: the connection's max_lag.
+    max_age: float | None = Field(None, gt=0)
 
 
 class DashboardSettings(_Section):
@@ -142,6 +157,7 @@ class ServeSettings(BaseSettings):
     sync: SyncSchedule = SyncSchedule()
     connections: dict[str, ConnectionSchedule] = Field(default_factory=dict)
     scim: ScimSettings = ScimSettings()
+    mcp: McpSettings = McpSettings()
     dashboard: DashboardSettings = DashboardSettings()
     oauth: OAuthSettings = OAuthSettings()
     telemetry: TelemetrySettings = TelemetrySettings()

@@ -1,7 +1,7 @@
 """API usage, counted in memory and added to the store every few seconds (``usage_counts``).
 
 What the dashboard's usage page shows: Harvest requests per day by status and per connection
-(the credential they used), SCIM requests per day by token, MCP calls once that part plugs in.
+(the credential they used), SCIM and MCP requests per day by token.
 Counting never blocks a request: a counter in memory, flushed by a background task; a failed
 flush keeps the counts for the next one.
 """
@@ -14,14 +14,13 @@ import datetime as dt
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from thresher.store import ServeRecords, StoreError, UsageKey
 
-from ._metrics import Metrics
-
-__all__ = ["ScimUsage", "UsageRecorder"]
+__all__ = ["TokenUsage", "UsageRecorder"]
 
 log = logging.getLogger("thresher.serve")
 
@@ -57,26 +56,31 @@ class UsageRecorder:
                 log.warning("could not save usage counts (kept for the next try): %s", exc)
 
 
-class ScimUsage:
-    """ASGI middleware on the SCIM mount: counts each answer by token name and status.
+class TokenUsage:
+    """ASGI middleware on a token-guarded route: counts each answer by token name and status.
 
-    The token is named from its public key part (``thscim_<key>_...``) without checking the
+    The token is named from its public key part (``<prefix><key>_...``) without checking the
     secret; a request with a wrong secret is still counted under that name, with its 401."""
 
-    def __init__(self, app: ASGIApp, usage: UsageRecorder, metrics: Metrics, names: dict[str, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, usage: UsageRecorder, names: dict[str, str], *, prefix: str, channel: str,
+        on_answer: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.app = app
         self.usage = usage
-        self.metrics = metrics
         #: token key -> name, filled by the service from the store.
         self.names = names
+        self.prefix = prefix
+        self.channel = channel
+        self.on_answer = on_answer
 
     def _token_name(self, scope: Scope) -> str:
         headers = dict(scope.get("headers") or [])
         value = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, presented = value.partition(" ")
-        if scheme.lower() != "bearer" or not presented.startswith("thscim_"):
+        if scheme.lower() != "bearer" or not presented.startswith(self.prefix):
             return "(none)"
-        key = presented.removeprefix("thscim_").partition("_")[0]
+        key = presented.removeprefix(self.prefix).partition("_")[0]
         return self.names.get(key, "(unknown)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,5 +98,6 @@ class ScimUsage:
             await self.app(scope, receive, seen)
         finally:
             name = self._token_name(scope)
-            self.usage.count("scim", name, status[0])
-            self.metrics.scim_requests.labels(name, str(status[0])).inc()
+            self.usage.count(self.channel, name, status[0])
+            if self.on_answer is not None:
+                self.on_answer(name, status[0])
