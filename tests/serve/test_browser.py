@@ -126,8 +126,12 @@ def test_dashboard_pages_live_feed_and_sync_now(
     assert "archived" in row.inner_text()
     _shot(feed, "04-changes-live")
 
-    page.goto(f"{served.url}/usage")
-    page.wait_for_selector("table[data-usage=harvest]")
+    def usage_shown() -> bool:
+        page.goto(f"{served.url}/usage")
+        return bool(page.locator("table[data-usage=harvest]").count() > 0)
+
+    # The counts reach the store every 5 s (serve/_usage.py): reload until they have.
+    wait_for(usage_shown, what="the Harvest usage table")
     assert "200" in page.inner_text("table[data-usage=harvest]")
     _shot(page, "05-usage")
     page.goto(f"{served.url}/webhooks")
