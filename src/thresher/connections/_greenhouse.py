@@ -7,8 +7,12 @@ A Greenhouse connection is a row of ``connections`` with ``provider = 'greenhous
 hour spends no request minting another. The Harvest path (``_resolve.open_client``) is not
 involved: it refuses a Greenhouse connection with ``UnsupportedProviderError``.
 
-Rate limits: one ``RateLimiter`` per credential per process (every client opened here for it
-shares it); Greenhouse's fixed windows are not yet shared between processes through the store.
+Rate limits: Greenhouse counts requests per credential, whatever process sends them. Every
+client opened here draws from the credential's budget in the store (``Store.rate_budget``, the
+table Harvest's accounts use, keyed by API and client id), shared with every other process on
+the store, at ``GREENHOUSE_RATE_LIMIT`` (default the docs' 75 per 30 s); inside one process the
+clients of a credential also share one ``RateLimiter``, which follows the ``X-RateLimit-*``
+headers (docs/greenhouse.md §3).
 """
 
 from __future__ import annotations
@@ -29,18 +33,21 @@ from thresher.greenhouse import (
     GreenhouseSettings,
     RateLimiter,
     RequestRecord,
+    SharedBudget,
     User,
 )
 from thresher.store import Store, StoredConnection, StoreError
 
 from ._credentials import SecretBox
 from ._errors import NoConnectionError, UnsupportedProviderError
+from ._resolve import _shared_budget_enabled as shared_budget_enabled
 
 __all__ = [
     "GREENHOUSE",
     "GreenhouseCredentials",
     "ResolvedGreenhouse",
     "check_greenhouse",
+    "greenhouse_budget",
     "open_greenhouse",
     "resolve_greenhouse",
     "save_greenhouse_connection",
@@ -171,15 +178,35 @@ def _limiter(settings: GreenhouseSettings) -> RateLimiter:
         return limiter
 
 
+def greenhouse_budget(store: Store, settings: GreenhouseSettings) -> SharedBudget:
+    """The rate budget every process on ``store`` shares for the credential of ``settings``:
+    ``rate_limit`` requests per ``rate_window``. A sliding window of that size never puts more
+    in one of Greenhouse's fixed windows, so the shared table of Harvest's accounts serves as it
+    is (no Greenhouse table); the key names the API and the client id, so a sandbox and the
+    real Greenhouse, or two credentials, never share one."""
+    return store.rate_budget(
+        f"greenhouse {settings.base_url} client {settings.client_id or '-'}",
+        limit=settings.rate_limit,
+        window=settings.rate_window,
+    )
+
+
 def open_greenhouse(
     store: Store,
     connection: str | StoredConnection | ResolvedGreenhouse | None = None,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     on_request: Callable[[RequestRecord], None] | None = None,
+    limiter: RateLimiter | None = None,
+    shared_budget: bool = True,
 ) -> AsyncGreenhouse:
     """An ``AsyncGreenhouse`` for a saved Greenhouse connection. It starts from the token saved
-    last (if its hour is not over) and saves each token it mints, sealed, best effort."""
+    last (if its hour is not over) and saves each token it mints, sealed, best effort.
+
+    It draws from the credential's rate budget in ``store`` (``greenhouse_budget``), shared with
+    every other process on the store; ``shared_budget=False`` or ``THRESHER_SHARED_BUDGET=off``
+    leave it to the in-process limiter alone. ``limiter`` replaces the process's limiter of the
+    credential (an embedder isolating clients; tests standing in for two processes)."""
     resolved = (
         connection if isinstance(connection, ResolvedGreenhouse) else resolve_greenhouse(store, connection)
     )
@@ -197,7 +224,12 @@ def open_greenhouse(
     return AsyncGreenhouse(
         resolved.settings,
         transport=transport,
-        limiter=_limiter(resolved.settings),
+        limiter=limiter or _limiter(resolved.settings),
+        shared_budget=(
+            greenhouse_budget(store, resolved.settings)
+            if shared_budget and shared_budget_enabled()
+            else None
+        ),
         token=resolved.credentials.token(resolved.settings.sub),
         on_token=save,
         on_request=on_request,

@@ -10,7 +10,8 @@ name; every fact relied on is in ``docs/greenhouse.md``::
             print(user.primary_email)
 
 Tokens are minted with OAuth client credentials acting as ``sub`` and renewed before their hour
-is up; requests are paced by Greenhouse's ``X-RateLimit-*`` headers and wait out ``Retry-After``;
+is up; requests are paced by Greenhouse's ``X-RateLimit-*`` headers and wait out ``Retry-After``
+(across processes too, given a ``SharedBudget``);
 pages follow ``Link: rel="next"``; errors are classified by body into the exceptions below, each
 naming its fix (a missing scope, a ``sub`` that is not a Site Admin, an expired token, a wrong or
 revoked credential).
@@ -48,7 +49,7 @@ from ._errors import (
 )
 from ._models import FutureJobPermission, InterviewerTag, JobPermission, User, UserEmail, UserRole
 from ._pagination import Page
-from ._ratelimit import RateLimiter, RateLimitHeaders, parse_retry_after
+from ._ratelimit import BudgetPlace, RateLimiter, RateLimitHeaders, SharedBudget, parse_retry_after
 from ._requests import UserCreate, UserUpdate
 from ._scopes import ALL_SCOPES, READ_SCOPES, required_scope
 from ._settings import (
@@ -71,6 +72,7 @@ __all__ = [
     "AsyncGreenhouse",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetPlace",
     "ClientCredentialsAuth",
     "ConfigurationError",
     "CredentialsError",
@@ -95,6 +97,7 @@ __all__ = [
     "RequestRecord",
     "RetryableError",
     "ServerError",
+    "SharedBudget",
     "StaticTokenAuth",
     "TokenExpiredError",
     "TransportError",

@@ -51,7 +51,8 @@ class AsyncGreenhouse(Core):
 
     ``AsyncGreenhouse(GreenhouseSettings.from_env())`` or
     ``AsyncGreenhouse(client_id=..., client_secret=..., sub=...)``; ``transport`` is the test
-    seam, ``limiter`` shares one ``RateLimiter`` between clients of one credential, ``on_request``
+    seam, ``limiter`` shares one ``RateLimiter`` between clients of one credential in a process,
+    ``shared_budget`` one budget between the processes of a credential (``SharedBudget``), ``on_request``
     receives a ``RequestRecord`` per exchange. Use as ``async with`` or call ``aclose()``.
     """
 

@@ -28,7 +28,7 @@ from ._errors import (
     error_from_response,
 )
 from ._pagination import Page, iterate_pages
-from ._ratelimit import RateLimiter, parse_retry_after
+from ._ratelimit import RateLimiter, SharedBudget, parse_retry_after
 from ._redact import Redactor
 from ._settings import GreenhouseSettings
 from ._transport import PacedTransport, RequestHook
@@ -71,6 +71,7 @@ class Core:
         transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None = None,
         limiter: RateLimiter | None = None,
+        shared_budget: SharedBudget | None = None,
         attempts: int = 5,
         backoff: float = 0.5,
         on_request: RequestHook | None = None,
@@ -115,6 +116,8 @@ class Core:
                 )
         self.auth = auth
         self.limiter = limiter or RateLimiter(settings.rate_limit, settings.rate_window)
+        #: The budget other processes on the credential share (None: this process paces alone).
+        self.shared_budget = shared_budget
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._base = httpx.URL(settings.base_url + "/")
@@ -125,6 +128,7 @@ class Core:
                 self.limiter,
                 on_request=on_request,
                 max_in_flight=settings.max_in_flight,
+                shared_budget=shared_budget,
             ),
             auth=auth,
             headers={"User-Agent": settings.user_agent, "Accept": "application/json"},

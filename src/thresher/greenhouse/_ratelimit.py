@@ -11,6 +11,14 @@ callers sleep until the window's end; a 429 pauses every caller for its ``Retry-
 
 A ``Reset`` below 10^9 is read as seconds from now rather than an epoch [U]. The server's clock
 (``Date``) is used to read the epoch when it differs from ours by more than two seconds.
+
+A limiter only knows its own process. Greenhouse counts per credential, however many processes
+send (a SCIM bridge, a scheduled sync, an admin's terminal), so those processes share one budget
+through a ``SharedBudget`` (the store keeps one per credential: docs/greenhouse.md §3, and
+docs/architecture.md, "Coordination between processes"). The transport takes its turn from this
+limiter first, which orders the tasks of the process and follows the headers, then a place from
+the shared budget, the outer gate. The protocol is Harvest's client's, restated here so this
+package stays standalone: one store budget serves both products.
 """
 
 from __future__ import annotations
@@ -22,10 +30,41 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["RateLimitHeaders", "RateLimiter", "parse_retry_after"]
+__all__ = ["BudgetPlace", "RateLimitHeaders", "RateLimiter", "SharedBudget", "parse_retry_after"]
+
+
+class BudgetPlace(Protocol):
+    """A place in a shared budget: send after ``delay`` seconds (from when ``reserve`` returned),
+    then hand ``handle`` back to ``complete``. Without a handle nothing was reserved (every place
+    is taken): ask again after ``delay``."""
+
+    @property
+    def delay(self) -> float: ...
+
+    @property
+    def handle(self) -> object | None: ...
+
+
+@runtime_checkable
+class SharedBudget(Protocol):
+    """One credential's rate budget shared with other processes (``AsyncGreenhouse(shared_budget=)``).
+
+    Its methods block (a database round trip, say): the transport calls them in a worker thread.
+    ``reserve`` takes the next place and says when the request may go; ``complete`` is called once
+    its answer arrived (or it failed), so the budget can date the request by its answer;
+    ``pause`` holds every process: a 429's ``Retry-After``, or a window Greenhouse says is spent
+    (``X-RateLimit-Remaining: 0``) until its ``X-RateLimit-Reset``.
+    """
+
+    def reserve(self) -> BudgetPlace: ...
+
+    def complete(self, handle: object) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 def _int(value: str | None) -> int | None:
