@@ -30,7 +30,20 @@ if TYPE_CHECKING:
     from thresher.greenhouse import AsyncGreenhouse
     from thresher.store import Store, StoredConnection
 
-__all__ = ["greenhouse_connection", "greenhouse_login", "report_greenhouse_connection"]
+__all__ = [
+    "GREENHOUSE_ACCESS_ROLES",
+    "greenhouse_access_role",
+    "greenhouse_connection",
+    "greenhouse_login",
+    "report_greenhouse_connection",
+]
+
+#: ``users list --access-role`` on a Greenhouse connection. Greenhouse's user permission levels
+#: are Site Admin, Job Admin and Basic (docs/greenhouse.md §6); the mirror keeps Site Admin (a
+#: user field, ``access_roles`` ``site_admin``), while Job Admin and Basic differ only by job
+#: permissions, which the sync does not read: those two are refused saying so, not guessed.
+GREENHOUSE_ACCESS_ROLES = ("site_admin",)
+_UNMIRRORED_LEVELS = ("job_admin", "basic")
 
 #: The read families ``connections test`` tries (one request each), by the scope each needs.
 _PROBES = (
@@ -43,6 +56,27 @@ _PROBES = (
 
 def _usage(message: str, hint: str) -> typer.BadParameter:
     return typer.BadParameter(f"{message}. {hint}")
+
+
+def greenhouse_access_role(value: str) -> str:
+    """``value`` as the mirror spells a Greenhouse permission level, or one usage error (exit 2)
+    listing the values a Greenhouse connection accepts."""
+    role = value.strip().lower().replace("-", "_").replace(" ", "_")
+    if role in GREENHOUSE_ACCESS_ROLES:
+        return role
+    valid = ", ".join(GREENHOUSE_ACCESS_ROLES)
+    if role in _UNMIRRORED_LEVELS:
+        raise typer.BadParameter(
+            f"{value!r} cannot be filtered on a Greenhouse connection: Job Admin and Basic users "
+            "differ only by their job permissions, which the mirror does not hold (it records "
+            f"Site Admin). Use {valid}, or list everyone without --access-role",
+            param_hint="'--access-role'",
+        )
+    raise typer.BadParameter(
+        f"{value!r} is not a Greenhouse permission level; on a Greenhouse connection use {valid} "
+        "(Job Admin and Basic are not in the mirror)",
+        param_hint="'--access-role'",
+    )
 
 
 def _secret(source: str | None, stdin: bool) -> str:

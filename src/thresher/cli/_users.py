@@ -52,9 +52,14 @@ _SORTS: dict[SortKey, Callable[[StoredUser], Any]] = {
 }
 
 
-def _access_role(value: str | None) -> str | None:
+def _access_role(value: str | None, provider: str) -> str | None:
+    """The filter in the vocabulary of the connection's product (docs/greenhouse.md §6)."""
     if value is None:
         return None
+    if provider == "greenhouse":
+        from ._greenhouse import greenhouse_access_role
+
+        return greenhouse_access_role(value)
     role = value.strip().lower()
     if role not in _ACCESS_ROLES:
         raise typer.BadParameter(
@@ -87,7 +92,9 @@ def list_users(
     email: str | None = typer.Option(None, "--email", help="Exact email, any case."),
     name: str | None = typer.Option(None, "--name", help="Part of the first or last name."),
     access_role: str | None = typer.Option(
-        None, "--access-role", help=f"One of Harvest's: {', '.join(_ACCESS_ROLES)}."
+        None,
+        "--access-role",
+        help=f"One of Harvest's: {', '.join(_ACCESS_ROLES)}; on a Greenhouse connection: site_admin.",
     ),
     role: str | None = typer.Option(None, "--role", help="A business role name, any case."),
     active: bool = typer.Option(False, "--active", help="Only active users."),
@@ -107,11 +114,11 @@ def list_users(
     if active and archived:
         raise typer.BadParameter("--active and --archived exclude each other", param_hint="'--archived'")
     output = choose_format(fmt, json_out)
-    wanted_access = _access_role(access_role)
     from thresher.connections import resolve
 
     store = read_store(database_url)
     conn = resolve(store, connection, any_provider=True).connection
+    wanted_access = _access_role(access_role, conn.provider)
     wanted_role = _role_name(store, conn.id, role)
     users = store.list_users(
         conn.id,
