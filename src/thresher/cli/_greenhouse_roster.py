@@ -2,8 +2,11 @@
 Greenhouse's column set (``thresher.provision.GREENHOUSE_COLUMNS``; docs/greenhouse.md §6).
 
 ``_roster.py`` hands a Greenhouse connection over here right after resolving it. Saved plans
-(``plan -o``, ``apply PLAN.json``) exist only for Harvest connections so far: asking for one on a
-Greenhouse connection is a usage error (exit 2).
+work as Harvest's (``thresher.provision`` ``save_plan``, ``check_saved_plan``, with Greenhouse's
+``PlanBasis``): ``plan FILE -o PLAN.json`` records the plan and what it was computed against;
+``apply PLAN.json`` syncs the mirror, refuses the whole plan if Greenhouse moved meanwhile
+(``PlanStaleError``, exit 1, nothing written), and otherwise carries out exactly that plan
+without asking again (it was reviewed).
 """
 
 # Heavy stacks (SQLAlchemy, pydantic models, httpx, SCIM) are imported inside the functions that
@@ -28,13 +31,6 @@ if TYPE_CHECKING:
     from thresher.store import Store, StoredConnection
 
 __all__ = ["greenhouse_apply", "greenhouse_plan"]
-
-
-def _no_saved_plans(what: str) -> typer.BadParameter:
-    return typer.BadParameter(
-        f"{what} does not exist for Greenhouse connections yet; plan and apply the roster file "
-        "itself ('thresher apply roster.csv')"
-    )
 
 
 def _summary(plan: Plan) -> str:
@@ -106,11 +102,8 @@ def greenhouse_plan(
     output: Path | None,
     json_out: bool,
 ) -> Plan:
-    if output is not None:
-        raise _no_saved_plans("saving a plan (-o)")
-
     from thresher.connections import open_greenhouse
-    from thresher.provision import load_greenhouse_roster
+    from thresher.provision import load_greenhouse_roster, save_plan
 
     load_greenhouse_roster(file)  # a bad file costs no request
 
@@ -128,7 +121,37 @@ def greenhouse_plan(
 
     plan = asyncio.run(go())
     _show(plan, json_out)
+    if output is not None:
+        save_plan(output, plan, store, connection, source=str(file))
+        shown = escape(str(output))
+        err_console.print(f"Saved the plan to {shown}; carry it out with: thresher apply {shown}")
     return plan
+
+
+def _apply_saved(store: Store, connection: StoredConnection, path: Path, *, json_out: bool) -> None:
+    """``apply PLAN.json``: exactly the saved plan, only while Greenhouse still matches it."""
+    from thresher.connections import open_greenhouse
+    from thresher.provision import apply_greenhouse_plan, check_saved_plan, load_saved_plan
+    from thresher.sync import GreenhouseSync, SyncOptions
+
+    saved = load_saved_plan(path)
+
+    async def go() -> dict[str, int]:
+        async with open_greenhouse(store, connection) as client:
+            # The mirror must show Greenhouse as it is now before the plan is compared with it.
+            await GreenhouseSync(store, client, connection, SyncOptions()).run()
+            check_saved_plan(store, connection, saved, str(path))
+            if not json_out:
+                _show(saved.plan, False)
+            if not saved.plan:
+                return {}
+            return await apply_greenhouse_plan(client, store, connection, saved.plan)
+
+    applied = asyncio.run(go())
+    if json_out:
+        print_json({**saved.plan.as_dict(), "provider": "greenhouse", "applied": applied})
+    elif saved.plan:
+        out.print("Applied " + ", ".join(f"{n} {k}" for k, n in sorted(applied.items())) + ".")
 
 
 def greenhouse_apply(
@@ -145,7 +168,10 @@ def greenhouse_apply(
     from thresher.provision import apply_greenhouse_plan
 
     if file.suffix.casefold() == ".json":
-        raise _no_saved_plans("applying a saved plan")
+        if prune or max_archive is not None:
+            raise typer.BadParameter("a saved plan already says what to deactivate", param_hint="--prune")
+        _apply_saved(store, connection, file, json_out=json_out)
+        return
 
     from thresher.connections import open_greenhouse
     from thresher.provision import load_greenhouse_roster

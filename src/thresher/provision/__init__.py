@@ -21,6 +21,9 @@ from ._ops import OffboardResult, ProvisionError, UnknownUserError, find_user, o
 from ._roster import Change, Plan, PruneRefusedError, default_max_archive, make_plan, membership_diff
 from ._roster_file import COLUMNS, MAX_CELL_CHARS, MAX_FILE_BYTES, RosterError, RosterRow, load_roster
 from ._saved_plan import (
+    GREENHOUSE_BASIS,
+    HARVEST_BASIS,
+    PlanBasis,
     PlanStaleError,
     SavedPlan,
     check_saved_plan,
@@ -33,7 +36,9 @@ from ._writes import WriteThrough
 __all__ = [
     "COLUMNS",
     "FROZEN_WHEN_ARCHIVED",
+    "GREENHOUSE_BASIS",
     "GREENHOUSE_COLUMNS",
+    "HARVEST_BASIS",
     "MAX_CELL_CHARS",
     "MAX_FILE_BYTES",
     "Change",
@@ -44,6 +49,7 @@ __all__ = [
     "JoinerStep",
     "OffboardResult",
     "Plan",
+    "PlanBasis",
     "PlanStaleError",
     "ProvisionError",
     "PruneRefusedError",

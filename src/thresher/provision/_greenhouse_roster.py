@@ -53,6 +53,9 @@ GREENHOUSE_COLUMNS = ("email", "first_name", "last_name", "employee_id", "job_ti
 #: Stages in the order apply runs them.
 STAGES = ("activate", "create", "update", "deactivate")
 _MANAGED = ("first_name", "last_name", "employee_id", "job_title")
+#: The managed fields kept in ``greenhouse_users`` rather than the shared ``users`` table (a
+#: saved plan's basis reads them there: ``_saved_plan.GREENHOUSE_BASIS``).
+GREENHOUSE_MANAGED_EXTRA = ("employee_id", "job_title")
 
 
 @dataclasses.dataclass(frozen=True)
