@@ -31,6 +31,11 @@ def gcli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GreenhouseCli]:
         cli = GreenhouseCli(target, f"sqlite:///{db}")
         cli.login()
         cli("sync")
+        admin = sandbox.state.users[sandbox.state.admin_id]
+        # A roster Greenhouse already matches: plan and apply work, and change nothing.
+        (db.parent / "roster.csv").write_text(
+            f"email,first_name,last_name\n{admin.primary_email},{admin.first_name},{admin.last_name}\n"
+        )
         yield cli
 
 
@@ -88,6 +93,9 @@ WORKING = [
     (("changes",), "created"),
     (("connections", "list"), "greenhouse"),
     (("connections", "test"), "harvest:users:list"),
+    (("plan", "{roster}"), "No changes"),
+    (("plan", "{roster}", "-o", "{saved}"), "Saved the plan"),
+    (("apply", "{roster}", "--yes"), "No changes"),
 ]
 
 
@@ -98,7 +106,13 @@ def test_an_everyday_command_works(gcli: GreenhouseCli, command: tuple[str, ...]
     state = gcli.target.sandbox.state
     admin = state.users[state.admin_id].primary_email
     assert admin is not None
-    values = {"{who}": _someone(gcli), "{admin}": admin}
+    folder = Path(gcli.database_url.removeprefix("sqlite:///")).parent
+    values = {
+        "{who}": _someone(gcli),
+        "{admin}": admin,
+        "{roster}": str(folder / "roster.csv"),
+        "{saved}": str(folder / "plan.json"),
+    }
     result = gcli(*(values.get(part, part) for part in command))
     assert values.get(shown, shown) in result.stdout + result.stderr
 
