@@ -226,9 +226,7 @@ def open_greenhouse(
         transport=transport,
         limiter=limiter or _limiter(resolved.settings),
         shared_budget=(
-            greenhouse_budget(store, resolved.settings)
-            if shared_budget and shared_budget_enabled()
-            else None
+            greenhouse_budget(store, resolved.settings) if shared_budget and shared_budget_enabled() else None
         ),
         token=resolved.credentials.token(resolved.settings.sub),
         on_token=save,
