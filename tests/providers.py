@@ -85,6 +85,8 @@ class Provider:
     idle_requests: int
     #: The path of the user listing (``FailingPages``).
     listing: str
+    #: Requests the bridge makes to take a user's access away (Greenhouse reads the user back).
+    archive_requests: int
     _settings: Any = dataclasses.field(repr=False)
 
     @property
@@ -154,6 +156,14 @@ class Provider:
         else:
             await client.delete_user(user_id)
 
+    def user(self, user_id: int) -> tuple[str, str, str, bool]:
+        """(first name, last name, primary email, active) as the sandbox holds the user."""
+        if isinstance(self.sandbox, GreenhouseSandbox):
+            gh = self.sandbox.state.users[user_id]
+            return (gh.first_name or "", gh.last_name or "", gh.primary_email or "", not gh.deactivated)
+        hv = self.sandbox.state.users[user_id]
+        return (hv.first_name, hv.last_name, hv.email, hv.is_active)
+
     def requests(self) -> int:
         """Requests the sandbox has answered so far."""
         if isinstance(self.sandbox, GreenhouseSandbox):
@@ -187,6 +197,7 @@ def make_provider(
             HarvestServerError,
             2,
             r"^/v2/users$",
+            1,
             settings_for(sandbox, HARVEST_ORIGIN),
         )
     assert name == "greenhouse", name
@@ -205,7 +216,16 @@ def make_provider(
     )
     resolved = save_greenhouse_connection(store, connection_name, settings, make_default=True)
     return Provider(
-        name, store, resolved.connection, gh, "deactivate", GreenhouseServerError, 1, r"^/v3/users$", settings
+        name,
+        store,
+        resolved.connection,
+        gh,
+        "deactivate",
+        GreenhouseServerError,
+        1,
+        r"^/v3/users$",
+        2,
+        settings,
     )
 
 
@@ -228,4 +248,3 @@ def provider_name(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def provider(provider_name: str, store: Store) -> Provider:
     """A 40-user sandbox of ``provider_name`` and its connection in ``store``."""
     return make_provider(provider_name, store)
-
