@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from providers import SECRET_KEY, make_provider
+from thresher.greenhouse import AsyncGreenhouse
+from thresher.harvest import AsyncHarvest
 from thresher.provision import WriteThrough
 from thresher.scim import BridgeBase, GreenhouseScimBridge, MirrorStorage, ScimBridge, TokenStore
 from thresher.store import Store
@@ -25,6 +27,8 @@ async def test_greenhouse_s_bridge_has_every_shared_attribute_of_harvest_s(
     harvest = make_provider("harvest", store, users=3, connection_name="h")
     greenhouse = make_provider("greenhouse", store, users=3, connection_name="g")
     async with harvest.client() as harvest_client, greenhouse.client() as greenhouse_client:
+        assert isinstance(harvest_client, AsyncHarvest)
+        assert isinstance(greenhouse_client, AsyncGreenhouse)
         ours = ScimBridge(WriteThrough(harvest_client, store, harvest.connection), TokenStore(store))
         theirs = GreenhouseScimBridge(greenhouse_client, store, greenhouse.connection, TokenStore(store))
         for bridge in (ours, theirs):
