@@ -74,6 +74,10 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Session]]:
 def test_scim_test_reports_every_check_success(
     store: Store, sessions: list[Session], provider_name: str
 ) -> None:
+    if provider_name == "greenhouse" and store.engine.dialect.name != "sqlite":
+        # CI time: what the database does under the Greenhouse bridge is scim2-tester's to check,
+        # on both databases (test_scim2_tester.py); discovery is the same on either.
+        pytest.skip("Greenhouse's scim2-cli run is on SQLite only (test_scim2_tester covers PostgreSQL)")
     with serve_provider_bridge(store, provider_name) as running:
         result = CliRunner().invoke(
             cli,
