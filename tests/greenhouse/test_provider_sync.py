@@ -1,6 +1,8 @@
-"""A Greenhouse connection end to end in the store: saved, resolved, synced (full, incremental,
-resumed, reconciled), with its Greenhouse-only fields in the change log; the Harvest path refuses
-it. Real SQLite and PostgreSQL (``store``), the Greenhouse sandbox in-process."""
+"""A Greenhouse connection in the store: saved with its secret sealed, resolved, its token reused,
+its Greenhouse-only fields in the change log; the Harvest path refuses it. Real SQLite and
+PostgreSQL (``store``), the Greenhouse sandbox in-process. The sync's shared guarantees (full,
+incremental, resumed, reconciled, tombstones) are tests/sync/test_sync.py's conformance tests,
+run for this provider too."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from thresher.connections import (
     resolve_greenhouse,
 )
 from thresher.greenhouse import UserUpdate
-from thresher.store import USERS_RESOURCE, Store, greenhouse_fields
-from thresher.sync import GreenhouseSync, SyncError, SyncOptions
+from thresher.store import Store, greenhouse_fields
+from thresher.sync import SyncError
 
 from .conftest import Target
 from .provider_harness import save_site, settings_for
@@ -65,97 +67,26 @@ def test_a_harvest_connection_is_not_a_greenhouse_one(store: Store) -> None:
         resolve_greenhouse(store, "acme")
 
 
-async def test_full_sync_mirrors_every_user_with_the_shared_fields(asgi_target: Target, store: Store) -> None:
-    site = save_site(asgi_target, store)
-    report = await site.sync()
-    assert report.kind == "full"
-    state = asgi_target.sandbox.state
-    listed = [u for u in state.users.values() if not u.service_account]
-    assert report.users_seen == len(listed)
-    assert report.events["created"] == len(listed)
-    mirrored = {u.harvest_id: u for u in store.list_users(site.connection_id)}
-    assert set(mirrored) == {u.id for u in listed}
-    for user in listed:
-        got = mirrored[user.id]
-        assert (got.first_name, got.last_name) == (user.first_name, user.last_name)
-        assert got.email == user.primary_email
-        assert got.is_active is (not user.deactivated)
-        assert ("site_admin" in got.access_roles) is user.site_admin
-    extra = greenhouse_fields(store, site.connection_id)
-    assert extra[state.admin_id]["employee_id"] == state.users[state.admin_id].employee_id
-    # A second run reads again and records nothing.
-    again = await site.sync(full=True)
-    assert again.changes == 0
-
-
-async def test_incremental_sync_reads_only_what_changed_and_logs_it(
+async def test_greenhouse_only_fields_are_mirrored_and_their_changes_logged(
     asgi_target: Target, store: Store
 ) -> None:
+    # The shared fields, windows, resumes and tombstones are tests/sync/test_sync.py's conformance
+    # tests (``provider``); what only Greenhouse has lives in ``greenhouse_users`` (r0010).
     site = save_site(asgi_target, store)
     await site.sync()
     state = asgi_target.sandbox.state
+    extra = greenhouse_fields(store, site.connection_id)
+    assert extra[state.admin_id]["employee_id"] == state.users[state.admin_id].employee_id
     target_id = next(
         u.id
         for u in state.users.values()
         if not u.deactivated and u.id != state.admin_id and not u.service_account
     )
     async with site.open() as client:
-        await client.deactivate_user(target_id)
-        await client.update_user(target_id, UserUpdate(employee_id="E-4242", first_name="Renamed"))
-    report = await site.sync()
-    assert report.kind == "incremental"
-    assert report.users_seen < len(state.users) - 1
-    events = [e for e in store.list_events(site.connection_id) if e.harvest_id == target_id]
-    kinds = [e.kind for e in events]
-    assert kinds[0] == "created"
-    assert "archived" in kinds
-    updated = [e for e in events if e.kind == "updated"]
-    assert any(e.changes.get("first_name", {}).get("after") == "Renamed" for e in updated)
-    assert any(e.changes.get("employee_id", {}).get("after") == "E-4242" for e in updated)
-    mirrored = store.get_user(site.connection_id, target_id)
-    assert mirrored is not None
-    assert mirrored.is_active is False
-
-
-async def test_an_interrupted_listing_resumes_from_its_last_page(asgi_target: Target, store: Store) -> None:
-    site = save_site(asgi_target, store)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_first_page(stage: str, done: int, total: int | None) -> None:
-        raise Stop
-
-    async with site.open() as client:
-        engine = GreenhouseSync(store, client, store.get_connection("gh"), SyncOptions(per_page=10))
-        with pytest.raises(Stop):
-            await engine.run(progress=stop_after_first_page)
-    state = store.get_sync_state(site.connection_id, USERS_RESOURCE)
-    assert state.in_progress
-    assert state.resume_url is not None
-    assert len(store.list_users(site.connection_id)) == 10
-    report = await site.sync(per_page=10)
-    assert report.resumed
-    assert report.kind == "full"
-    assert report.caught_up
-    listed = {u.id for u in asgi_target.sandbox.state.users.values() if not u.service_account}
-    assert {u.harvest_id for u in store.list_users(site.connection_id)} == listed
-    assert report.events["created"] == len(listed) - 10
-
-
-async def test_a_user_gone_from_the_listing_becomes_a_tombstone(asgi_target: Target, store: Store) -> None:
-    site = save_site(asgi_target, store)
+        await client.update_user(target_id, UserUpdate(employee_id="E-4242"))
     await site.sync()
-    state = asgi_target.sandbox.state
-    gone = next(
-        u.id
-        for u in state.users.values()
-        if u.id not in (state.admin_id, state.basic_id) and not u.service_account
-    )
-    del state.users[gone]
-    report = await site.sync(full=True)
-    assert report.events["deleted"] == 1
-    assert store.get_user(site.connection_id, gone) is None
+    updated = store.list_events(site.connection_id, kind="updated")
+    assert [e.changes["employee_id"]["after"] for e in updated if e.harvest_id == target_id] == ["E-4242"]
 
 
 async def test_a_page_size_above_greenhouse_s_maximum_is_refused(asgi_target: Target, store: Store) -> None:

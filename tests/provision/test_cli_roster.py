@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import Cli
+from .conftest import Cli, ProviderCli
 
 HEADER = (
     "email,first_name,last_name,access_roles,roles,weekly_capacity_hours,timezone,is_contractor,"
@@ -84,27 +84,68 @@ def test_plan_apply_and_reapply(cli: Cli, tmp_path: Path) -> None:
     assert len(state.outbox) - outbox_before == 3
 
 
-def test_prune_archives_missing_users_but_never_the_token_owner(cli: Cli, tmp_path: Path) -> None:
+def test_plan_apply_and_reapply_the_columns_both_products_have(
+    provider_cli: ProviderCli, tmp_path: Path
+) -> None:
+    # Harvest's whole column set is test_plan_apply_and_reapply's; this runs for a Harvest and a
+    # Greenhouse connection (docs/greenhouse.md §6 "Roster"): names, active, creates.
+    cli = provider_cli
+    cli("sync")
+    (rename, rename_email, _, rename_last), (leave, leave_email, leave_first, leave_last) = cli.active()[:2]
+    back, back_email, back_first, back_last = cli.inactive()[0]
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        cli.header
+        + "new.hire@example.com,New,Hire,,true\n"
+        + f"{rename_email},Renamed,{rename_last},,\n"
+        + f"{back_email},{back_first},{back_last},,true\n"
+        + f"{leave_email},{leave_first},{leave_last},,false\n"
+    )
+    before, sent = cli.requests(), cli.emails_sent()
+    plan = cli.json("plan", str(roster))
+    assert cli.writes(before) == []  # planning reads the mirror (and asks who owns the token)
+    expected = {"create": 1, "update": 1, cli.restore: 1, cli.archive: 1}
+    assert plan["counts"] == expected
+    applied = cli.json("apply", str(roster), "--yes")
+    assert applied["applied"] == expected
+    assert cli.user(rename) == ("Renamed", rename_last, True)
+    assert cli.user(back)[2] is True
+    assert cli.user(leave)[2] is False
+    created = cli.users_by_email()["new.hire@example.com"]
+    assert cli.user(created) == ("New", "Hire", True)
+    assert cli.emails_sent() - sent == (1 if cli.invites else 0)
+    # The mirror holds every answer: a re-plan and a re-apply find nothing to do, send nothing.
+    again = cli.json("apply", str(roster), "--yes")
+    assert again["changes"] == []
+    assert again["applied"] == {}
+    shown = cli("plan", str(roster))
+    assert "No changes" in shown.stdout + shown.stderr
+    assert cli.emails_sent() - sent == (1 if cli.invites else 0)
+
+
+def test_prune_archives_missing_users_but_never_the_token_owner(
+    provider_cli: ProviderCli, tmp_path: Path
+) -> None:
+    # Runs for a Harvest and a Greenhouse connection: the owner is the token's (Harvest) or the
+    # sub the credential acts as (Greenhouse, docs/greenhouse.md §6 "Roster").
+    cli = provider_cli
     cli("sync")
     roster = tmp_path / "roster.yaml"
     roster.write_text("users:\n  - email: only@example.com\n    first_name: Only\n    last_name: One\n")
-    owner = cli.sandbox.user_for_token(cli.sandbox.credentials.admin_token)
-    assert owner is not None
-    active_before = [u.id for u in cli.sandbox.state.users.values() if u.is_active]
+    active_before = [uid for uid, *_ in cli.active()]
     plan = cli.json("plan", str(roster), "--prune", "--max-archive", "100")
-    # The env connection has not recorded its owner: plan and apply ask Harvest (users/me), and
-    # the owner is not listed at all, not even as a warning.
-    assert owner.email not in cli("plan", str(roster), "--prune", "--max-archive", "100").stdout
-    assert owner.email not in {c["target"] for c in plan["changes"]}
+    owner_email = next(e for e, uid in cli.users_by_email().items() if uid == cli.owner_id)
+    # The owner is not listed at all, not even as a warning.
+    assert owner_email not in cli("plan", str(roster), "--prune", "--max-archive", "100").stdout.casefold()
+    assert owner_email not in {c["target"].casefold() for c in plan["changes"]}
     assert plan["warnings"] == []
     result = cli.json("apply", str(roster), "--yes", "--prune", "--max-archive", "100")
     assert result["warnings"] == []
     assert plan["counts"]["create"] == 1
-    state = cli.sandbox.state
-    still_active = {u.id for u in state.users.values() if u.is_active}
-    assert still_active == {owner.id, cli.users_by_email()["only@example.com"].id}
-    assert len(active_before) - 1 == result["counts"]["archive"]
-    assert all(uid in state.users for uid in active_before)  # archived, never deleted
+    assert cli.active() == [(cli.users_by_email()["only@example.com"], "only@example.com", "Only", "One")]
+    assert cli.is_active(cli.owner_id)
+    assert len(active_before) == result["counts"][cli.archive]
+    assert all(uid in cli.users_by_email().values() for uid in active_before)  # archived, never deleted
 
 
 def test_a_bad_file_is_refused_whole_with_line_numbers(cli: Cli, tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""plan as terraform's: the mirror's age and refresh, exit codes, +/- membership, safe prune."""
+"""plan as terraform's: the mirror's age and refresh, exit codes, +/- membership, safe prune. The
+prune guards and exit codes run for a Harvest and a Greenhouse connection (``provider_cli``);
+roles and deletions are Harvest's (docs/greenhouse.md §6, "Roster")."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from thresher.sandbox import SandboxConfig
 
 from ._harvest import harvest, requests, writes
-from .conftest import Cli
+from .conftest import Cli, ProviderCli
 
 HEADER = "email,first_name,last_name,roles,active\n"
 
@@ -33,43 +35,76 @@ def _keep(cli: Cli, path: Path, users: list[tuple[int, str, str, str]]) -> None:
     path.write_text(HEADER + "".join(f"{e},{f},{last},,\n" for _, e, f, last in users))
 
 
-@pytest.mark.parametrize("content", ["", HEADER, HEADER + "\n\n"])
-def test_prune_refuses_an_empty_or_header_only_file(cli: Cli, tmp_path: Path, content: str) -> None:
+def _keep_rows(cli: ProviderCli, path: Path, users: list[tuple[int, str, str, str]]) -> None:
+    path.write_text(cli.header + "".join(f"{e},{f},{last},,\n" for _, e, f, last in users))
+
+
+# -- conformance: the same tests on a Harvest and a Greenhouse connection (``provider_cli``) ----
+
+
+@pytest.mark.parametrize("content", ["", "header", "header\n\n"])
+def test_prune_refuses_an_empty_or_header_only_file(
+    provider_cli: ProviderCli, tmp_path: Path, content: str
+) -> None:
+    cli = provider_cli
     cli("sync")
     path = tmp_path / "export.csv"
-    path.write_text(content)
-    before = requests(cli)
+    path.write_text(content.replace("header", cli.header.rstrip("\n")))
+    before, active = cli.requests(), cli.active()
     for command in (["plan", str(path), "--prune"], ["apply", str(path), "--prune", "--yes"]):
         result = cli(*command, ok=False)
         assert result.exit_code == 1, result.stderr
         assert "lists nobody" in result.stderr
-        assert "archive" not in result.stdout
-    assert writes(cli, before) == []
-    assert all(u.is_active for u in cli.sandbox.state.users.values() if u.id in dict(
-        (i, e) for i, e, *_ in _active(cli)))
+        assert cli.archive not in result.stdout
+    assert cli.writes(before) == []
+    assert cli.active() == active
 
 
-def test_a_prune_archiving_40_percent_refuses_unless_raised(cli: Cli, tmp_path: Path) -> None:
+def test_a_prune_archiving_40_percent_refuses_unless_raised(
+    provider_cli: ProviderCli, tmp_path: Path
+) -> None:
+    cli = provider_cli
     cli("sync")
-    active = _active(cli)
+    active = cli.active()
     kept = active[: len(active) * 6 // 10]
     archived = len(active) - len(kept)
     assert archived > 10  # more than the default limit (10 for up to 100 active users)
     path = tmp_path / "roster.csv"
-    _keep(cli, path, kept)
-    before = requests(cli)
+    _keep_rows(cli, path, kept)
+    before = cli.requests()
     refused = cli("plan", str(path), "--prune", ok=False)
     assert refused.exit_code == 1
-    assert f"would archive {archived} of" in refused.stderr
+    assert f"would {cli.archive} {archived} of" in refused.stderr
     assert f"--max-archive {archived}" in refused.stderr
     refused = cli("apply", str(path), "--prune", "--yes", ok=False)
     assert refused.exit_code == 1
-    assert writes(cli, before) == []
+    assert cli.writes(before) == []
     assert cli("plan", str(path), "--prune", "--max-archive", str(archived - 1), ok=False).exit_code == 1
     plan = cli.json("plan", str(path), "--prune", "--max-archive", str(archived))
-    assert plan["counts"] == {"archive": archived}
+    assert plan["counts"] == {cli.archive: archived}
     applied = cli.json("apply", str(path), "--prune", "--yes", "--max-archive", str(archived))
-    assert applied["applied"] == {"archive": archived}
+    assert applied["applied"] == {cli.archive: archived}
+    assert cli.active() == kept
+    assert cli.is_active(cli.owner_id)
+
+
+def test_detailed_exitcode(provider_cli: ProviderCli, tmp_path: Path) -> None:
+    cli = provider_cli
+    cli("sync")
+    same = tmp_path / "same.csv"
+    _keep_rows(cli, same, cli.active()[:3])
+    assert cli("plan", str(same), "--detailed-exitcode").exit_code == 0
+    new = tmp_path / "new.csv"
+    new.write_text(cli.header + "new@example.com,New,Person,,\n")
+    assert cli("plan", str(new), "--detailed-exitcode", ok=False).exit_code == 2
+    assert cli("plan", str(new), "--json", "--detailed-exitcode", ok=False).exit_code == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text(cli.header + "not-an-email,A,B,,\n")
+    assert cli("plan", str(bad), "--detailed-exitcode", ok=False).exit_code == 1
+    assert cli("plan", str(bad), ok=False).exit_code == 2  # without it, a bad file is a usage error
+
+
+# -- Harvest only: a user deleted behind the mirror (Greenhouse deletes nobody), roles ---------
 
 
 def test_an_archive_of_a_user_deleted_in_harvest_records_it_and_goes_on(cli: Cli, tmp_path: Path) -> None:
@@ -113,21 +148,6 @@ def test_role_membership_is_shown_as_a_diff(cli: Cli, tmp_path: Path) -> None:
     assert not any(email in line for email in others)  # never the whole list
     change = next(c for c in cli.json("plan", str(path))["changes"] if c["target"] == role.name)
     assert change["changes"]["members"] == {"add": [outsider.email], "remove": [member.email]}
-
-
-def test_detailed_exitcode(cli: Cli, tmp_path: Path) -> None:
-    cli("sync")
-    same = tmp_path / "same.csv"
-    _keep(cli, same, _active(cli)[:3])
-    assert cli("plan", str(same), "--detailed-exitcode").exit_code == 0
-    new = tmp_path / "new.csv"
-    new.write_text(HEADER + "new@example.com,New,Person,,\n")
-    assert cli("plan", str(new), "--detailed-exitcode", ok=False).exit_code == 2
-    assert cli("plan", str(new), "--json", "--detailed-exitcode", ok=False).exit_code == 2
-    bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "not-an-email,A,B,,\n")
-    assert cli("plan", str(bad), "--detailed-exitcode", ok=False).exit_code == 1
-    assert cli("plan", str(bad), ok=False).exit_code == 2  # without it, a bad file is a usage error
 
 
 def test_plan_shows_the_mirror_age_and_refreshes_a_stale_mirror(cli: Cli, tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""A SCIM bridge on a sandbox, in-process: the IdP side is an httpx client over ASGITransport."""
+"""A SCIM bridge on a sandbox, in-process: the IdP side is an httpx client over ASGITransport.
+
+``bridge``: Harvest's. ``site``: the bridge of a Harvest or a Greenhouse connection
+(``provider_name``, tests/providers.py), for the conformance tests that run for both."""
 
 from __future__ import annotations
 
@@ -10,11 +13,15 @@ import httpx
 import pytest
 
 from harvest_clients import FAST_RETRY, connection_for, engine, settings_for
+from providers import Provider, make_provider, provider, provider_name
+from thresher.greenhouse import AsyncGreenhouse
 from thresher.harvest import AsyncHarvest, LimiterRegistry
 from thresher.provision import WriteThrough
 from thresher.sandbox import Sandbox, SandboxConfig
-from thresher.scim import DeleteMode, ScimBridge, TokenStore
+from thresher.scim import BridgeBase, DeleteMode, GreenhouseScimBridge, ScimBridge, TokenStore
 from thresher.store import Store, StoredConnection
+
+__all__ = ["provider", "provider_name"]  # fixtures (tests/providers.py), for pytest
 
 SCIM = "application/scim+json"
 BASE = "http://bridge.test/scim/v2"
@@ -83,6 +90,42 @@ def scim_sandbox_config() -> SandboxConfig:
 async def bridge(store: Store, scim_sandbox_config: SandboxConfig) -> AsyncIterator[Harness]:
     async for harness in make_harness(store, scim_sandbox_config):
         yield harness
+
+
+@dataclasses.dataclass
+class Site:
+    """The bridge of one provider's connection, in-process, with the requests it sends counted."""
+
+    provider: Provider
+    bridge: BridgeBase
+    transport: CountingTransport
+    token: str
+    http: httpx.AsyncClient
+
+    def provider_requests(self) -> int:
+        return len(self.transport.requests)
+
+
+@pytest.fixture
+async def site(store: Store, provider_name: str) -> AsyncIterator[Site]:
+    provider = make_provider(provider_name, store, users=8, seed=3)
+    transport = CountingTransport(provider.sandbox.app)
+    async with provider.client(transport) as client:
+        await provider.engine(client).run(full=True)
+        tokens = TokenStore(store)
+        _, secret = tokens.create("idp")
+        bridge: BridgeBase
+        if isinstance(client, AsyncGreenhouse):
+            bridge = GreenhouseScimBridge(client, store, provider.connection, tokens)
+        else:
+            bridge = ScimBridge(WriteThrough(client, store, provider.connection), tokens)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=bridge.app, client=("10.1.2.3", 4321)),
+            base_url=BASE,
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        ) as http:
+            transport.requests.clear()
+            yield Site(provider, bridge, transport, secret, http)
 
 
 def is_scim_error(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def _serve(
     from thresher._serving import proxy_options
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
-    from thresher.scim import DeleteMode, ScimBridge, TokenStore
+    from thresher.scim import BridgeBase, DeleteMode, ScimBridge, TokenStore
 
     from ._access_log import AccessLog
 
@@ -198,7 +198,7 @@ def _serve(
             "No SCIM token yet: every request will get 401. "
             "Make one with 'thresher scim token create --name NAME'."
         )
-    bridge: ScimBridge
+    bridge: BridgeBase
     if resolved.connection.provider == "greenhouse":
         # Greenhouse Recruiting (docs/greenhouse.md §6): Users only; DELETE always deactivates.
         from thresher.connections import open_greenhouse

@@ -6,6 +6,7 @@ thresher (migration r0002). See ``ScimBridge`` for the app, ``TokenStore`` for i
 """
 
 from ._app import BridgeRequest, ScimBridge
+from ._base import BridgeBase, MirrorStorage
 from ._errors import TokenError
 from ._greenhouse_bridge import GreenhouseScimBridge
 from ._greenhouse_storage import GreenhouseScimUser, GreenhouseStorage, greenhouse_provider
@@ -26,6 +27,7 @@ from ._tokens import ScimToken, TokenStore
 __all__ = [
     "HARVEST_USER_SCHEMA",
     "TOLERANT_POLICY",
+    "BridgeBase",
     "BridgeRequest",
     "DeleteMode",
     "EnterpriseUser",
@@ -35,6 +37,7 @@ __all__ = [
     "HarvestStorage",
     "HarvestUser",
     "LocalRecords",
+    "MirrorStorage",
     "ScimBridge",
     "ScimGroup",
     "ScimToken",

@@ -9,19 +9,15 @@ build the same :class:`ScimBridge`; the tests drive ``bridge.app`` in-process.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
 from scim2_models import (
     ForbiddenException,
     InvalidValueException,
-    NotFoundException,
     Resource,
     SCIMException,
     UnauthorizedException,
@@ -30,10 +26,6 @@ from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.applications.base import VERSION_PREFIX
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from starlette.applications import Starlette
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import Response
-from starlette.routing import Mount
 
 from thresher._origin import set_origin
 from thresher.harvest import AsyncHarvest
@@ -41,6 +33,7 @@ from thresher.provision import WriteThrough
 from thresher.store import DatabaseBusyError, DatabaseUnavailableError
 from thresher.sync import SyncOptions
 
+from ._base import BridgeBase
 from ._errors import BusyError, UnavailableError, retry_after_of
 from ._fresh import SyncThread
 from ._group_reads import BridgeHandler, GroupResponse
@@ -85,7 +78,7 @@ class BridgeRequest(ScimRequest):
 
 
 class _BridgeApplication(ASGIApplication):
-    def __init__(self, storage: HarvestStorage, bridge: ScimBridge) -> None:
+    def __init__(self, storage: HarvestStorage, bridge: BridgeBase) -> None:
         super().__init__(storage, bridge.provider, BridgeService(bridge.provider))
         self.handler = BridgeHandler(self.service, storage)  # reads a group without a model per member
         self.tokens = bridge.tokens
@@ -207,7 +200,7 @@ def _resource_model(model: object, default: type[Resource[Any]]) -> type[Resourc
     return default
 
 
-class ScimBridge:
+class ScimBridge(BridgeBase):
     """The bridge for one Harvest connection, mounted at ``/scim/v2``.
 
     ``sync_client``: while serving, run incremental syncs every ``sync_interval`` seconds (with
@@ -219,8 +212,10 @@ class ScimBridge:
     answers 429 with ``Retry-After`` instead (identity providers give a request some tens of
     seconds; the retried create finds the user). ``own_user_id``: the Harvest user who owns the
     token (known from login), whom the bridge never deletes, deactivates or demotes; asked from
-    Harvest when not given.
+    Harvest when not given. The app, tokens and counters are ``BridgeBase``'s (``_base``).
     """
+
+    storage: HarvestStorage
 
     def __init__(
         self,
@@ -238,42 +233,25 @@ class ScimBridge:
         own_user_id: int | None = None,
     ) -> None:
         self.writer = writer
-        self.tokens = tokens
         self.sync_client = sync_client
         self.sync_options = sync_options
         self.sync_interval = sync_interval
         #: The running sync while serving with ``sync_client``.
         self.sync: SyncThread | None = None
-        self.flush_interval = flush_interval
-        self.close_client = close_client
         self.max_rate_wait = max_rate_wait
         self.guard = OwnUserGuard(writer.client, own_user_id)
-        self.provider = build_provider(user_model)
-        self.storage = HarvestStorage(
+        provider = build_provider(user_model)
+        storage = HarvestStorage(
             writer,
-            _resource_model(self.provider.model_for("User"), user_model),
-            _resource_model(self.provider.model_for("Group"), ScimGroup),
+            _resource_model(provider.model_for("User"), user_model),
+            _resource_model(provider.model_for("Group"), ScimGroup),
             delete_mode=delete_mode,
             guard=self.guard,
         )
-        self.work = self.storage.work
-        self.scim = _BridgeApplication(self.storage, self)
-        mount = Mount("/scim", app=self.scim)  # type: ignore[arg-type]
-        self.app = Starlette(
-            routes=[mount], lifespan=self._lifespan, exception_handlers={404: self._not_found}
-        )
+        super().__init__(storage, provider, tokens, flush_interval=flush_interval, close_client=close_client)
 
-    async def _not_found(self, request: StarletteRequest, exc: Exception) -> Response:
-        """A path outside ``/scim/`` (a control character in its first segments, say) gets a
-        SCIM 404 like any unknown SCIM path, not Starlette's plain-text one."""
-        error = self.scim.service.error_response(NotFoundException(detail="no SCIM endpoint at this path"))
-        return Response(json.dumps(error.body), int(error.status), media_type="application/scim+json")
-
-    def lifespan(self, app: object = None) -> contextlib.AbstractAsyncContextManager[None]:
-        """The bridge's background work (fresh lookups, token counters, closing the client):
-        pass it as ``lifespan=bridge.lifespan`` to the app the bridge is mounted in, since
-        Starlette gives mounted apps no lifespan events of their own."""
-        return self._lifespan(self.app)
+    def _application(self) -> _BridgeApplication:
+        return _BridgeApplication(self.storage, self)
 
     async def check_rate_wait(self) -> None:
         """429 (``BusyError``) when a request sent now would wait longer than ``max_rate_wait``
@@ -292,9 +270,10 @@ class ScimBridge:
         except SCIMException as exc:  # asked again by the first write that needs it
             log.warning("could not ask Harvest who owns the bridge's token: %s", exc)
 
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(self._flush_counts()), asyncio.create_task(self._learn_owner())]
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._learn_owner()]
+
+    async def _start(self) -> None:
         if self.sync_client is not None:
             # Incremental syncs, so changes made in Harvest directly reach the lookups; then the
             # writes whose user the sync just mirrored are completed.
@@ -307,24 +286,10 @@ class ScimBridge:
                 after_sync=self.storage.complete_pending,
             )
             self.sync.start()
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if self.sync is not None:
-                await self.sync.stop()
-            await self.work.write(self.tokens.flush)
-            if self.close_client:
-                await self.writer.client.aclose()
 
-    async def _flush_counts(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            try:
-                await self.work.write(self.tokens.flush)
-            except Exception:  # a busy database must not stop the bridge; the next flush retries
-                log.exception("could not save the SCIM request counts")
+    async def _stop(self) -> None:
+        if self.sync is not None:
+            await self.sync.stop()
+
+    async def _close_client(self) -> None:
+        await self.writer.client.aclose()

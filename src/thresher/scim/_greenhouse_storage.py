@@ -62,7 +62,7 @@ from thresher.harvest import normalize_email
 from thresher.store import Store, StoredConnection, StoredUser, apply_greenhouse_users, greenhouse_fields
 
 from ._errors import UnavailableError, UpstreamError, validation_detail
-from ._local import LocalRecords, UserExtras
+from ._local import UserExtras
 from ._mapping import _check_lengths, _shown_emails, harvest_email, is_address, user_extras
 from ._models import (
     ENTERPRISE_USER_SCHEMA,
@@ -72,7 +72,6 @@ from ._models import (
     UserEmail,
     service_provider_config,
 )
-from ._offload import StoreWork
 from ._service import emails_filled
 from ._storage import HarvestStorage
 
@@ -175,7 +174,11 @@ def _scim_error(exc: GreenhouseError, what: str) -> Exception:
 
 
 class GreenhouseStorage(HarvestStorage):
-    """Users of one Greenhouse connection: ``HarvestStorage``'s reads, Greenhouse's writes."""
+    """Users of one Greenhouse connection: ``HarvestStorage``'s reads, Greenhouse's writes.
+
+    Constructed through ``MirrorStorage.__init__`` (``_base``), which holds everything those reads
+    use; ``HarvestStorage.__init__`` adds Harvest's write-through alone, which is never built
+    here (tests/scim/test_provider_base.py keeps the two in step)."""
 
     def __init__(
         self,
@@ -185,15 +188,9 @@ class GreenhouseStorage(HarvestStorage):
         user_model: type[Resource[Any]] = GreenhouseScimUser,
         group_model: type[Resource[Any]] = GreenhouseScimUser,
     ) -> None:
-        # HarvestStorage's reads need these; its Harvest write-through is never built here.
+        # super(HarvestStorage, ...): MirrorStorage's constructor, past Harvest's write-through.
+        super(HarvestStorage, self).__init__(store, connection, user_model, group_model)
         self.client = client
-        self.store = store
-        self.connection = connection
-        self.connection_id = connection.id
-        self.local = LocalRecords(store, connection.id)
-        self.work = StoreWork(store)  # store steps off the event loop, as the Harvest storage's
-        self.user_model = user_model
-        self.group_model = group_model
 
     def complete_pending(self) -> int:
         return 0  # every Greenhouse write is recorded before its answer: nothing is left pending

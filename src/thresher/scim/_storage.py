@@ -29,18 +29,18 @@ from scim2_models import (
     SearchRequest,
     UniquenessException,
 )
-from scim2_server.storage import AsyncScimStorage, SearchPage
+from scim2_server.storage import SearchPage
 
 from thresher.harvest import HarvestError
 from thresher.provision import WriteThrough, remove_user
 from thresher.store import StoredRole, StoredUser
 
+from ._base import MirrorStorage
 from ._errors import scim_error
 from ._filters import check_filter, index_lookups
 from ._guards import OwnUserGuard
-from ._local import LocalRecords, UserExtras
+from ._local import UserExtras
 from ._mapping import group_resource, user_resource
-from ._offload import StoreWork
 from ._service import last_read
 from ._user_writes import UserWrites
 
@@ -90,8 +90,11 @@ class _Roles:
         return {r.name: r for r in self.by_id.values()}
 
 
-class HarvestStorage(AsyncScimStorage):
-    """Users and Groups (roles) of one Harvest connection."""
+class HarvestStorage(MirrorStorage):
+    """Users and Groups (roles) of one Harvest connection.
+
+    What the reads below use is ``MirrorStorage``'s (``_base``), which the Greenhouse storage
+    shares; what this ``__init__`` adds is Harvest's write-through alone."""
 
     def __init__(
         self,
@@ -102,16 +105,10 @@ class HarvestStorage(AsyncScimStorage):
         delete_mode: DeleteMode = DeleteMode.archive,
         guard: OwnUserGuard | None = None,
     ) -> None:
+        super().__init__(writer.store, writer.connection, user_model, group_model)
         self.writer = writer
         self.guard = guard or OwnUserGuard(writer.client)
-        self.store = writer.store
-        self.connection_id = writer.connection.id
-        self.local = LocalRecords(self.store, self.connection_id)
-        self.user_model = user_model
-        self.group_model = group_model
         self.delete_mode = delete_mode
-        #: Every store step of a request runs here, off the event loop (``_offload``).
-        self.work = StoreWork(self.store)
         self.writes = UserWrites(writer, self.local, self._user, guard=self.guard, work=self.work)
 
     def complete_pending(self) -> int:
