@@ -17,8 +17,8 @@ from thresher.jobs._runs import Runner
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.store import Store
 from thresher.webhooks import DispatchSettings, WebhookService, run_dispatcher
-
 from webhooks.receiver import serve_receiver, verify
+
 from .conftest import SECRET_KEY, USER_AGENT
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "webhook-event.schema.json"
