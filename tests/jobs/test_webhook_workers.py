@@ -71,9 +71,11 @@ def test_sync_events_reach_receivers_through_workers_one_sender_per_subscription
     jobs_database_url: str, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
 ) -> None:
     accounts, users, paths = 5, 12, ("/a", "/b", "/c")
-    # Slow enough answers that a second job of one subscription, were the lock missing, would
-    # run beside the first (each commit of a sync defers a delivery pass).
-    receiver.default = Reply(delay=0.02)
+    # Two deliveries under way per job and slow answers: a subscription's queue takes seconds
+    # to drain, and the passes (each tick, each commit) find it due meanwhile and queue another
+    # job for it, which the lock keeps waiting (without it, it runs beside the first).
+    env = {**WORKER_ENV, "THRESHER_JOBS_WEBHOOK_IN_FLIGHT": "2"}
+    receiver.default = Reply(delay=0.05)
     with make_fleet(jobs_database_url, accounts, users=users, interval_s=3.0, monkeypatch=monkeypatch):
         with Store.open(jobs_database_url) as store:
             service = WebhookService(store)
@@ -82,7 +84,7 @@ def test_sync_events_reach_receivers_through_workers_one_sender_per_subscription
                 path: service.add(base + path, events=["user.*"], allow_private=True)[0] for path in paths
             }
         expected = accounts * users * len(paths)  # a user.created each
-        workers = [start_worker(jobs_database_url, "--concurrency", "4", env=WORKER_ENV) for _ in range(2)]
+        workers = [start_worker(jobs_database_url, "--concurrency", "4", env=env) for _ in range(2)]
         try:
             wait_for(lambda: _settled(jobs_database_url, expected), timeout=150,
                      what=f"{expected} deliveries recorded as delivered")
