@@ -21,10 +21,12 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 def _config(store: Store, *args: str) -> None:
     runner = CliRunner()
     with runner.isolation(env={"THRESHER_DATABASE_URL": store.url, "COLUMNS": "200"}) as (out, err, _):
+        code: object = 0
         try:
             main(["connections", "config", "sandbox", *args])
         except SystemExit as exc:
-            assert exc.code in (0, None), (out.getvalue(), err.getvalue())
+            code = exc.code
+        assert code in (0, None), (out.getvalue(), err.getvalue())
 
 
 async def _removed(h: Harness) -> str:
