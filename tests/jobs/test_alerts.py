@@ -84,3 +84,21 @@ def test_the_schema_refuses_a_paused_event_without_its_fix() -> None:
     event["data"]["fix"] = "resume it"  # type: ignore[index]
     assert schema.is_valid(event)
 
+
+
+def test_the_dashboard_status_shows_a_paused_connection_with_its_reason(tmp_path: Path) -> None:
+    from thresher.serve import ServeSettings, Service
+    from thresher.serve._status import connection_status
+
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        create_connection(store, "revoked", account_id=1, token="1.pt.x", user_agent=USER_AGENT)
+        create_connection(store, "fine", account_id=2, token="2.pt.y", user_agent=USER_AGENT)
+        runner = Runner(store, JobsSettings())
+        runner.pause(store.get_connection("revoked"), "Harvest refused its credentials: 401",
+                     cause="credentials_refused")
+        asyncio.run(runner.aclose())
+        service = Service(ServeSettings(background=False), store)
+        shown = {c["name"]: c["paused"] for c in connection_status(store, service.scheduler)}
+        assert shown["fine"] is None
+        assert shown["revoked"]["reason"] == "Harvest refused its credentials: 401"
+        assert shown["revoked"]["at"] is not None
