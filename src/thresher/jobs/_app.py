@@ -19,6 +19,8 @@ Tasks (queue in brackets):
   subscription's queue at once) and ``queueing_lock`` ``deliver:ID`` (``_deliveries``).
 * ``thresher.webhooks`` [webhooks], periodic every ``tick`` seconds and deferred as soon as a
   commit queues deliveries: defers the delivery jobs that are due; one pass at a time.
+* ``thresher.prune`` [webhooks], periodic every 10 minutes: forgets webhook attempt logs older
+  than their retention (what ``thresher webhooks dispatch`` does on its own timer).
 
 Periodic deferral is procrastinate's: each tick is deferred once per database whatever the
 number of workers.
@@ -57,9 +59,9 @@ SYNC, REFRESH, APPLY, SCHEDULE, TOKENS, RECOVER = (
     "thresher.sync", "thresher.refresh", "thresher.apply", "thresher.schedule", "thresher.tokens",
     "thresher.recover",
 )
-DELIVER, WEBHOOKS = "thresher.deliver", "thresher.webhooks"
+DELIVER, WEBHOOKS, PRUNE = "thresher.deliver", "thresher.webhooks", "thresher.prune"
 #: The periodic passes: a stalled one is only freed (its next tick does its work).
-_PERIODIC = (SCHEDULE, TOKENS, RECOVER, WEBHOOKS)
+_PERIODIC = (SCHEDULE, TOKENS, RECOVER, WEBHOOKS, PRUNE)
 #: The periodic passes go before any waiting sync: behind a backlog of syncs (a warm-up, a worker
 #: lost) a pass that waited its turn would claim nothing new until the backlog drained, and every
 #: connection would come due at once after it (bench/scale.py showed that sawtooth).
@@ -117,6 +119,7 @@ class Jobs:
             await self.app.close_async()
         finally:
             await self.runner.aclose()
+            await self.deliveries.aclose()
 
     # -- deferring ---------------------------------------------------------------------------
 
@@ -251,6 +254,11 @@ class Jobs:
         @app.task(name=WEBHOOKS, queue="webhooks", lock=WEBHOOKS, queueing_lock=WEBHOOKS, priority=_PASSES)
         async def webhooks(timestamp: int) -> int:
             return await self.webhook_pass()
+
+        @app.periodic(cron="*/10 * * * *")
+        @app.task(name=PRUNE, queue="webhooks", lock=PRUNE, queueing_lock=PRUNE, priority=_PASSES)
+        async def prune(timestamp: int) -> int:
+            return await asyncio.to_thread(self.deliveries.prune)
 
     async def webhook_pass(self) -> int:
         """Defer a delivery job for each subscription with deliveries due; the number deferred."""

@@ -31,7 +31,13 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 
 from thresher.store import Store, WebhookStore
-from thresher.webhooks import DispatchSettings, DispatchStats, SecretKeeper, run_dispatcher
+from thresher.webhooks import (
+    DeliveryClient,
+    DispatchSettings,
+    DispatchStats,
+    SecretKeeper,
+    run_dispatcher,
+)
 
 from ._settings import JobsSettings
 
@@ -59,6 +65,12 @@ class Deliveries:
             claim_ttl=settings.webhook_claim_ttl,
             timeout=settings.webhook_timeout,
         )
+        #: One client for every delivery job of this worker: connections to a receiver stay
+        #: open from one job to the next, and the TLS context is built once.
+        self.client = DeliveryClient()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
     async def drain(self, subscription_id: int, *, tag: str) -> tuple[DispatchStats, bool]:
         """Send the subscription's due deliveries until none is left or ``max_run_s`` is up;
@@ -71,11 +83,15 @@ class Deliveries:
         try:
             stats = await run_dispatcher(
                 self.store, stop=stop, settings=settings, keeper=self.keeper, until_idle=True,
-                subscription_id=subscription_id,
+                subscription_id=subscription_id, client=self.client,
             )
         finally:
             timer.cancel()
         return stats, stop.is_set()
+
+    def prune(self) -> int:
+        """Forget attempt logs past their retention (``DispatchSettings.log_retention``)."""
+        return self.records.prune(older_than=self.dispatch.log_retention)
 
     def due(self) -> list[int]:
         """Subscriptions with a claimable delivery and no delivery job waiting already (one
