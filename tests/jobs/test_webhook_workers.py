@@ -45,9 +45,8 @@ def _message_ids(store: Store, subscription_id: int) -> set[str]:
     return {d.message_id for d in deliveries}
 
 
-def _settled(database_url: str, expected: int) -> bool:
-    with Store.open(database_url) as store:
-        counts = WebhookStore(store).count_deliveries()
+def _settled(store: Store, expected: int) -> bool:
+    counts = WebhookStore(store).count_deliveries()
     return counts["pending"] == 0 and counts["delivered"] == expected
 
 
@@ -76,17 +75,17 @@ def test_sync_events_reach_receivers_through_workers_one_sender_per_subscription
     # job for it, which the lock keeps waiting (without it, it runs beside the first).
     env = {**WORKER_ENV, "THRESHER_JOBS_WEBHOOK_IN_FLIGHT": "2"}
     receiver.default = Reply(delay=0.05)
-    with make_fleet(jobs_database_url, accounts, users=users, interval_s=3.0, monkeypatch=monkeypatch):
-        with Store.open(jobs_database_url) as store:
-            service = WebhookService(store)
-            base = receiver.url.removesuffix("/hook")
-            subs = {
-                path: service.add(base + path, events=["user.*"], allow_private=True)[0] for path in paths
-            }
+    with (
+        make_fleet(jobs_database_url, accounts, users=users, interval_s=3.0, monkeypatch=monkeypatch),
+        Store.open(jobs_database_url) as store,
+    ):
+        service = WebhookService(store)
+        base = receiver.url.removesuffix("/hook")
+        subs = {path: service.add(base + path, events=["user.*"], allow_private=True)[0] for path in paths}
         expected = accounts * users * len(paths)  # a user.created each
         workers = [start_worker(jobs_database_url, "--concurrency", "4", env=env) for _ in range(2)]
         try:
-            wait_for(lambda: _settled(jobs_database_url, expected), timeout=150,
+            wait_for(lambda: _settled(store, expected), timeout=150,
                      what=f"{expected} deliveries recorded as delivered")
             code, out = _cli(jobs_database_url, "jobs", "--json")
         finally:
@@ -94,15 +93,14 @@ def test_sync_events_reach_receivers_through_workers_one_sender_per_subscription
         assert codes == [0, 0], [w.output for w in workers]
         for worker in workers:
             assert "Traceback" not in worker.output, worker.output
-        with Store.open(jobs_database_url) as store:
-            for path, sub in subs.items():
-                spans = [s for s in receiver.spans if s.path == path]
-                # Every event arrived, each once (no worker died: nothing is sent twice).
-                assert Counter(s.message_id for s in spans) == Counter(_message_ids(store, sub.id)), path
-                assert len(spans) == accounts * users
-                # One job at a time per subscription, across both workers.
-                assert _overlaps(spans) == [], path
-        # The in-process dispatcher of serve is not what sent them: each came from a job.
+        for path, sub in subs.items():
+            spans = [s for s in receiver.spans if s.path == path]
+            # Every event arrived, each once (no worker died: nothing is sent twice).
+            assert Counter(s.message_id for s in spans) == Counter(_message_ids(store, sub.id)), path
+            assert len(spans) == accounts * users
+            # One job at a time per subscription, across both workers.
+            assert _overlaps(spans) == [], path
+        # Each came from a worker's delivery job (their User-Agent names it).
         assert all(_JOB.search(s.user_agent) for s in receiver.spans)
         assert code == 0, out
         shown = json.loads(out)["webhooks"]
@@ -130,9 +128,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_resends_only_what_was_un
     env = {**WORKER_ENV, "THRESHER_JOBS_WEBHOOK_IN_FLIGHT": str(in_flight)}
     # 40 events at 4 at a time, 0.4 s each: about 4 s of sending to be killed in.
     receiver.default = Reply(delay=0.4)
-    with make_fleet(jobs_database_url, 2, users=20, interval_s=3.0, monkeypatch=monkeypatch):
-        with Store.open(jobs_database_url) as store:
-            sub, _, _ = WebhookService(store).add(receiver.url, events=["user.*"], allow_private=True)
+    with (
+        make_fleet(jobs_database_url, 2, users=20, interval_s=3.0, monkeypatch=monkeypatch),
+        Store.open(jobs_database_url) as store,
+    ):
+        sub, _, _ = WebhookService(store).add(receiver.url, events=["user.*"], allow_private=True)
         victim = start_worker(jobs_database_url, "--concurrency", "4", env=env)
         survivor = None
         try:
@@ -143,19 +143,17 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_resends_only_what_was_un
             # the receiver after the kill (nothing else sends until the claims expire, 3 s).
             time.sleep(1.0)
             before_kill = {r.message_id for r in list(receiver.received)}
-            with Store.open(jobs_database_url) as store:
-                pending = WebhookStore(store).count_deliveries()["pending"]
+            pending = WebhookStore(store).count_deliveries()["pending"]
             assert pending > 0  # killed in the middle, not after the end
             survivor = start_worker(jobs_database_url, "--concurrency", "4", env=env)
-            wait_for(lambda: _settled(jobs_database_url, 40), timeout=120,
+            wait_for(lambda: _settled(store, 40), timeout=120,
                      what="every delivery recorded as delivered")
         finally:
             victim.stop()
             code = survivor.stop() if survivor is not None else None
         assert code == 0, survivor.output if survivor else ""
         assert "Traceback" not in (survivor.output if survivor else "")
-        with Store.open(jobs_database_url) as store:
-            wanted = _message_ids(store, sub.id)
+        wanted = _message_ids(store, sub.id)
         received = Counter(r.message_id for r in receiver.delivered())
         assert len(wanted) == 40
         assert set(received) == wanted  # nothing lost
