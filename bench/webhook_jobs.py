@@ -96,6 +96,36 @@ def _commit(store: Store, connection_id: int, users: list[User]) -> tuple[list[i
     return [e.id for e in events], time.time()
 
 
+def _measure(
+    args: argparse.Namespace, store: Store, connection_id: int, arrivals: Arrivals
+) -> tuple[float, float, list[float]]:
+    subs = args.subscriptions
+    # Warm: the workers are up once a first change has reached every subscription.
+    _commit(store, connection_id, [user(1)])
+    arrivals.wait_for(subs, timeout=120)
+    base = arrivals.count
+
+    started = time.time()
+    for start in range(2, args.events + 2, 1000):
+        _commit(store, connection_id, [user(i) for i in range(start, min(start + 1000, args.events + 2))])
+    arrivals.wait_for(base + args.events * subs)
+    elapsed = time.time() - started
+
+    base = arrivals.count
+    committed: dict[int, float] = {}
+    first = args.events + 2
+    end = first + args.latency_events
+    next_at = time.monotonic()
+    for start in range(first, end, args.batch):
+        ids, at = _commit(store, connection_id, [user(i) for i in range(start, min(start + args.batch, end))])
+        committed.update(dict.fromkeys(ids, at))
+        next_at += args.batch / args.rate
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    arrivals.wait_for(base + args.latency_events * subs)
+    delays = sorted(arrivals.last[c] - t for c, t in committed.items())
+    return args.events * subs / elapsed, elapsed, delays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
@@ -106,6 +136,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="changes per second (latency)")
     parser.add_argument("--batch", type=int, default=5, help="changes per transaction (latency)")
     parser.add_argument("--database-url", default=os.environ.get("THRESHER_TEST_DATABASE_URL"))
+    parser.add_argument("--log", default="webhook_jobs-workers.log", help="the workers' output")
     args = parser.parse_args()
     if not args.database_url:
         sys.exit("needs PostgreSQL: --database-url or THRESHER_TEST_DATABASE_URL")
@@ -115,7 +146,7 @@ def main() -> None:
     assert receiver.stdout is not None
     port = int(receiver.stdout.readline().split()[1])
     arrivals = Arrivals(receiver)
-    workers: list[subprocess.Popen[bytes]] = []
+    log = open(args.log, "wb")  # noqa: SIM115 - closed in the finally below
     try:
         with _database(args.database_url) as url, Store.open(url) as store:
             conn = store.add_connection("bench", 1)
@@ -128,43 +159,27 @@ def main() -> None:
                 subprocess.Popen(
                     [sys.executable, "-m", "thresher", "worker", "--concurrency", str(args.concurrency),
                      "--queues", "webhooks"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=env, stdout=log, stderr=subprocess.STDOUT,
                 )
                 for _ in range(args.workers)
             ]
-            # Warm: the workers are up once a first change has reached every subscription.
-            _commit(store, conn.id, [user(1)])
-            arrivals.wait_for(subs, timeout=120)
-            base = arrivals.count
-
-            started = time.time()
-            for start in range(2, args.events + 2, 1000):
-                _commit(store, conn.id, [user(i) for i in range(start, min(start + 1000, args.events + 2))])
-            arrivals.wait_for(base + args.events * subs)
-            elapsed = time.time() - started
-            per_second = args.events * subs / elapsed
-
-            base = arrivals.count
-            committed: dict[int, float] = {}
-            first = args.events + 2
-            next_at = time.monotonic()
-            end = first + args.latency_events
-            for start in range(first, end, args.batch):
-                batch = [user(i) for i in range(start, min(start + args.batch, end))]
-                ids, at = _commit(store, conn.id, batch)
-                committed.update(dict.fromkeys(ids, at))
-                next_at += args.batch / args.rate
-                time.sleep(max(0.0, next_at - time.monotonic()))
-            arrivals.wait_for(base + args.latency_events * subs)
-            delays = sorted(arrivals.last[c] - t for c, t in committed.items())
-            counts = WebhookStore(store).count_deliveries()
+            try:
+                per_second, elapsed, delays = _measure(args, store, conn.id, arrivals)
+                counts = WebhookStore(store).count_deliveries()
+            finally:
+                # Stopped before their database is dropped.
+                for worker in workers:
+                    worker.terminate()
+                for worker in workers:
+                    try:
+                        worker.wait(60)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+                        worker.wait(15)
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(60)
         receiver.terminate()
         receiver.wait(15)
+        log.close()
     p50 = statistics.median(delays)
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
     load = os.getloadavg()[0]
