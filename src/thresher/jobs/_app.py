@@ -17,8 +17,9 @@ Tasks (queue in brackets):
 * ``thresher.deliver`` [webhooks]: one subscription's due webhook deliveries, sent by the
   dispatcher's own logic. ``lock`` ``subscription:ID`` (never two workers sending one
   subscription's queue at once) and ``queueing_lock`` ``deliver:ID`` (``_deliveries``).
-* ``thresher.webhooks`` [webhooks], periodic every ``tick`` seconds and deferred as soon as a
-  commit queues deliveries: defers the delivery jobs that are due; one pass at a time.
+* ``thresher.webhooks`` [webhooks], periodic every ``tick`` seconds: defers the delivery jobs
+  that are due; one pass at a time. Each worker on the ``webhooks`` queue also runs the same
+  pass as soon as a commit queues deliveries (``_deliveries.CommitListener``).
 * ``thresher.prune`` [webhooks], periodic every 10 minutes: forgets webhook attempt logs older
   than their retention (what ``thresher webhooks dispatch`` does on its own timer).
 
@@ -160,13 +161,6 @@ class Jobs:
         except AlreadyEnqueued:
             return None
 
-    async def defer_webhook_pass(self) -> int | None:
-        """Queue a delivery pass now (a commit queued deliveries); None when one waits already."""
-        try:
-            return await self.app.tasks[WEBHOOKS].defer_async(timestamp=int(_now().timestamp()))
-        except AlreadyEnqueued:
-            return None
-
     # -- the worker --------------------------------------------------------------------------
 
     async def run_worker(
@@ -177,8 +171,10 @@ class Jobs:
         chosen = list(queues) if queues else list(QUEUES)
         listener: asyncio.Task[None] | None = None
         if "webhooks" in chosen:
-            # Deliveries start at the commit that queued them, not at the next tick.
-            listener = asyncio.create_task(CommitListener(self.store, self.defer_webhook_pass).run())
+            # Deliveries start at the commit that queued them, not at the next tick: the pass
+            # runs here at once (one query; the queueing locks make racing workers harmless)
+            # rather than as a job, a hop through the queue fewer.
+            listener = asyncio.create_task(CommitListener(self.store, self.webhook_pass).run())
         try:
             await self._run_worker(chosen, name, install_signal_handlers)
         finally:
@@ -193,6 +189,7 @@ class Jobs:
             concurrency=self.concurrency,
             name=name or f"thresher-worker {self.runner.holder}",
             update_heartbeat_interval=self.settings.heartbeat,
+            fetch_job_polling_interval=self.settings.poll_interval,
             stalled_worker_timeout=self.settings.stalled_after,
             install_signal_handlers=install_signal_handlers,
             delete_jobs="successful",

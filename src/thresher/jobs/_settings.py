@@ -43,6 +43,10 @@ class JobsSettings:
     page_size: int | None = None
     #: Attempts of a failing job (with exponential backoff) before it is left failed.
     max_attempts: int = 5
+    #: Seconds between a worker's looks for runnable jobs besides the queue's notifications: a
+    #: job that waited for a lock (a subscription's next delivery job, a connection's next
+    #: sync) becomes runnable with no notification, and procrastinate's own default is 5 s.
+    poll_interval: float = 0.5
     #: Webhook deliveries of one subscription under way at once in its job (also the most a
     #: killed worker can leave sent but unrecorded: sent again, same webhook-id).
     webhook_in_flight: int = 64
@@ -59,7 +63,7 @@ class JobsSettings:
                 hint=f"Set {_ENV}TICK to one of those, e.g. 5.",
             )
         for name in ("lease_ttl", "heartbeat", "stalled_after", "max_run_s", "webhook_claim_ttl",
-                     "webhook_timeout", "webhook_in_flight"):
+                     "webhook_timeout", "webhook_in_flight", "poll_interval"):
             if not getattr(self, name) > 0:
                 raise JobsConfigError(f"{name} must be a positive number of seconds")
         if self.stalled_after <= self.heartbeat:
@@ -78,7 +82,8 @@ class JobsSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JobsSettings:
         """``THRESHER_JOBS_TICK``, ``..._LEASE_TTL``, ``..._HEARTBEAT``, ``..._STALLED_AFTER``,
         ``..._MAX_RUN_S``, ``..._REFRESH_AHEAD``, ``..._PAGE_SIZE``, ``..._MAX_ATTEMPTS``,
-        ``..._WEBHOOK_IN_FLIGHT``, ``..._WEBHOOK_CLAIM_TTL``, ``..._WEBHOOK_TIMEOUT``."""
+        ``..._POLL_INTERVAL``, ``..._WEBHOOK_IN_FLIGHT``, ``..._WEBHOOK_CLAIM_TTL``,
+        ``..._WEBHOOK_TIMEOUT``."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field in dataclasses.fields(cls):
