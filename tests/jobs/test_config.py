@@ -225,6 +225,7 @@ def test_serve_without_background_work_leaves_syncs_to_the_workers(tmp_path: Pat
         names = {c.name: c.task is not None for c in Service(ServeSettings(), store).components}
         assert names["scheduler"]
         assert "token-refresh" in names
+        assert names["webhooks"]  # the in-process dispatcher delivers
         quiet = Service(ServeSettings(background=False), store)
         names = {c.name: c.task is not None for c in quiet.components}
         # Readiness still checks freshness (the workers record their runs in the same table).
@@ -232,6 +233,8 @@ def test_serve_without_background_work_leaves_syncs_to_the_workers(tmp_path: Pat
         assert next(c for c in quiet.components if c.name == "scheduler").health is not None
         assert "token-refresh" not in names
         assert "headroom" not in names
+        # The workers deliver webhooks (queue ``webhooks``): no dispatcher beside them.
+        assert "webhooks" not in names
 
 
 def test_a_submitted_roster_apply_syncs_checks_and_applies(tmp_path: Path) -> None:

@@ -32,6 +32,18 @@ class Reply:
 
 
 @dataclasses.dataclass(frozen=True)
+class Span:
+    """One request as the receiver saw it from arrival to its answer sent (monotonic clock):
+    what tells whether two senders overlapped."""
+
+    path: str
+    user_agent: str
+    message_id: str
+    started: float
+    ended: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Received:
     headers: dict[str, str]
     body: bytes
@@ -48,7 +60,10 @@ class Received:
 class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.spans: list[Span] = []
         self.script: collections.deque[Reply] = collections.deque()
+        #: The answer once ``script`` is empty.
+        self.default = Reply()
         self._lock = threading.Lock()
         self.url = ""
 
@@ -61,6 +76,7 @@ class Receiver:
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        started = time.monotonic()
         body = b""
         while True:
             message = await receive()
@@ -68,7 +84,7 @@ class Receiver:
             if not message.get("more_body"):
                 break
         with self._lock:
-            reply = self.script.popleft() if self.script else Reply()
+            reply = self.script.popleft() if self.script else self.default
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         with self._lock:
             self.received.append(Received(headers, body, reply.status))
@@ -81,6 +97,10 @@ class Receiver:
             out.append((b"location", reply.location.encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": out})
         await send({"type": "http.response.body", "body": b"ok"})
+        span = Span(scope["path"], headers.get("user-agent", ""), headers.get("webhook-id", ""), started,
+                    time.monotonic())
+        with self._lock:
+            self.spans.append(span)
 
     def delivered(self) -> list[Received]:
         """Requests answered 2xx (a timed-out one was answered too late: not delivered)."""

@@ -113,7 +113,9 @@ def serve(
     connection: str | None = CONNECTION,
     delete_mode: ScimDeleteMode = typer.Option(  # noqa: B008 - Typer reads defaults at import
         ScimDeleteMode.archive, "--delete-mode",
-        help="DELETE /Users: archive, or delete (archive when Harvest refuses).",
+        help="DELETE /Users: archive, or delete (archive when Harvest refuses). A connection's "
+        "stored mode ('thresher connections config NAME --scim-delete-mode') wins over this flag, "
+        "read at each DELETE: no restart needed.",
     ),
     sync_interval: float = typer.Option(
         60.0, "--sync-interval", min=5.0,

@@ -39,7 +39,8 @@ _EVENTS = typer.Option(
     "--event",
     "-e",
     help="Event type or group, repeatable: user.created... user.*, role.*, teammates.changed, "
-    "sync.failed, credentials.expired, rate_limit.exhausted, subscription.disabled, * "
+    "sync.failed, credentials.expired, rate_limit.exhausted, subscription.disabled, "
+    "connection.paused, * "
     "(default: user.*, role.*, teammates.changed).",
 )
 _ACCESS_ROLE = typer.Option(None, "--access-role", help="Only users with this access role.")

@@ -1,5 +1,6 @@
-"""``thresher worker``: run background jobs (syncs, token refreshes, roster applies) from the
-PostgreSQL job queue; start as many as the load needs, on as many machines (docs/scale-out.md).
+"""``thresher worker``: run background jobs (syncs, token refreshes, roster applies, webhook
+deliveries) from the PostgreSQL job queue; start as many as the load needs, on as many machines
+(docs/scale-out.md).
 
 Heavy stacks (procrastinate, SQLAlchemy, httpx) are imported inside the command.
 """
@@ -22,7 +23,8 @@ def worker(
     ),
     queues: list[str] = typer.Option(  # noqa: B008 - Typer reads defaults at import
         [], "--queues", "-q",
-        help="Queues to take jobs from (repeat; default all): schedule, sync, tokens, applies.",
+        help="Queues to take jobs from (repeat; default all): schedule, sync, tokens, applies, "
+        "webhooks.",
     ),
     name: str | None = typer.Option(
         None, "--name", help="Worker name in 'thresher jobs' (default host:pid)."
@@ -32,8 +34,9 @@ def worker(
     """Run jobs from the queue until SIGTERM or Ctrl-C (jobs in flight finish first).
 
     Every worker on one PostgreSQL store shares the work: each connection is synced on its own
-    interval (see 'thresher connections config'), never by two workers at once, and the jobs
-    of a worker that dies are taken over. Knobs: THRESHER_JOBS_TICK, THRESHER_JOBS_LEASE_TTL,
+    interval (see 'thresher connections config'), never by two workers at once; each webhook
+    subscription's deliveries are sent by one worker at a time; the jobs of a worker that dies
+    are taken over. Knobs: THRESHER_JOBS_TICK, THRESHER_JOBS_LEASE_TTL,
     THRESHER_JOBS_MAX_RUN_S ... (docs/scale-out.md).
 
     Example: thresher worker --concurrency 8 --queues sync --queues schedule

@@ -1,8 +1,9 @@
 """Workers: thresher's background work as procrastinate tasks on the PostgreSQL store.
 
 Syncs of every connection on its own interval (full reconciles on its schedule), OAuth refreshes
-ahead of expiry and roster applies run as jobs, with a lock per connection (never two syncs of
-one connection across all workers), retries with backoff and a periodic scheduling pass. Run as
+ahead of expiry, roster applies and webhook deliveries run as jobs, with a lock per connection
+(never two syncs of one connection across all workers) or subscription, retries with backoff and
+periodic passes. Run as
 many ``thresher worker`` processes, on as many machines, as the load needs (docs/scale-out.md)::
 
     from thresher.jobs import Jobs, create_connection
@@ -29,7 +30,7 @@ from ._connections import (
 from ._errors import JobsConfigError, JobsError, JobsUnavailableError
 from ._runs import SyncOutcome
 from ._settings import QUEUES, JobsSettings
-from ._status import ConnectionJobs, QueueStatus, queue_gauges, queue_status
+from ._status import ConnectionJobs, QueueStatus, SubscriptionJobs, queue_gauges, queue_status
 
 __all__ = [
     "QUEUES",
@@ -41,6 +42,7 @@ __all__ = [
     "JobsUnavailableError",
     "ManagedConnection",
     "QueueStatus",
+    "SubscriptionJobs",
     "SyncOutcome",
     "configure_connection",
     "create_connection",

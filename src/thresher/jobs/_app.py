@@ -14,6 +14,14 @@ Tasks (queue in brackets):
   that died (no heartbeat for ``stalled_after`` s) back in the queue. It takes no lock, so a
   scheduling pass that died with its worker (and holds the schedule lock) is recovered too.
 * ``thresher.tokens`` [schedule], periodic every minute: defers the refreshes that are due.
+* ``thresher.deliver`` [webhooks]: one subscription's due webhook deliveries, sent by the
+  dispatcher's own logic. ``lock`` ``subscription:ID`` (never two workers sending one
+  subscription's queue at once) and ``queueing_lock`` ``deliver:ID`` (``_deliveries``).
+* ``thresher.webhooks`` [webhooks], periodic every ``tick`` seconds: defers the delivery jobs
+  that are due; one pass at a time. Each worker on the ``webhooks`` queue also runs the same
+  pass as soon as a commit queues deliveries (``_deliveries.CommitListener``).
+* ``thresher.prune`` [webhooks], periodic every 10 minutes: forgets webhook attempt logs older
+  than their retention (what ``thresher webhooks dispatch`` does on its own timer).
 
 Periodic deferral is procrastinate's: each tick is deferred once per database whatever the
 number of workers.
@@ -22,6 +30,7 @@ number of workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterable
@@ -38,6 +47,7 @@ from thresher.harvest import RetryableError
 from thresher.store import DatabaseBusyError, DatabaseUnavailableError, Store
 
 from ._database import ensure_schema, make_connector
+from ._deliveries import QUEUED, CommitListener, Deliveries
 from ._runs import Runner
 from ._schedule import due_connections, tokens_expiring
 from ._settings import QUEUES, JobsSettings
@@ -50,6 +60,9 @@ SYNC, REFRESH, APPLY, SCHEDULE, TOKENS, RECOVER = (
     "thresher.sync", "thresher.refresh", "thresher.apply", "thresher.schedule", "thresher.tokens",
     "thresher.recover",
 )
+DELIVER, WEBHOOKS, PRUNE = "thresher.deliver", "thresher.webhooks", "thresher.prune"
+#: The periodic passes: a stalled one is only freed (its next tick does its work).
+_PERIODIC = (SCHEDULE, TOKENS, RECOVER, WEBHOOKS, PRUNE)
 #: The periodic passes go before any waiting sync: behind a backlog of syncs (a warm-up, a worker
 #: lost) a pass that waited its turn would claim nothing new until the backlog drained, and every
 #: connection would come due at once after it (bench/scale.py showed that sawtooth).
@@ -92,6 +105,7 @@ class Jobs:
         # one for LISTEN (docs/scale-out.md budgets connections with this).
         self.app = procrastinate.App(connector=make_connector(store.url, max_size=concurrency + 2))
         self.runner = Runner(store, self.settings, transport=transport)
+        self.deliveries = Deliveries(store, self.settings)
         self._register()
 
     async def __aenter__(self) -> Jobs:
@@ -106,6 +120,7 @@ class Jobs:
             await self.app.close_async()
         finally:
             await self.runner.aclose()
+            await self.deliveries.aclose()
 
     # -- deferring ---------------------------------------------------------------------------
 
@@ -135,6 +150,17 @@ class Jobs:
             connection_id=connection_id, plan_path=plan_path
         )
 
+    async def defer_delivery(self, subscription_id: int, *, priority: int = 0) -> int | None:
+        """Queue a drain of the subscription's due webhooks; None when one waits already."""
+        task = self.app.tasks[DELIVER]
+        try:
+            return await task.configure(
+                lock=f"subscription:{subscription_id}", queueing_lock=f"{QUEUED}{subscription_id}",
+                priority=priority,
+            ).defer_async(subscription_id=subscription_id)
+        except AlreadyEnqueued:
+            return None
+
     # -- the worker --------------------------------------------------------------------------
 
     async def run_worker(
@@ -142,11 +168,28 @@ class Jobs:
         install_signal_handlers: bool = True,
     ) -> None:
         """Run jobs until stopped (SIGINT/SIGTERM: jobs in flight finish first)."""
+        chosen = list(queues) if queues else list(QUEUES)
+        listener: asyncio.Task[None] | None = None
+        if "webhooks" in chosen:
+            # Deliveries start at the commit that queued them, not at the next tick: the pass
+            # runs here at once (one query; the queueing locks make racing workers harmless)
+            # rather than as a job, a hop through the queue fewer.
+            listener = asyncio.create_task(CommitListener(self.store, self.webhook_pass).run())
+        try:
+            await self._run_worker(chosen, name, install_signal_handlers)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def _run_worker(self, queues: list[str], name: str | None, install_signal_handlers: bool) -> None:
         await self.app.run_worker_async(
-            queues=list(queues) if queues else list(QUEUES),
+            queues=queues,
             concurrency=self.concurrency,
             name=name or f"thresher-worker {self.runner.holder}",
             update_heartbeat_interval=self.settings.heartbeat,
+            fetch_job_polling_interval=self.settings.poll_interval,
             stalled_worker_timeout=self.settings.stalled_after,
             install_signal_handlers=install_signal_handlers,
             delete_jobs="successful",
@@ -195,6 +238,34 @@ class Jobs:
                 await self.defer_refresh(connection_id)
             return len(due)
 
+        @app.task(name=DELIVER, queue="webhooks", retry=retry, pass_context=True)
+        async def deliver(context: JobContext, subscription_id: int) -> dict[str, Any]:
+            stats, more = await self.deliveries.drain(subscription_id, tag=_tag(context))
+            if more:
+                # Its time was up: behind the others, so one busy subscription never holds a
+                # worker slot for long (what it claimed is recorded; the rest waits, pending).
+                await self.defer_delivery(subscription_id, priority=-1)
+            return stats.as_dict()
+
+        @app.periodic(cron=f"* * * * * */{settings.tick}")
+        @app.task(name=WEBHOOKS, queue="webhooks", lock=WEBHOOKS, queueing_lock=WEBHOOKS, priority=_PASSES)
+        async def webhooks(timestamp: int) -> int:
+            return await self.webhook_pass()
+
+        @app.periodic(cron="*/10 * * * *")
+        @app.task(name=PRUNE, queue="webhooks", lock=PRUNE, queueing_lock=PRUNE, priority=_PASSES)
+        async def prune(timestamp: int) -> int:
+            return await asyncio.to_thread(self.deliveries.prune)
+
+    async def webhook_pass(self) -> int:
+        """Defer a delivery job for each subscription with deliveries due; the number deferred."""
+        due = await asyncio.to_thread(self.deliveries.due)
+        deferred = 0
+        for start in range(0, len(due), 8):
+            ids = await asyncio.gather(*(self.defer_delivery(s) for s in due[start:start + 8]))
+            deferred += sum(1 for i in ids if i is not None)
+        return deferred
+
     async def schedule_pass(self) -> int:
         """Claim and defer every due sync; the number deferred."""
         due = await asyncio.to_thread(
@@ -217,7 +288,7 @@ class Jobs:
         for job in stalled:
             assert job.id is not None
             try:
-                if job.task_name in (SCHEDULE, TOKENS, RECOVER):
+                if job.task_name in _PERIODIC:
                     # Periodic: the next tick does its work; this only frees its lock.
                     await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
                     continue

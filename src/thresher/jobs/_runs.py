@@ -40,9 +40,11 @@ from thresher.store import (
     StoredConnection,
     StoreError,
     UnknownConnectionError,
+    WebhookStore,
 )
 from thresher.sync import RosterSync, SyncBusyError, SyncOptions, SyncSupersededError
 
+from ._alerts import REFRESH_REFUSED, REFUSED, UNREADABLE, paused_event
 from ._schedule import JOB, next_wait
 from ._settings import JobsSettings
 
@@ -113,11 +115,24 @@ class Runner:
         tagged = dataclasses.replace(resolved, settings=resolved.settings.replace(user_agent=agent))
         return open_client(self.store, tagged, transport=self._transport)
 
-    def pause(self, connection: StoredConnection, reason: str) -> ConnectionSettings:
-        """Pause ``connection`` with ``reason``: the alert an operator sees in ``thresher jobs``
-        and ``thresher connections list``, and a warning in the log."""
+    def pause(self, connection: StoredConnection, reason: str, *, cause: str) -> ConnectionSettings:
+        """Pause ``connection`` with ``reason``: what an operator sees in ``thresher jobs`` and
+        ``thresher connections config``, a warning in the log, and a ``connection.paused``
+        webhook to the subscriptions that asked for it (docs/webhooks.md) with the fix.
+
+        The event is queued before the pause is written: a worker killed between the two
+        leaves the connection unpaused, and its next run pauses it and tells again (at least
+        once), where the other order could pause it without anyone hearing. A connection
+        paused already is not announced again."""
+        now = _now()
+        if not self.configs.get(connection.id).paused:
+            with contextlib.suppress(StoreError):  # the pause matters more than its announcement
+                WebhookStore(self.store).record_alert(
+                    "connection.paused", connection_id=connection.id,
+                    details=paused_event(connection, reason, cause, now),
+                )
         log.warning("connection %s paused: %s", connection.name, reason)
-        return self.configs.pause(connection.id, reason, now=_now())
+        return self.configs.pause(connection.id, reason, now=now)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -164,7 +179,7 @@ class Runner:
         try:
             resolved = await asyncio.to_thread(resolve, self.store, connection.name)
         except ConnectionsError as exc:
-            self.pause(connection, f"its credentials cannot be read: {exc}")
+            self.pause(connection, f"its credentials cannot be read: {exc}", cause=UNREADABLE)
             return SyncOutcome("paused", error=str(exc)), None
         options = SyncOptions(
             reconcile_every=dt.timedelta(seconds=config.reconcile_s),
@@ -184,7 +199,7 @@ class Runner:
             except SyncSupersededError as exc:
                 return SyncOutcome("superseded", error=str(exc)), None
             except CredentialsError as exc:
-                self.pause(connection, f"Harvest refused its credentials: {exc}")
+                self.pause(connection, f"Harvest refused its credentials: {exc}", cause=REFUSED)
                 return SyncOutcome("paused", error=str(exc)), None
         return SyncOutcome("ok", kind=report.kind, changes=report.changes), report
 
@@ -223,7 +238,7 @@ class Runner:
             try:
                 new = await app.refresh(fresh.oauth_token.refresh_token)
             except CredentialsError as exc:
-                self.pause(connection, f"Harvest refused its refresh token: {exc}")
+                self.pause(connection, f"Harvest refused its refresh token: {exc}", cause=REFRESH_REFUSED)
                 return "paused"
             blob = SecretBox.from_env().seal(fresh.with_token(new))
             await asyncio.to_thread(self.store.update_connection, connection.name, credentials_ref=blob)

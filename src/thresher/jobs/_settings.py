@@ -14,11 +14,13 @@ from ._errors import JobsConfigError
 
 __all__ = ["QUEUES", "JobsSettings"]
 
-#: The queues: ``schedule`` (the periodic pass), ``sync``, ``tokens`` and ``applies``.
-QUEUES = ("schedule", "sync", "tokens", "applies")
+#: The queues: ``schedule`` (the periodic passes), ``sync``, ``tokens``, ``applies`` and
+#: ``webhooks`` (deliveries, one job per subscription at a time).
+QUEUES = ("schedule", "sync", "tokens", "applies", "webhooks")
 _ENV = "THRESHER_JOBS_"
 # A cron field of seconds (croniter's sixth) needs a step that divides a minute.
 _TICKS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
+_INTEGERS = ("tick", "page_size", "max_attempts", "webhook_in_flight")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,17 @@ class JobsSettings:
     page_size: int | None = None
     #: Attempts of a failing job (with exponential backoff) before it is left failed.
     max_attempts: int = 5
+    #: Seconds between a worker's looks for runnable jobs besides the queue's notifications: a
+    #: job that waited for a lock (a subscription's next delivery job, a connection's next
+    #: sync) becomes runnable with no notification, and procrastinate's own default is 5 s.
+    poll_interval: float = 0.5
+    #: Webhook deliveries of one subscription under way at once in its job (also the most a
+    #: killed worker can leave sent but unrecorded: sent again, same webhook-id).
+    webhook_in_flight: int = 64
+    #: How long a delivery claimed by a job that died stays claimed before another sends it.
+    webhook_claim_ttl: float = 60.0
+    #: Seconds a webhook receiver has to answer.
+    webhook_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.tick not in _TICKS:
@@ -49,7 +62,8 @@ class JobsSettings:
                 f"not {self.tick}",
                 hint=f"Set {_ENV}TICK to one of those, e.g. 5.",
             )
-        for name in ("lease_ttl", "heartbeat", "stalled_after", "max_run_s"):
+        for name in ("lease_ttl", "heartbeat", "stalled_after", "max_run_s", "webhook_claim_ttl",
+                     "webhook_timeout", "webhook_in_flight", "poll_interval"):
             if not getattr(self, name) > 0:
                 raise JobsConfigError(f"{name} must be a positive number of seconds")
         if self.stalled_after <= self.heartbeat:
@@ -67,7 +81,9 @@ class JobsSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JobsSettings:
         """``THRESHER_JOBS_TICK``, ``..._LEASE_TTL``, ``..._HEARTBEAT``, ``..._STALLED_AFTER``,
-        ``..._MAX_RUN_S``, ``..._REFRESH_AHEAD``, ``..._PAGE_SIZE``, ``..._MAX_ATTEMPTS``."""
+        ``..._MAX_RUN_S``, ``..._REFRESH_AHEAD``, ``..._PAGE_SIZE``, ``..._MAX_ATTEMPTS``,
+        ``..._POLL_INTERVAL``, ``..._WEBHOOK_IN_FLIGHT``, ``..._WEBHOOK_CLAIM_TTL``,
+        ``..._WEBHOOK_TIMEOUT``."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field in dataclasses.fields(cls):
@@ -76,7 +92,7 @@ class JobsSettings:
                 continue
             try:
                 values[field.name] = (
-                    int(raw) if field.name in ("tick", "page_size", "max_attempts") else float(raw)
+                    int(raw) if field.name in _INTEGERS else float(raw)
                 )
             except ValueError:
                 raise JobsConfigError(

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import text
 
 from thresher.store import ConnectionSettingsStore, Store
+from thresher.webhooks import redacted_url
 
 from ._errors import JobsConfigError
 
-__all__ = ["ConnectionJobs", "QueueStatus", "queue_gauges", "queue_status"]
+__all__ = ["ConnectionJobs", "QueueStatus", "SubscriptionJobs", "queue_gauges", "queue_status"]
 
 _BY_QUEUE = text("""
 SELECT queue_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2
@@ -35,6 +36,25 @@ SELECT j.queue_name, EXTRACT(EPOCH FROM now() - min(e.at))
  GROUP BY 1
 """)
 _WORKERS = text("SELECT count(*) FROM procrastinate_workers")
+# The webhook outbox per subscription: only undelivered rows are read (the status index).
+_OUTBOX = text("""
+SELECT s.id, s.url, s.enabled,
+       count(d.id) FILTER (WHERE d.status = 'pending'),
+       count(d.id) FILTER (WHERE d.status = 'pending' AND d.next_attempt_at <= now()),
+       count(d.id) FILTER (WHERE d.status = 'dead'),
+       EXTRACT(EPOCH FROM now() - min(d.next_attempt_at)
+               FILTER (WHERE d.status = 'pending' AND d.next_attempt_at <= now()))
+  FROM webhook_subscriptions s
+  LEFT JOIN webhook_deliveries d ON d.subscription_id = s.id AND d.status IN ('pending', 'dead')
+ GROUP BY s.id, s.url, s.enabled
+ ORDER BY s.id
+""")
+_BY_SUBSCRIPTION = text("""
+SELECT (args->>'subscription_id')::bigint, status::text, count(*)
+  FROM procrastinate_jobs
+ WHERE args ? 'subscription_id' AND status IN ('todo', 'doing', 'failed')
+ GROUP BY 1, 2
+""")
 
 
 @dataclasses.dataclass
@@ -49,6 +69,25 @@ class ConnectionJobs:
 
 
 @dataclasses.dataclass
+class SubscriptionJobs:
+    """One webhook subscription's outbox and delivery jobs."""
+
+    subscription_id: int
+    #: The target with any credentials in it hidden (``redacted_url``).
+    url: str
+    enabled: bool
+    #: Deliveries not yet sent (due now or waiting for a retry), due now, and dead-lettered.
+    pending: int = 0
+    due: int = 0
+    dead: int = 0
+    #: Seconds the longest-due delivery has waited past its time (0: none due).
+    oldest_due_s: float = 0.0
+    queued: int = 0
+    running: int = 0
+    failed: int = 0
+
+
+@dataclasses.dataclass
 class QueueStatus:
     #: queue -> status (todo, doing, failed, ...) -> jobs
     queues: dict[str, dict[str, int]]
@@ -56,6 +95,8 @@ class QueueStatus:
     lag_s: dict[str, float]
     workers: int
     connections: list[ConnectionJobs]
+    #: The webhook queue: every subscription's outbox and delivery jobs.
+    webhooks: list[SubscriptionJobs] = dataclasses.field(default_factory=list)
 
     def total(self, status: str) -> int:
         return sum(by.get(status, 0) for by in self.queues.values())
@@ -65,6 +106,7 @@ class QueueStatus:
             "queued": self.total("todo"), "running": self.total("doing"), "failed": self.total("failed"),
             "workers": self.workers, "queues": self.queues, "lag_s": self.lag_s,
             "connections": [dataclasses.asdict(c) for c in self.connections],
+            "webhooks": [dataclasses.asdict(w) for w in self.webhooks],
         }
 
 
@@ -89,6 +131,17 @@ def queue_status(store: Store) -> QueueStatus:
             per.setdefault(int(connection_id), {})[status] = int(count)
         lag = {queue: round(float(seconds), 3) for queue, seconds in conn.execute(_LAG)}
         workers = int(conn.execute(_WORKERS).scalar() or 0)
+        jobs: dict[int, dict[str, int]] = {}
+        for subscription_id, status, count in conn.execute(_BY_SUBSCRIPTION):
+            jobs.setdefault(int(subscription_id), {})[status] = int(count)
+        webhooks = [
+            SubscriptionJobs(
+                int(sid), redacted_url(url), bool(enabled), int(pending), int(due), int(dead),
+                round(float(oldest or 0.0), 3), jobs.get(int(sid), {}).get("todo", 0),
+                jobs.get(int(sid), {}).get("doing", 0), jobs.get(int(sid), {}).get("failed", 0),
+            )
+            for sid, url, enabled, pending, due, dead, oldest in conn.execute(_OUTBOX)
+        ]
     configs = ConnectionSettingsStore(store).all()
     connections = []
     for stored in store.list_connections():
@@ -98,18 +151,22 @@ def queue_status(store: Store) -> QueueStatus:
             stored.id, stored.name, counts.get("todo", 0), counts.get("doing", 0), counts.get("failed", 0),
             paused=bool(config and config.paused), paused_reason=config.paused_reason if config else None,
         ))
-    return QueueStatus(queues, lag, workers, connections)
+    return QueueStatus(queues, lag, workers, connections, webhooks)
 
 
 def queue_gauges(store: Store) -> dict[str, float]:
     """Flat gauges for a metrics endpoint: ``thresher_jobs_queued{queue=...}`` style names are
     the caller's choice; keys here are ``queued``, ``running``, ``failed``, ``workers``,
-    ``paused_connections`` and ``lag_seconds:<queue>``."""
+    ``paused_connections``, ``lag_seconds:<queue>``, ``webhooks_due`` (deliveries due now),
+    ``webhooks_oldest_due_seconds`` and ``webhooks_dead``."""
     status = queue_status(store)
     gauges: dict[str, float] = {
         "queued": status.total("todo"), "running": status.total("doing"),
         "failed": status.total("failed"), "workers": status.workers,
         "paused_connections": sum(1 for c in status.connections if c.paused),
+        "webhooks_due": sum(w.due for w in status.webhooks),
+        "webhooks_oldest_due_seconds": max((w.oldest_due_s for w in status.webhooks), default=0.0),
+        "webhooks_dead": sum(w.dead for w in status.webhooks),
     }
     for queue, seconds in status.lag_s.items():
         gauges[f"lag_seconds:{queue}"] = seconds

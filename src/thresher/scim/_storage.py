@@ -33,7 +33,7 @@ from scim2_server.storage import SearchPage
 
 from thresher.harvest import HarvestError
 from thresher.provision import WriteThrough, remove_user
-from thresher.store import StoredRole, StoredUser
+from thresher.store import ConnectionSettingsStore, StoredRole, StoredUser
 
 from ._base import MirrorStorage
 from ._errors import scim_error
@@ -393,15 +393,24 @@ class HarvestStorage(MirrorStorage):
         current = await self.work.read(self._visible_user, user_id)
         return await self.writes.update(current, resource)
 
+    def _delete_mode_now(self) -> DeleteMode:
+        """The connection's stored mode (``thresher connections config --scim-delete-mode``) when
+        it has stored settings, else ``delete_mode`` (the ``--delete-mode`` flag). Read at each
+        DELETE (one indexed row; deletes are rare), so a change applies without a restart
+        (docs/scale-out.md, "SCIM delete mode")."""
+        stored = ConnectionSettingsStore(self.store).get(self.connection_id)
+        return self.delete_mode if stored.updated_at is None else DeleteMode(stored.scim_delete_mode)
+
     async def _delete_user(self, user_id: int) -> None:
         current = await self.work.read(self._visible_user, user_id)
         await self.guard.check_removal(current)
+        mode = await self.work.read(self._delete_mode_now)
         try:
             removal = await remove_user(
                 self.writer,
                 user_id,
                 is_active=current.is_active,
-                delete=self.delete_mode is DeleteMode.delete,
+                delete=mode is DeleteMode.delete,
             )
         except HarvestError as exc:
             raise scim_error(exc, f"user {user_id}") from None

@@ -107,7 +107,9 @@ class Service:
         mcp = self._mcp_component()
         if mcp is not None:
             self.components.append(mcp)
-        self.components += discover(store, self.metrics)
+        # Without background work the workers deliver webhooks too (thresher.jobs, queue
+        # ``webhooks``): a dispatcher here would send beside them (docs/scale-out.md).
+        self.components += [c for c in discover(store, self.metrics) if background or c.name != "webhooks"]
         self.components += list(components)
         #: OpenTelemetry export, when ``[telemetry] otlp_endpoint`` is set.
         self.telemetry = Telemetry(settings.telemetry) if settings.telemetry.otlp_endpoint else None

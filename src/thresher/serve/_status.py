@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from thresher.store import ServeRecords, Store
+from thresher.store import ConnectionSettingsStore, ServeRecords, Store
 
 from ._scheduler import JOB, Scheduler
 
@@ -22,6 +22,8 @@ def connection_status(store: Store, scheduler: Scheduler) -> list[dict[str, Any]
     records: ServeRecords = scheduler.records
     runs = records.last_runs()
     due = records.schedules()
+    # Paused by an operator or by a worker that met refused credentials (thresher.jobs).
+    configs = ConnectionSettingsStore(store).all()
     now = dt.datetime.now(dt.UTC)
     result = []
     for connection in store.list_connections():
@@ -61,5 +63,10 @@ def connection_status(store: Store, scheduler: Scheduler) -> list[dict[str, Any]
                 "expires_at": _iso(state.credential_expires_at) if state else None,
             },
             "budget_headroom": scheduler.headroom.get(connection.name),
+            "paused": (
+                {"reason": config.paused_reason, "at": _iso(config.paused_at)}
+                if (config := configs.get(connection.id)) is not None and config.paused
+                else None
+            ),
         })
     return result

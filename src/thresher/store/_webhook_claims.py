@@ -85,15 +85,41 @@ class WebhookClaims(WebhookTables):
     # -- claiming and completing ------------------------------------------------------------
 
     def claim(
-        self, holder: str, *, limit: int, ttl: float, lease: Lease | None = None
+        self,
+        holder: str,
+        *,
+        limit: int,
+        ttl: float,
+        lease: Lease | None = None,
+        subscription_id: int | None = None,
     ) -> list[DeliveryClaim]:
-        """Claim up to ``limit`` due deliveries for ``ttl`` seconds, oldest first."""
+        """Claim up to ``limit`` due deliveries (of one subscription, if given) for ``ttl``
+        seconds, oldest first."""
         if limit <= 0:
             return []
         with self._write() as conn:
             if lease is not None:
                 _leases.check(conn, lease, WEBHOOK_LEASES)
-            return self._claim(conn, holder, limit, ttl, db_now(conn))
+            return self._claim(conn, holder, limit, ttl, db_now(conn), subscription_id=subscription_id)
+
+    def due_subscriptions(self) -> list[int]:
+        """Ids of enabled subscriptions with a delivery that could be claimed now (due, and
+        unclaimed or its claim expired): what the workers' delivery pass defers jobs for."""
+        with self._read() as conn:
+            now = db_now(conn)
+            query = (
+                select(DEL.c.subscription_id)
+                .join(SUBS, SUBS.c.id == DEL.c.subscription_id)
+                .where(
+                    DEL.c.status == "pending",
+                    DEL.c.next_attempt_at <= now,
+                    or_(DEL.c.claimed_until.is_(None), DEL.c.claimed_until < now),
+                    SUBS.c.enabled.is_(True),
+                )
+                .group_by(DEL.c.subscription_id)
+                .order_by(func.min(DEL.c.id))
+            )
+            return [int(i) for i in conn.execute(query).scalars()]
 
     def exchange(
         self,
@@ -104,6 +130,7 @@ class WebhookClaims(WebhookTables):
         ttl: float,
         disable_after: float,
         lease: Lease | None = None,
+        subscription_id: int | None = None,
     ) -> tuple[list[int], list[DeliveryClaim]]:
         """``complete(results)`` and ``claim(limit)`` in one transaction: the subscriptions
         disabled, and the new claims (a delivery just retried is not due again yet)."""
@@ -117,11 +144,22 @@ class WebhookClaims(WebhookTables):
             if results:
                 self._record_results(conn, results, now)
                 disabled = self._failing(conn, results, now, disable_after)
-            claims = self._claim(conn, holder, limit, ttl, now) if limit > 0 else []
+            claims = (
+                self._claim(conn, holder, limit, ttl, now, subscription_id=subscription_id)
+                if limit > 0
+                else []
+            )
             return disabled, claims
 
     def _claim(
-        self, conn: SAConnection, holder: str, limit: int, ttl: float, now: dt.datetime
+        self,
+        conn: SAConnection,
+        holder: str,
+        limit: int,
+        ttl: float,
+        now: dt.datetime,
+        *,
+        subscription_id: int | None = None,
     ) -> list[DeliveryClaim]:
         if self._dialect == "postgresql":
             # Each key's first pending delivery, by grouping: linear in the pending rows. The
@@ -132,6 +170,8 @@ class WebhookClaims(WebhookTables):
                 .where(DEL.c.status == "pending")
                 .group_by(DEL.c.subscription_id, DEL.c.order_key)
             )
+            if subscription_id is not None:
+                heads = heads.where(DEL.c.subscription_id == subscription_id)
             first_of_its_key: ColumnElement[bool] = DEL.c.id.in_(heads)
         else:
             earlier = DEL.alias("earlier")
@@ -156,6 +196,8 @@ class WebhookClaims(WebhookTables):
             .order_by(DEL.c.id)
             .limit(limit)
         )
+        if subscription_id is not None:  # a worker's delivery job drains one subscription
+            query = query.where(DEL.c.subscription_id == subscription_id)
         if self._dialect == "postgresql":
             query = query.with_for_update(skip_locked=True, of=DEL)
         ids = list(conn.execute(query).scalars())

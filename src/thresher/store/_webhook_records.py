@@ -44,6 +44,7 @@ ALERT_TYPES: tuple[str, ...] = (
     "rate_limit.exhausted",
     "subscription.disabled",
     "delivery.dead_lettered",
+    "connection.paused",
 )
 #: What ``thresher webhooks test`` sends; never queued.
 TEST_TYPE = "webhook.test"

@@ -26,6 +26,7 @@ from ._errors import (
     WebhookSecretError,
 )
 from ._format import slack_text
+from ._http import DeliveryClient
 from ._secrets import SecretKeeper
 from ._sender import redacted_url
 from ._service import DEFAULT_EVENTS, FILTER_KEYS, WebhookService, validate_events
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_EVENTS",
     "DEFAULT_RETRY_SCHEDULE",
     "FILTER_KEYS",
+    "DeliveryClient",
     "DispatchSettings",
     "DispatchStats",
     "DispatcherBusyError",

@@ -83,8 +83,11 @@ class _Dispatcher:
         stop: asyncio.Event,
         *,
         metrics: Any = None,
+        subscription_id: int | None = None,
     ) -> None:
         self.records = WebhookStore(store)
+        #: Only this subscription's deliveries (a worker's delivery job, thresher.jobs).
+        self.subscription_id = subscription_id
         self.dialect = store.dialect
         self.settings = settings
         self.sender = Sender(client, settings, keeper)
@@ -109,7 +112,8 @@ class _Dispatcher:
                 )
             except LeaseHeldError as exc:
                 raise DispatcherBusyError(exc.lease) from None
-        elif self.dialect == "postgresql":
+        elif self.dialect == "postgresql" and self.subscription_id is None:
+            # (A subscription's drain runs until idle; the workers' pass defers the next one.)
             loop = asyncio.get_running_loop()
 
             def woken() -> None:
@@ -166,6 +170,7 @@ class _Dispatcher:
                 ttl=settings.claim_ttl,
                 disable_after=settings.disable_after,
                 lease=self.lease,
+                subscription_id=self.subscription_id,
             )
         )
         self.in_flight -= len(batch)
@@ -210,7 +215,11 @@ class _Dispatcher:
         settings = self.settings
         renew_every = min(settings.claim_ttl, settings.lease_ttl) / 3
         renewed = pruned = time.monotonic()
-        await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
+        # A subscription's drain is one short job of many: the workers prune on a timer of
+        # their own (thresher.jobs), not a scan of the attempt log per job.
+        prunes = self.subscription_id is None
+        if prunes:
+            await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
         stopping = asyncio.ensure_future(self.stop.wait())
         stopping.add_done_callback(lambda _: self.wake.set())
         try:
@@ -222,7 +231,7 @@ class _Dispatcher:
                 if now - renewed >= renew_every:
                     await self._keep_alive()
                     renewed = now
-                if now - pruned >= _PRUNE_EVERY:
+                if prunes and now - pruned >= _PRUNE_EVERY:
                     await _blocking(lambda: self.records.prune(older_than=settings.log_retention))
                     pruned = now
                 if not self.results:
@@ -260,22 +269,34 @@ async def run_dispatcher(
     keeper: SecretKeeper | None = None,
     until_idle: bool = False,
     metrics: Any = None,
+    subscription_id: int | None = None,
+    client: DeliveryClient | None = None,
 ) -> DispatchStats:
     """Deliver webhooks from ``store`` until ``stop`` is set (or, ``until_idle``, until nothing is
     due and nothing is in flight). ``DispatcherBusyError`` if another runs on a SQLite store.
+
+    ``subscription_id``: that subscription's deliveries only (``thresher worker``'s delivery
+    jobs, docs/scale-out.md); retries, order, dead letters and disabling work as for all.
+    ``client``: a ``DeliveryClient`` shared by many runs (its kept-alive connections and TLS
+    context outlive each), left open; by default the run makes and closes its own.
 
     ``metrics``: anything with ``webhook_deliveries.labels(subscription, outcome).inc()`` (the
     service's ``Metrics``, which finds this function by name: serve/_components.py); outcomes
     are ``delivered``, ``failed`` and ``dead``."""
     settings = settings or DispatchSettings()
     stop = stop or asyncio.Event()
-    client = DeliveryClient()  # no proxy from the environment sees (or reroutes) deliveries
+    own = client is None
+    client = client or DeliveryClient()  # no proxy from the environment sees (or reroutes) deliveries
     try:
-        dispatcher = _Dispatcher(store, settings, keeper or SecretKeeper(), client, stop, metrics=metrics)
+        dispatcher = _Dispatcher(
+            store, settings, keeper or SecretKeeper(), client, stop, metrics=metrics,
+            subscription_id=subscription_id,
+        )
         await dispatcher.start()
         try:
             return await dispatcher.run(until_idle=until_idle)
         finally:
             await dispatcher.finish()
     finally:
-        await client.aclose()
+        if own:
+            await client.aclose()
