@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import sys
@@ -80,6 +79,8 @@ def _oauth_credentials(
     settings: HarvestSettings, client_id: str | None, client_secret: str | None,
     redirect_uri: str, no_browser: bool,
 ) -> Credentials:
+    import asyncio
+
     from thresher.connections import Credentials, oauth_login
     from thresher.harvest import OAuthApp
 
@@ -152,6 +153,8 @@ def login(
 
     Example: thresher login --name acme --user-agent "Acme Ops (ops@acme.example)"
     """
+    import asyncio
+
     if provider not in ("harvest", "greenhouse"):
         raise typer.BadParameter("use harvest or greenhouse", param_hint="'--provider'")
     if provider == "greenhouse":

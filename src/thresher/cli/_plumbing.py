@@ -7,12 +7,10 @@ events print (their JSON shapes are in ``_json``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.markup import escape
-
+from ._console import escape
 from ._json import event_json, user_json
 from ._output import Column, records_table
 
@@ -71,6 +69,8 @@ def run_writes(
     body: Callable[[WriteThrough, ResolvedConnection], Awaitable[T]],
 ) -> T:
     """Open the store and a client for the connection and run ``body`` with a WriteThrough."""
+    import asyncio  # a tenth of the start-up budget (bench/cli_startup.py): loaded on use
+
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
 

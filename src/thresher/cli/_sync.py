@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import time
@@ -16,7 +15,7 @@ import typer
 
 from thresher._errors import ThresherError
 
-from ._console import err_console, out, print_json
+from ._console import err_console, out, print_json, real_console
 from ._options import CONNECTION, DATABASE_URL, json_option
 from ._output import print_jsonl
 from ._plumbing import event_dict, open_store
@@ -60,7 +59,7 @@ async def sync_once(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err_console,
+            console=real_console(err_console),
             transient=True,
         ) as bar:
             tasks: dict[str, TaskID] = {}
@@ -131,6 +130,8 @@ def sync(
 
     Example: thresher sync --watch --interval 60
     """
+    import asyncio
+
     from thresher.sync import SyncOptions
 
     store = open_store(database_url)
