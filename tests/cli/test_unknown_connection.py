@@ -87,7 +87,7 @@ def test_the_tree_walk_finds_the_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def store_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str | None], Path]]:
+def store_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str | None], Path]:
     """A store with one saved connection (``acme``, the default), and no ``HARVEST_*`` variables:
     nothing here can reach a Harvest."""
     tmp = tmp_path_factory.mktemp("unknown-connection")
@@ -106,7 +106,7 @@ def store_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[s
         "HARVEST_ID_URL": "http://127.0.0.1:9",
         "COLUMNS": "200",
     }
-    yield env, roster
+    return env, roster
 
 
 @pytest.mark.parametrize(("path", "command"), CASES, ids=[" ".join(p) for p, _ in CASES])
@@ -116,7 +116,7 @@ def test_an_unknown_connection_exits_78(
     env, roster = store_env
     argv = _argv(path, command, roster)
     code = 0
-    with CliRunner().isolation(env=env) as (out, err, _):
+    with CliRunner().isolation(env=env) as (_out, err, _):
         try:
             main(argv)
         except SystemExit as exc:
