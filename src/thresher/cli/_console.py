@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfirmationRequiredError",
+    "UsageError",
     "confirm",
     "err_console",
     "error",
@@ -89,10 +90,15 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-class ConfirmationRequiredError(ThresherError):
-    """A destructive command ran without a terminal to ask on, and without ``--yes``."""
+class UsageError(ThresherError):
+    """The command line is wrong or incomplete (a bad value, a missing choice or option): exit 2,
+    nothing done, as for click's own usage errors (README, "Exit codes")."""
 
-    exit_code = 2  # a usage error: the invocation lacks --yes
+    exit_code = 2
+
+
+class ConfirmationRequiredError(UsageError):
+    """A destructive command ran without a terminal to ask on, and without ``--yes``."""
 
 
 def refuse_unconfirmed(question: str, *, yes: bool) -> None:

@@ -25,7 +25,7 @@ import typer
 
 from thresher._errors import ThresherError
 
-from ._console import err_console, escape, out, print_json, real_console
+from ._console import ConfirmationRequiredError, err_console, escape, out, print_json, real_console
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON
 from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import open_store
@@ -363,7 +363,7 @@ async def _apply(
             return plan, {}
         if not yes:
             if not sys.stdin.isatty():
-                raise ThresherError(
+                raise ConfirmationRequiredError(
                     "apply needs confirmation", hint="Review 'thresher plan FILE', then pass --yes."
                 )
             if not await asyncio.to_thread(typer.confirm, "Apply these changes?"):

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from thresher._errors import ThresherError
-
-from ._console import err_console, out, print_json, real_console
+from ._console import UsageError, err_console, out, print_json, real_console
 from ._options import CONNECTION, DATABASE_URL, json_option
 from ._output import print_jsonl
 from ._plumbing import event_dict, open_store
@@ -178,7 +176,7 @@ def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime | 
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ThresherError(
+        raise UsageError(
             f"--since {value!r} is not a date, a span or an event id",
             hint="Use e.g. --since 2026-11-01, --since 2026-11-01T09:00:00Z, --since 2h or --since #120.",
         ) from None

@@ -16,7 +16,7 @@ import typer
 from thresher._errors import ThresherError
 
 from ._choices import ACCESS_ROLES as _ACCESS_ROLES
-from ._console import confirm, err_console, escape, out, print_json, refuse_unconfirmed
+from ._console import UsageError, confirm, err_console, escape, out, print_json, refuse_unconfirmed
 from ._json import user_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, WHO, YES, json_option
 from ._output import OutputFormat, choose_format, print_records
@@ -322,7 +322,7 @@ def update_user(
     }
     given = {k: v for k, v in fields.items() if v is not None}
     if not given:
-        raise ThresherError("nothing to change", hint="Pass at least one option; see --help.")
+        raise UsageError("nothing to change", hint="Pass at least one option; see --help.")
     try:
         body = UserUpdate.model_validate(given)
     except ValidationError as exc:
