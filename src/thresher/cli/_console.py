@@ -25,6 +25,7 @@ __all__ = [
     "err_console",
     "error",
     "escape",
+    "new_run",
     "out",
     "print_json",
     "real_console",
@@ -56,12 +57,25 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, highlight=False)
         return self._console
 
+    def forget(self) -> None:
+        self._console = None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real(), name)
 
 
-out = cast("Console", _LazyConsole(stderr=False))
-err_console = cast("Console", _LazyConsole(stderr=True))
+_out = _LazyConsole(stderr=False)
+_err = _LazyConsole(stderr=True)
+out = cast("Console", _out)
+err_console = cast("Console", _err)
+
+
+def new_run() -> None:
+    """Each run reads the environment afresh (``COLUMNS``, ``NO_COLOR``, ``FORCE_COLOR``), as a
+    new process would: Rich reads it when a console is made, and a process that runs commands
+    in-process (tests, an embedding app) may change it between runs."""
+    _out.forget()
+    _err.forget()
 
 
 def real_console(console: Console) -> Console:

@@ -63,6 +63,7 @@ def _cli_hint(exc: ThresherError) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, rendering errors without tracebacks."""
+    _console.new_run()
     try:
         code = app(args=argv, prog_name="thresher", standalone_mode=False)
     except ThresherError as exc:
