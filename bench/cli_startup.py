@@ -4,7 +4,9 @@
 Each command runs ``--runs`` times in a new process (``python -m thresher``, the same interpreter
 and source tree as this script), timed from spawn to exit with ``time.perf_counter``; the median is
 the figure, against the target of 0.3 s. The machine's load average is printed beside it: on a
-shared machine, start-up time follows the load.
+shared machine, start-up time follows the load. Beside the wall time, each start's CPU time (user
++ system, from the child's rusage) is reported: it counts the work the start does, not the time
+spent waiting for a core, so it moves far less with the load.
 
     python bench/cli_startup.py [--runs 10]
 
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,18 +41,27 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _time(args: list[str], runs: int) -> list[float]:
+def _cpu_s() -> float:
+    """User + system CPU seconds of every child this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(args: list[str], runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``runs`` starts of ``thresher ARGS``."""
     env = _env()
-    times = []
+    walls, cpus = [], []
     for _ in range(runs):
+        cpu_before = _cpu_s()
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "thresher", *args], env=env, capture_output=True, check=False
         )
-        times.append(time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
+        cpus.append(_cpu_s() - cpu_before)
         if done.returncode != 0:
             raise SystemExit(f"thresher {' '.join(args)} failed:\n{done.stderr.decode()}")
-    return times
+    return walls, cpus
 
 
 def _load() -> list[float] | None:
@@ -68,11 +80,13 @@ def main() -> None:
     load_before = _load()
     figures: dict[str, dict[str, float]] = {}
     for name, args in COMMANDS.items():
-        times = _time(args, options.runs)
+        times, cpus = _time(args, options.runs)
         figures[name] = {
             "median_s": round(statistics.median(times), 3),
             "min_s": round(min(times), 3),
             "max_s": round(max(times), 3),
+            "cpu_median_s": round(statistics.median(cpus), 3),
+            "cpu_min_s": round(min(cpus), 3),
         }
     load_after = _load()
 
@@ -81,7 +95,7 @@ def main() -> None:
         verdict = "ok" if figure["median_s"] <= TARGET_S else "OVER TARGET"
         print(
             f"  {name:<28} {figure['median_s']:.3f} s  (min {figure['min_s']:.3f}, "
-            f"max {figure['max_s']:.3f})  {verdict}"
+            f"max {figure['max_s']:.3f}); CPU {figure['cpu_median_s']:.3f} s  {verdict}"
         )
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"  machine: {machine}; load average before {load_before}, after {load_after}")

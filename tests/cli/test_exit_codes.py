@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from thresher.cli import main
+from thresher.store import Store
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -96,3 +97,30 @@ class _Answer:
 
     def fileno(self) -> int:
         raise OSError("not a real file")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["users", "update", "ada@example.com"], "nothing to change"),
+        (["rates", "set", "ada@example.com"], "give --billable, --cost or both"),
+        (["rates", "set", "ada@example.com", "--billable", "lots"], "--billable 'lots' is not a number"),
+        (["rates", "set", "ada@example.com", "--cost", "-5"], "--cost must be a number >= 0"),
+        (["changes", "--since", "last tuesday"], "--since 'last tuesday' is not a date"),
+        (["webhooks", "replay", "1", "--from", "soon"], "--from 'soon' is not a date"),
+    ],
+    ids=["nothing-to-change", "no-rate", "rate-not-a-number", "negative-rate", "since", "webhooks-from"],
+)
+def test_thresher_s_own_usage_errors_exit_2_too(
+    argv: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Checks the command line makes beyond click's exit 2 like click's, before any request."""
+    database = tmp_path / "store.db"
+    monkeypatch.setenv("THRESHER_DATABASE_URL", f"sqlite:///{database}")
+    with Store.open(f"sqlite:///{database}") as store:
+        store.add_connection("acme", 1, is_default=True)
+    code, _, err = run(argv, capsys)
+    assert code == 2, err
+    assert says in err
+    assert "Unexpected error" not in err

@@ -1,14 +1,17 @@
-"""The command line starts fast: building ``--help`` loads no heavy stack.
+"""The command line starts fast: ``--help`` loads no heavy stack, and no command it does not show.
 
-typer reads every command's signature to build the command tree, so every command module is
-imported for ``thresher --help``; they import the store (SQLAlchemy), the client's models
-(pydantic), httpx, the SCIM bridge and the rest inside the commands that use them. These tests
-check that structurally, by the modules a fresh interpreter has loaded; the time itself is
+The root lists its commands from a static table (``thresher.cli._app.COMMANDS``) and imports a
+command's module only to run it or show its own help, so ``thresher --help`` imports no command
+module and ``thresher users list --help`` imports ``_users`` alone. Command modules import the
+store (SQLAlchemy), the client's models (pydantic), httpx, the SCIM bridge, asyncio and Rich inside
+the functions that use them. These tests check that structurally, by the modules a fresh
+interpreter has loaded, and keep the table honest against the commands themselves; the time is
 measured by ``bench/cli_startup.py``, never asserted here.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pkgutil
@@ -16,8 +19,12 @@ import subprocess
 import sys
 
 import pytest
+import typer
+import typer.main
+from typer.core import TyperGroup
 
 import thresher.cli
+from thresher.cli._app import COMMANDS, app, load_command
 from thresher.cli._choices import ACCESS_ROLES, ScimDeleteMode
 from thresher.harvest import BASE_ROLES, MANAGER_ADDONS, PEOPLE_MANAGER
 from thresher.scim import DeleteMode
@@ -33,8 +40,15 @@ HEAVY_MODULES = frozenset({
     "thresher.connections", "thresher.sandbox", "thresher._serving", "rich.progress",
 })
 
+#: Not heavy for a command that runs, but a large share of the budget for one that only shows
+#: help: Rich (and typer's Rich help: markdown_it), asyncio.
+HELP_ONLY_PACKAGES = frozenset({"rich", "markdown_it", "asyncio"})
+
 #: Imported by the commands that need them, never at start-up.
 LOADED_ON_USE = {"_user_view"}
+
+#: The CLI's modules every start loads: the entry point, the root table and the error console.
+_ROOT_MODULES = ["thresher.cli", "thresher.cli._app", "thresher.cli._console", "thresher.cli._main"]
 
 _PROBE = """
 import contextlib, io, json, sys
@@ -55,10 +69,13 @@ print(json.dumps(sorted(
 """
 
 
-def _heavy_loaded(modules: list[str], argv: list[str] | None = None) -> list[str]:
-    """The heavy modules a fresh interpreter holds after importing ``modules`` (and running
-    ``thresher ARGV``)."""
-    spec = json.dumps([sorted(HEAVY_PACKAGES), sorted(HEAVY_MODULES), modules, argv])
+def _heavy_loaded(
+    modules: list[str], argv: list[str] | None = None, *, packages: frozenset[str] = HEAVY_PACKAGES,
+    parts: frozenset[str] = HEAVY_MODULES,
+) -> list[str]:
+    """The modules of ``packages`` and ``parts`` a fresh interpreter holds after importing
+    ``modules`` (and running ``thresher ARGV``)."""
+    spec = json.dumps([sorted(packages), sorted(parts), modules, argv])
     env = {**os.environ, "COLUMNS": "100"}
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, spec], capture_output=True, text=True, env=env, timeout=120,
@@ -93,7 +110,59 @@ def test_command_modules_load_no_heavy_stack() -> None:
     ids=["import", "--help", "users-list-help", "api-help", "connections-test-help"],
 )
 def test_start_up_loads_no_heavy_stack(modules: list[str], argv: list[str] | None) -> None:
-    assert _heavy_loaded(modules, argv) == []
+    assert _heavy_loaded(modules, argv, packages=HEAVY_PACKAGES | HELP_ONLY_PACKAGES) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "commands"),
+    [
+        (["--help"], []),
+        (["users", "list", "--help"], ["thresher.cli._users"]),
+        (["sync", "--help"], ["thresher.cli._sync"]),
+    ],
+    ids=["--help", "users-list-help", "sync-help"],
+)
+def test_help_imports_only_the_command_it_shows(argv: list[str], commands: list[str]) -> None:
+    command_modules = frozenset(
+        f"thresher.cli.{m.name}" for m in pkgutil.iter_modules(thresher.cli.__path__)
+    ) - {*_ROOT_MODULES, "thresher.cli._choices", "thresher.cli._json", "thresher.cli._options",
+         "thresher.cli._output", "thresher.cli._plumbing"}  # helpers, not commands
+    assert _heavy_loaded([], argv, packages=frozenset(), parts=command_modules) == commands
+
+
+def test_the_command_table_matches_the_commands() -> None:
+    """Every entry resolves to its command, with the command's own short help; every group a
+    command module defines is reachable from the table (so none can be left out of it)."""
+    reachable: set[int] = set()
+
+    def walk(group: typer.Typer) -> None:
+        reachable.add(id(group))
+        for info in group.registered_groups:
+            assert info.typer_instance is not None
+            walk(info.typer_instance)
+
+    for name, (module, attribute, short_help) in COMMANDS.items():
+        command = load_command(name)
+        assert command.name == name
+        assert command.get_short_help_str(limit=10_000) == short_help, name
+        target = getattr(importlib.import_module(f"thresher.cli.{module}"), attribute)
+        assert isinstance(command, TyperGroup) == isinstance(target, typer.Typer), name
+        if isinstance(target, typer.Typer):
+            walk(target)
+    defined = {
+        f"{m.name}.{attr}": value
+        for m in pkgutil.iter_modules(thresher.cli.__path__)
+        for attr, value in vars(importlib.import_module(f"thresher.cli.{m.name}")).items()
+        if isinstance(value, typer.Typer) and value is not app
+    }
+    assert defined, "no command group found: the search is broken"
+    assert sorted(name for name, group in defined.items() if id(group) not in reachable) == []
+    # The root shows the table's order and text.
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    assert list(root.list_commands(root.make_context("thresher", [], resilient_parsing=True))) == [
+        *COMMANDS
+    ]
 
 
 def test_cli_choices_match_their_sources() -> None:
@@ -150,3 +219,12 @@ def test_shell_completion() -> None:
                          "COMP_CWORD": "1"})
     assert tab.returncode == 0, tab.stderr
     assert tab.stdout.split() == ["users"]
+    # A subcommand's names come from its group, imported for the purpose.
+    tab = _thresher(env={"_THRESHER_COMPLETE": "complete_bash", "COMP_WORDS": "thresher users li",
+                         "COMP_CWORD": "2"})
+    assert tab.returncode == 0, tab.stderr
+    assert tab.stdout.split() == ["list"]
+    # Options of the root complete too.
+    tab = _thresher(env={"_THRESHER_COMPLETE": "complete_bash", "COMP_WORDS": "thresher --deb",
+                         "COMP_CWORD": "1"})
+    assert tab.stdout.split() == ["--debug"]

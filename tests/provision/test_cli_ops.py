@@ -105,7 +105,7 @@ def test_rates_and_project_assignments(cli: Cli) -> None:
     assert float(shown["default_hourly_rate"]) == 150.0
     assert float(shown["cost_rate"]) == 80.5
     bad = cli("rates", "set", email, "--billable", "lots", ok=False)
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # a usage error (README, "Exit codes")
     assert "not a number" in bad.stderr
 
     project = max(cli.sandbox.state.projects)

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from thresher._errors import ThresherError
-
-from ._console import out, print_json
+from ._console import UsageError, out, print_json
 from ._options import DATABASE_URL, json_option
 from ._plumbing import open_store
 
@@ -38,7 +36,7 @@ def _password(password_stdin: bool) -> str:
         value = sys.stdin.readline().rstrip("\r\n")
     else:
         if not sys.stdin.isatty():
-            raise ThresherError(
+            raise UsageError(
                 "no terminal to ask for the password",
                 hint="Pipe it in with --password-stdin, e.g. printf %s \"$PW\" | thresher admin create ...",
             )

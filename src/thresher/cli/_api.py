@@ -16,7 +16,6 @@ with ``--jsonl``, one per line as they arrive.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import textwrap
@@ -159,6 +158,8 @@ def api(
 
     Example: thresher api GET /v2/users --paginate --jsonl -f is_active=true | jq -r .email
     """
+    import asyncio
+
     from thresher.connections import open_client
 
     from ._connections import store_for_harvest

@@ -12,7 +12,6 @@ it reaches, §5.3). ``accounts list`` costs the second one only.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,10 @@ import typer
 
 from thresher._errors import ThresherError
 
+from ._connection_config import connections_config
 from ._console import out, print_json
 from ._json import timestamp
+from ._login import connections_app
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON
 from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import open_store, read_store
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from thresher.harvest import Account, IdentityAccounts, User
     from thresher.store import Store
 
-__all__ = ["accounts_app", "connections_test", "store_for_harvest"]
+__all__ = ["accounts_app", "connections_app", "connections_test", "store_for_harvest"]
 
 accounts_app = typer.Typer(help="Harvest accounts a connection's token reaches.", no_args_is_help=True)
 
@@ -86,6 +87,8 @@ def _identity(
     """``GET /v2/users/me`` (when ``me``), then the identity service's accounts (for
     ``connections test``: or why they could not be read); and the rate limit the client used.
     A refused token fails with the client's own error (exit 77) and a hint for the command line."""
+    import asyncio
+
     from thresher.connections import open_client
     from thresher.harvest import AuthenticationError
 
@@ -265,3 +268,8 @@ def accounts_list(
         rows, ACCOUNT_COLUMNS, output, lambda row: row,
         summary=f"{len(rows)} account(s) reachable as {identity.user.email}",
     )
+
+
+# The `connections` group: `list`, `use` and `remove` (cli/_login.py), then these two.
+connections_app.command("test")(connections_test)
+connections_app.command("config")(connections_config)

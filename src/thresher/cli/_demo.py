@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import shlex
@@ -223,6 +222,8 @@ def demo(
 
     Example: thresher demo --users 50 --serve
     """
+    import asyncio
+
     from thresher.connections import save_connection
     from thresher.sandbox import Sandbox, SandboxConfig, run_sandbox
     from thresher.store import Store

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 
-from ._console import err_console, out, print_json
+from ._console import err_console, escape, out, print_json
 
 if TYPE_CHECKING:
     from thresher.greenhouse import AsyncGreenhouse

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import sys
@@ -16,7 +15,7 @@ import typer
 
 from thresher._errors import ThresherError
 
-from ._console import err_console, out, print_json
+from ._console import UsageError, err_console, out, print_json
 from ._options import DATABASE_URL, JSON
 from ._plumbing import describe, open_store
 
@@ -37,7 +36,7 @@ def _read_token(token: str | None, token_stdin: bool) -> str:
     elif token is None:
         token = typer.prompt("Personal access token", hide_input=True)
     if not token or not token.strip():
-        raise ThresherError(
+        raise UsageError(
             "no access token was given",
             hint="Create one at https://id.getharvest.com/developers and paste it when asked.",
         )
@@ -61,7 +60,7 @@ def _pick_account(accounts: list[tuple[int, str]], account_id: int | None) -> tu
     if len(accounts) == 1:
         return accounts[0]
     if not sys.stdin.isatty():
-        raise ThresherError(
+        raise UsageError(
             f"this token reaches {len(accounts)} Harvest accounts",
             hint="Pick one with --account-id: " + ", ".join(f"{i} ({n})" for i, n in accounts) + ".",
         )
@@ -80,11 +79,13 @@ def _oauth_credentials(
     settings: HarvestSettings, client_id: str | None, client_secret: str | None,
     redirect_uri: str, no_browser: bool,
 ) -> Credentials:
+    import asyncio
+
     from thresher.connections import Credentials, oauth_login
     from thresher.harvest import OAuthApp
 
     if not (client_id and client_secret):
-        raise ThresherError(
+        raise UsageError(
             "OAuth login needs the app's client id and secret",
             hint="Pass --client-id and --client-secret, or set HARVEST_CLIENT_ID and "
             "HARVEST_CLIENT_SECRET.",
@@ -152,6 +153,8 @@ def login(
 
     Example: thresher login --name acme --user-agent "Acme Ops (ops@acme.example)"
     """
+    import asyncio
+
     if provider not in ("harvest", "greenhouse"):
         raise typer.BadParameter("use harvest or greenhouse", param_hint="'--provider'")
     if provider == "greenhouse":

@@ -33,14 +33,43 @@ def _interrupted() -> NoReturn:
     sys.exit(EXIT_INTERRUPTED)
 
 
+#: What the client's hints name for Python callers, as a command-line user does it.
+_PYTHON_CALLS = {"list_accounts()": "'thresher accounts list'"}
+
+#: A 401: Harvest answers a refused token and an account the token cannot reach alike
+#: (docs/harvest-api.md §1.1).
+_REFUSED_HINT = (
+    "Harvest refused the token, or the account is not one the token reaches (Harvest answers both "
+    "alike). 'thresher accounts list' shows the accounts the token reaches; 'thresher login' saves "
+    "a new token (or set a new HARVEST_ACCESS_TOKEN)."
+)
+
+
+def _cli_hint(exc: ThresherError) -> str | None:
+    """The error's hint as a person at the command line acts on it.
+
+    ``thresher.harvest`` is a library first, so its hints name Python calls; here they name the
+    commands instead. The client's module is looked up, not imported: if it is not loaded, the
+    error did not come from it.
+    """
+    harvest = sys.modules.get("thresher.harvest")
+    if harvest is not None and isinstance(exc, harvest.AuthenticationError):
+        return _REFUSED_HINT
+    hint = exc.hint
+    for call, command in _PYTHON_CALLS.items():
+        hint = hint.replace(call, command) if hint else hint
+    return hint
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, rendering errors without tracebacks."""
+    _console.new_run()
     try:
         code = app(args=argv, prog_name="thresher", standalone_mode=False)
     except ThresherError as exc:
         if _console.state.debug:
             traceback.print_exc()
-        _console.error(str(exc), hint=exc.hint)
+        _console.error(str(exc), hint=_cli_hint(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING
 
@@ -55,6 +54,8 @@ def mcp(
     mirror; writes are planned first and applied only with the plan's confirmation id.
     Example: thresher mcp --print-config    |    thresher mcp --http --port 8765 --read-only
     """
+    import asyncio
+
     if context.invoked_subcommand is not None:
         return
     if print_config:

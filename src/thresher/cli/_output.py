@@ -16,14 +16,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import typer
-from rich.cells import cell_len
-from rich.markup import escape
-from rich.table import Table
 
-from ._console import out, print_json
+from ._console import escape, out, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["Column", "OutputFormat", "choose_format", "print_jsonl", "print_records", "records_table"]
 
@@ -105,6 +105,9 @@ def records_table(
     must be (``table.width``): print it with ``crop=False`` and the terminal folds its lines,
     rather than Rich cutting an email.
     """
+    from rich.cells import cell_len  # noqa: PLC0415 - Rich loads when printing (cli/_console.py)
+    from rich.table import Table  # noqa: PLC0415
+
     rows = [[c.cell(item) for c in columns] for item in items]
     natural = [
         max([cell_len(c.header), *(max((cell_len(part) for part in row[i].split("\n")), default=0)

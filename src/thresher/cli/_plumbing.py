@@ -7,12 +7,10 @@ events print (their JSON shapes are in ``_json``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.markup import escape
-
+from ._console import escape
 from ._json import event_json, user_json
 from ._output import Column, records_table
 
@@ -47,17 +45,27 @@ def open_store(database_url: str | None, *, create: bool = True) -> Store:
     Commands that write (sync, login, every Harvest write) create it when it is not there; those
     that only read pass ``create=False`` (or call ``read_store``), which stops with how to create
     one instead of showing an empty roster from a file it just made.
+
+    The store closes when the running command ends, however it ends (its click context closes,
+    as a ``finally`` would): every command opens its store here, so none can leave a database
+    connection open in a process that runs commands in-process (tests/cli/test_store_closed.py).
     """
+    from typer._click.globals import get_current_context
+
     from thresher.store import Store, StoreNotFoundError
 
     try:
-        return Store.open(database_url, create=create)
+        store = Store.open(database_url, create=create)
     except StoreNotFoundError as exc:
         raise StoreNotFoundError(
             str(exc),
             hint="Create it with 'thresher sync' (HARVEST_* variables set) or 'thresher login', "
             "or point --database-url / THRESHER_DATABASE_URL at an existing store.",
         ) from None
+    command = get_current_context(silent=True)
+    if command is not None:
+        command.call_on_close(store.close)
+    return store
 
 
 def read_store(database_url: str | None) -> Store:
@@ -71,6 +79,8 @@ def run_writes(
     body: Callable[[WriteThrough, ResolvedConnection], Awaitable[T]],
 ) -> T:
     """Open the store and a client for the connection and run ``body`` with a WriteThrough."""
+    import asyncio  # a tenth of the start-up budget (bench/cli_startup.py): loaded on use
+
     from thresher.connections import open_client, resolve
     from thresher.provision import WriteThrough
 

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from thresher._errors import ThresherError
-
-from ._console import out, print_json
+from ._console import UsageError, out, print_json
 from ._json import rate_json, user_assignment_json
 from ._options import CONNECTION, DATABASE_URL, JSON, WHO
 from ._plumbing import run_writes
@@ -41,9 +39,9 @@ def parse_amount(value: str | None, flag: str) -> Decimal | None:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise ThresherError(f"{flag} {value!r} is not a number", hint=f"e.g. {flag} 120.50") from None
+        raise UsageError(f"{flag} {value!r} is not a number", hint=f"e.g. {flag} 120.50") from None
     if not amount.is_finite() or amount < 0:
-        raise ThresherError(f"{flag} must be a number >= 0")
+        raise UsageError(f"{flag} must be a number >= 0")
     return amount
 
 
@@ -64,7 +62,7 @@ def rates_set(
 
     billable_amount, cost_amount = parse_amount(billable, "--billable"), parse_amount(cost, "--cost")
     if billable_amount is None and cost_amount is None:
-        raise ThresherError("give --billable, --cost or both", hint="e.g. --billable 150")
+        raise UsageError("give --billable, --cost or both", hint="e.g. --billable 150")
     start_date = start.date() if start else None
 
     async def body(writes: WriteThrough, _: ResolvedConnection) -> dict[str, Any]:

@@ -12,7 +12,6 @@ first (an incremental sync) when older than ``--refresh-after``, can save the pl
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import re
@@ -23,11 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
 
 from thresher._errors import ThresherError
 
-from ._console import err_console, out, print_json
+from ._console import ConfirmationRequiredError, err_console, escape, out, print_json, real_console
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON
 from ._output import Column, OutputFormat, choose_format, print_records
 from ._plumbing import open_store
@@ -235,6 +233,8 @@ def _plan(
     file: Path, *, prune: bool, max_archive: int | None, refresh: bool | None, threshold: float,
     output: Path | None, connection: str | None, shown: OutputFormat, database_url: str | None,
 ) -> Plan:
+    import asyncio
+
     from thresher.connections import resolve
     from thresher.provision import load_roster, make_plan, save_plan
 
@@ -320,7 +320,7 @@ def _progress(total: int, every: float, json_out: bool) -> Iterator[Callable[[in
 
         with Progress(
             TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=json_out,
+            console=real_console(err_console), transient=True, disable=json_out,
         ) as bar:
             task = bar.add_task("apply", total=total)
             yield lambda done, _total: bar.update(task, completed=done)
@@ -343,6 +343,8 @@ async def _apply(
     store: Store, resolved: ResolvedConnection, file: Path, *, prune: bool, max_archive: int | None,
     yes: bool, json_out: bool, every: float,
 ) -> tuple[Plan, dict[str, int]]:
+    import asyncio
+
     from thresher.connections import open_client
     from thresher.provision import WriteThrough, load_roster, make_plan
     from thresher.sync import RosterSync, SyncOptions
@@ -361,7 +363,7 @@ async def _apply(
             return plan, {}
         if not yes:
             if not sys.stdin.isatty():
-                raise ThresherError(
+                raise ConfirmationRequiredError(
                     "apply needs confirmation", hint="Review 'thresher plan FILE', then pass --yes."
                 )
             if not await asyncio.to_thread(typer.confirm, "Apply these changes?"):
@@ -406,6 +408,8 @@ def apply_command(
 
     Example: thresher apply roster.yaml --yes --prune
     """
+    import asyncio
+
     from thresher.connections import resolve
     from thresher.provision import load_roster, load_saved_plan
 

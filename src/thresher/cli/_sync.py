@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import time
@@ -14,9 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from thresher._errors import ThresherError
-
-from ._console import err_console, out, print_json
+from ._console import UsageError, err_console, out, print_json, real_console
 from ._options import CONNECTION, DATABASE_URL, json_option
 from ._output import print_jsonl
 from ._plumbing import event_dict, open_store
@@ -60,7 +57,7 @@ async def sync_once(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err_console,
+            console=real_console(err_console),
             transient=True,
         ) as bar:
             tasks: dict[str, TaskID] = {}
@@ -131,6 +128,8 @@ def sync(
 
     Example: thresher sync --watch --interval 60
     """
+    import asyncio
+
     from thresher.sync import SyncOptions
 
     store = open_store(database_url)
@@ -177,7 +176,7 @@ def parse_since(value: str, *, now: dt.datetime | None = None) -> dt.datetime | 
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ThresherError(
+        raise UsageError(
             f"--since {value!r} is not a date, a span or an event id",
             hint="Use e.g. --since 2026-11-01, --since 2026-11-01T09:00:00Z, --since 2h or --since #120.",
         ) from None

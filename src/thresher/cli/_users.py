@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
 
 from thresher._errors import ThresherError
 
 from ._choices import ACCESS_ROLES as _ACCESS_ROLES
-from ._console import confirm, err_console, out, print_json, refuse_unconfirmed
+from ._console import UsageError, confirm, err_console, escape, out, print_json, refuse_unconfirmed
 from ._json import user_json
 from ._options import CONNECTION, DATABASE_URL, FORMAT, JSON, WHO, YES, json_option
 from ._output import OutputFormat, choose_format, print_records
@@ -330,7 +329,7 @@ def update_user(
     }
     given = {k: v for k, v in fields.items() if v is not None}
     if not given:
-        raise ThresherError("nothing to change", hint="Pass at least one option; see --help.")
+        raise UsageError("nothing to change", hint="Pass at least one option; see --help.")
     try:
         body = UserUpdate.model_validate(given)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ import typer
 
 from thresher._errors import ThresherError
 
-from ._console import confirm, err_console, out, print_json, refuse_unconfirmed
+from ._console import UsageError, confirm, err_console, out, print_json, refuse_unconfirmed
 from ._options import DATABASE_URL, YES, json_option
 from ._plumbing import open_store, read_store
 from ._sync import parse_since
@@ -73,7 +73,7 @@ def _time(value: str | None, option: str) -> dt.datetime | int | None:
     try:
         return parse_since(value)
     except ThresherError as exc:
-        raise ThresherError(str(exc).replace("--since", option), hint=exc.hint) from None
+        raise UsageError(str(exc).replace("--since", option), hint=exc.hint) from None
 
 
 def _subscription_row(sub: StoredSubscription) -> list[str]:

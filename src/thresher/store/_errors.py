@@ -46,6 +46,7 @@ class StoreError(ThresherError):
 class UnknownConnectionError(StoreError):
     """No connection has the given name or id."""
 
+    exit_code = 78  # sysexits EX_CONFIG: no such connection is configured (README, "Exit codes")
     hint = "List the configured connections with 'thresher connections list'."
 
 
