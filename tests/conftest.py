@@ -34,6 +34,13 @@ from sqlalchemy.engine import make_url
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, SandboxCredentials, run_sandbox
 from thresher.store import Store
 
+# pytest-xdist's workers (and some shells) export COLUMNS and LINES. The CLI's console
+# (thresher/cli/_console.py) fixes its width from COLUMNS when it is imported, which here is during
+# collection: an inherited width would then override the COLUMNS each test gives its command
+# (tests/cli/test_changes.py reads a table at 200 columns). Tests name the width they need.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 #: The User-Agent tests send (Harvest answers 400 without one, §1.1).
 TEST_USER_AGENT = "thresher-tests (tests@example.com)"
 #: The live server's data: big enough for several pages at small per_page values.

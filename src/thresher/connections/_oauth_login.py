@@ -77,7 +77,8 @@ def _listener(redirect_uri: str) -> tuple[_Listener, str]:
             hint="Register http://127.0.0.1:PORT/... as the app's redirect URL and pass it with "
             "--redirect-uri.",
         )
-    server = _Listener(("127.0.0.1", parts.port or 80), _Handler)
+    # Port 0 asks the system for a free port; only a URL without a port means 80.
+    server = _Listener(("127.0.0.1", 80 if parts.port is None else parts.port), _Handler)
     server.expected_path = parts.path or "/"
     server.done = threading.Event()
     port = server.server_address[1]
