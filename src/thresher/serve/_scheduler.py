@@ -244,7 +244,11 @@ class Scheduler:
         except Exception as exc:  # the next run retries; the service keeps serving
             error = str(exc) or type(exc).__name__
             log.warning("sync of %s failed: %s", connection.name, error)
-            self._clients.pop(connection.name, None)
+            # A fresh client next time (its token may have changed); close this one's sockets.
+            failed = self._clients.pop(connection.name, None)
+            if failed is not None:
+                with contextlib.suppress(Exception):
+                    await failed.aclose()
         finally:
             state.running = False
             state.last_error = error
