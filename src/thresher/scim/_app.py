@@ -85,6 +85,8 @@ class BridgeRequest(ScimRequest):
 
 
 class _BridgeApplication(ASGIApplication):
+    handler: BridgeHandler
+
     def __init__(self, storage: HarvestStorage, bridge: ScimBridge) -> None:
         super().__init__(storage, bridge.provider, BridgeService(bridge.provider))
         self.handler = BridgeHandler(self.service, storage)  # reads a group without a model per member
