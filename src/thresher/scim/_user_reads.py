@@ -31,7 +31,7 @@ from pydantic_core import to_jsonable_python
 from scim2_models import AttributeBinding, Context, Email, Path
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
-from scim2_server.routing import Operation
+from scim2_server.routing import Operation, Target
 from scim2_server.service import ScimService
 
 from thresher.harvest import UnknownTimezoneError, harvest_to_iana
@@ -52,8 +52,12 @@ _LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 # or a backslash in it, is left to scim2-models' parser).
 _FILTER = re.compile(r'\s*(userName|externalId|id)\s+eq\s+"([^"\\]+)"\s*', re.IGNORECASE)
 _KINDS = {"username": "userName", "externalid": "externalId", "id": "id"}
+# The store's lookup for each (``ScimRecords.lookup_users``).
+_LOOKUPS = {"userName": "user_name", "externalId": "external_id", "id": "harvest_id"}
 _INDEX = re.compile(r"[1-9][0-9]{0,8}")
 _COUNT = re.compile(r"[0-9]{1,9}")
+# ``/Users/{id}``, as scim2-server routes it (``Target(query, "Users", id)``), for Harvest's ids.
+_USER_PATH = re.compile(r"/Users/([0-9]{1,18})")
 _SEARCH_KEYS = frozenset({"filter", "startIndex", "count"})
 _CONDITIONAL = ("If-Match", "If-None-Match")
 
@@ -300,15 +304,13 @@ class UserReads:
         count = int(count_text) if count_text is not None else self._default_count
         if self._max_count is not None and (count is None or count > self._max_count):
             count = self._max_count
+        if request.path != "/Users":
+            return None
         service = self.service
         with service.provider:
-            target = service.route(request, Operation.search)
-            if target.endpoint is None or target.me:
-                return None
-            resource_types = service.searched_types(target.endpoint)
-            if [rt.name for rt in resource_types] != ["User"]:
-                return None
-            service.authorized_types(request, target, resource_types)
+            # What ``service.route`` finds for this path (the handler matched it already).
+            target = Target(Operation.search, endpoint="Users")
+            service.authorized_types(request, target, [self._user_type])
             async with self.storage.operation():
                 await self.storage._drain()
                 users, role_ids = await self.storage.work.read(self._read_users, lookup)
@@ -335,23 +337,17 @@ class UserReads:
 
     async def query(self, request: ScimRequest) -> ScimResponse | None:
         """``GET /Users/{id}`` without response parameters."""
-        if not self._plain(request) or request.query:
+        path = _USER_PATH.fullmatch(request.path)
+        if path is None or not self._plain(request) or request.query:
             return None
         service = self.service
         with service.provider:
-            target = service.route(request, Operation.query)
-            if target.me or target.endpoint is None or target.resource_id is None:
-                return None
-            resource_type = service.resource_type_at(target.endpoint)
-            if resource_type.name != "User":
-                return None
-            resource_id = target.resource_id
-            if not (resource_id.isascii() and resource_id.isdigit() and len(resource_id) <= 18):
-                return None
-            service.authorize(request, target, resource_type)
+            resource_id = path[1]
+            target = Target(Operation.query, endpoint="Users", resource_id=resource_id)
+            service.authorize(request, target, self._user_type)
             async with self.storage.operation():
                 await self.storage._drain()
-                users, role_ids = await self.storage.work.read(self._read_users, ("harvestId", resource_id))
+                users, role_ids = await self.storage.work.read(self._read_users, ("id", resource_id))
             if not users:
                 return None  # the usual path says how it is not found
             rendered = self._render(request.base_url, users, role_ids)
@@ -371,16 +367,22 @@ class UserReads:
         """The visible users a lookup finds (all of them without one), by id, and the role ids
         their groups need. Runs in a worker thread (``_offload``)."""
         storage = self.storage
+        role_ids: dict[str, int] | None = None
         if lookup is None:
             users = storage.store.list_users(storage.connection_id)
             extras = storage.local.user_extras([u.harvest_id for u in users] if len(users) < 500 else None)
             pairs = [(u, extras.get(u.harvest_id, UserExtras())) for u in users]
-        elif lookup[0] == "harvestId":
-            pairs = list(storage.local.users_with_extras(harvest_ids=[int(lookup[1])]).values())
         else:
-            pairs = list(storage._users_for(*lookup).values())
+            kind, value = lookup
+            if kind == "id" and not (value.isascii() and value.isdigit() and len(value) <= 18):
+                found: dict[int, tuple[StoredUser, UserExtras]] = {}
+                role_ids = {}
+            else:
+                found, role_ids = storage.local.lookup_users(_LOOKUPS[kind], value)
+            pairs = list(found.values())
         pairs = sorted(((u, e) for u, e in pairs if e.hidden_at is None), key=lambda pair: pair[0].harvest_id)
-        role_ids = storage.local.role_ids_by_name() if any(u.roles for u, _ in pairs) else {}
+        if role_ids is None:
+            role_ids = storage.local.role_ids_by_name() if any(u.roles for u, _ in pairs) else {}
         return pairs, role_ids
 
     def _render(

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 
 from ._arguments import aware
 from ._database import read_connection, violates_constraint, write_transaction
@@ -40,6 +40,11 @@ class StoredScimToken:
 
 
 _COLUMNS = [SCIM_TOKENS.c[f.name] for f in dataclasses.fields(StoredScimToken)]
+# The lookup every bridge request makes, built once: building the statement and its cache key
+# cost more than running it (as for the bridge's user lookups, ``_scim_records``).
+_BY_KEY = select(*_COLUMNS).where(
+    SCIM_TOKENS.c.key == bindparam("key"), SCIM_TOKENS.c.scope == bindparam("scope")
+)
 
 
 class ScimTokens:
@@ -108,7 +113,9 @@ class ScimTokens:
 
     def by_key(self, key: str) -> StoredScimToken | None:
         """The token whose public part is ``key``, revoked or not."""
-        return self._one(SCIM_TOKENS.c.key == key)
+        with read_connection(self._engine, self._url) as conn:
+            row = conn.execute(_BY_KEY, {"key": key, "scope": self._scope}).first()
+        return None if row is None else StoredScimToken(*row)
 
     def _one(self, condition: ColumnElement[bool]) -> StoredScimToken | None:
         with read_connection(self._engine, self._url) as conn:
