@@ -139,11 +139,11 @@ class _BridgeApplication(ASGIApplication):
         return await self.handler.handle(request)
 
     async def authenticate(self, request: ScimRequest) -> None:
-        """scim2-server's ``check_auth``, with the token's row read in a worker thread."""
+        """scim2-server's ``check_auth``, with the token's row read as a quick read (``_offload``)."""
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
         token = None
         if scheme.lower() == "bearer":
-            token = await self.bridge.work.read(self.tokens.authenticate, value.strip())
+            token = await self.bridge.work.quick_read(self.tokens.authenticate, value.strip())
         if token is None:
             raise UnauthorizedException(detail="a valid bearer token is required")
         assert isinstance(request, BridgeRequest)

@@ -313,7 +313,7 @@ class UserReads:
             service.authorized_types(request, target, [self._user_type])
             async with self.storage.operation():
                 await self.storage._drain()
-                users, role_ids = await self.storage.work.read(self._read_users, lookup)
+                users, role_ids = await self.storage.work.quick_read(self._read_users, lookup)
             if lookup is not None:
                 binding = self._bindings[lookup[0]]
                 wanted = binding.comparable(lookup[1])
@@ -347,7 +347,7 @@ class UserReads:
             service.authorize(request, target, self._user_type)
             async with self.storage.operation():
                 await self.storage._drain()
-                users, role_ids = await self.storage.work.read(self._read_users, ("id", resource_id))
+                users, role_ids = await self.storage.work.quick_read(self._read_users, ("id", resource_id))
             if not users:
                 return None  # the usual path says how it is not found
             rendered = self._render(request.base_url, users, role_ids)
