@@ -67,11 +67,14 @@ class StoreWork:
 
     async def quick_read(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """``fn(*args)``, a short read, on the loop when the store is an SQLite file and its pool
-        has a connection to spare (never waiting for one); else as :meth:`read`."""
+        has an idle connection (never waiting for one, nor opening one); else as :meth:`read`."""
         pool = self._queue_pool
-        # Two free places: a worker thread may take one between this check and the checkout.
-        if pool is not None and (
-            pool._max_overflow < 0 or pool.checkedout() + 2 <= pool.size() + pool._max_overflow
+        # An idle connection to reuse (a new one runs its set-up PRAGMAs, which may wait for a
+        # lock), and a second free place: a worker thread may take one before the checkout.
+        if (
+            pool is not None
+            and pool.checkedin() > 0
+            and (pool._max_overflow < 0 or pool.checkedout() + 2 <= pool.size() + pool._max_overflow)
         ):
             return fn(*args)
         return await self.read(fn, *args)
