@@ -253,7 +253,15 @@ async def _open_loop_lookups(
     async def one(scheduled: float, email: str) -> None:
         conn = idle.pop() if idle else await _Connection.open(port)
         query = urllib.parse.quote(f'userName eq "{email}"')
-        status, body = await conn.exchange(_get(f"/scim/v2/Users?filter={query}", token))
+        request = _get(f"/scim/v2/Users?filter={query}", token)
+        try:
+            status, body = await conn.exchange(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # uvicorn closes a keep-alive connection idle for 5 s (a fast server leaves most of
+            # the pool idle): send it again on a new one, still timed from its scheduled time.
+            conn.close()
+            conn = await _Connection.open(port)
+            status, body = await conn.exchange(request)
         latencies.append(loop.time() - scheduled)
         idle.append(conn)
         if status != 200 or b'"totalResults":1' not in body.replace(b" ", b""):
