@@ -78,6 +78,8 @@ class BridgeRequest(ScimRequest):
 
 
 class _BridgeApplication(ASGIApplication):
+    handler: BridgeHandler
+
     def __init__(self, storage: HarvestStorage, bridge: BridgeBase) -> None:
         super().__init__(storage, bridge.provider, BridgeService(bridge.provider))
         self.handler = BridgeHandler(self.service, storage)  # reads a group without a model per member
@@ -130,11 +132,11 @@ class _BridgeApplication(ASGIApplication):
         return await self.handler.handle(request)
 
     async def authenticate(self, request: ScimRequest) -> None:
-        """scim2-server's ``check_auth``, with the token's row read in a worker thread."""
+        """scim2-server's ``check_auth``, with the token's row read as a quick read (``_offload``)."""
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
         token = None
         if scheme.lower() == "bearer":
-            token = await self.bridge.work.read(self.tokens.authenticate, value.strip())
+            token = await self.bridge.work.quick_read(self.tokens.authenticate, value.strip())
         if token is None:
             raise UnauthorizedException(detail="a valid bearer token is required")
         assert isinstance(request, BridgeRequest)
@@ -216,6 +218,7 @@ class ScimBridge(BridgeBase):
     """
 
     storage: HarvestStorage
+    scim: _BridgeApplication
 
     def __init__(
         self,

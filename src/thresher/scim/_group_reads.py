@@ -24,7 +24,9 @@ from scim2_server.responses import ScimResponse
 from scim2_server.routing import Operation
 from scim2_server.service import ScimService
 
+from ._models import ScimUser
 from ._storage import HarvestStorage
+from ._user_reads import UserReads
 
 __all__ = ["BridgeHandler", "GroupResponse", "expand_members"]
 
@@ -84,15 +86,20 @@ class GroupResponse(ScimResponse):
 
 
 class BridgeHandler(AsyncScimHandler):
-    """scim2-server's handler, with the fast read of one group."""
+    """scim2-server's handler, with the fast reads of groups, and of users (``_user_reads``:
+    only for the Harvest storage and its own user model, which it writes directly)."""
 
     storage: HarvestStorage
 
     def __init__(self, service: ScimService, storage: HarvestStorage) -> None:
         super().__init__(service, storage)
+        default_users = type(storage) is HarvestStorage and storage.user_model.__bases__ == (ScimUser,)
+        self.user_reads = UserReads(service, storage, enabled=default_users)
 
     async def query(self, request: ScimRequest) -> ScimResponse:
-        response = await self._group_query(request)
+        response = await self.user_reads.query(request)
+        if response is None:
+            response = await self._group_query(request)
         return response if response is not None else await super().query(request)
 
     async def _group_query(self, request: ScimRequest) -> ScimResponse | None:
@@ -124,7 +131,9 @@ class BridgeHandler(AsyncScimHandler):
             return service.me_response(request, target, fast)
 
     async def search(self, request: ScimRequest) -> ScimResponse:
-        response = await self._group_search(request)
+        response = await self.user_reads.search(request)
+        if response is None:
+            response = await self._group_search(request)
         return response if response is not None else await super().search(request)
 
     async def _group_search(self, request: ScimRequest) -> ScimResponse | None:

@@ -50,6 +50,13 @@ class LocalRecords:
             email=email, external_id=external_id, harvest_ids=harvest_ids, user_name=user_name
         )
 
+    def lookup_users(
+        self, kind: str, value: str | int
+    ) -> tuple[dict[int, tuple[StoredUser, UserExtras]], dict[str, int]]:
+        """The users ``user_name``, ``external_id`` or ``harvest_id`` ``kind`` finds, as
+        :meth:`users_with_extras` does, and the role ids their groups need, in one connection."""
+        return self._records.lookup_users(kind, value)
+
     def extras_of(self, harvest_id: int) -> UserExtras:
         return self.user_extras([harvest_id]).get(harvest_id, UserExtras())
 

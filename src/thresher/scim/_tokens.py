@@ -102,6 +102,9 @@ class TokenStore:
         #: process's revocation wait up to that long.
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, ScimToken]] = {}
+        #: Checked tokens by digest, with the store's change marker when checked (see
+        #: :meth:`authenticate`).
+        self._checked: dict[str, tuple[int, ScimToken]] = {}
         self._pending: Counter[tuple[int, int]] = Counter()
         self._used: dict[int, dt.datetime] = {}
         self._lock = threading.Lock()
@@ -149,6 +152,7 @@ class TokenStore:
     def revoke(self, name: str) -> ScimToken:
         revoked = self._tokens.revoke(name, revoked_at=_now())
         self._cache.clear()
+        self._checked.clear()
         if not revoked:
             raise TokenError(f"no active token named {name!r}")
         token = self._by_name(name)
@@ -162,9 +166,9 @@ class TokenStore:
         if not presented.startswith(PREFIX):
             return None
         # Keyed by a digest, so the cache never holds a secret.
-        if self.cache_seconds <= 0:
-            return self._authenticate(presented)
         cache_key = hashlib.sha256(presented.encode()).hexdigest()
+        if self.cache_seconds <= 0:
+            return self._authenticate_unchanged(cache_key, presented)
         cached = self._cache.get(cache_key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
@@ -173,6 +177,23 @@ class TokenStore:
             if len(self._cache) > 1000:
                 self._cache.clear()
             self._cache[cache_key] = (time.monotonic() + self.cache_seconds, token)
+        return token
+
+    def _authenticate_unchanged(self, cache_key: str, presented: str) -> ScimToken | None:
+        """The token, read again only when the database changed since it was last checked
+        (``ScimTokens.change_marker``: SQLite files), so a revocation from any process still
+        refuses the very next request, and a lookup costs no token query in between."""
+        marker = self._tokens.change_marker()  # before the row: a later revocation moves it
+        if marker is None:
+            return self._authenticate(presented)
+        checked = self._checked.get(cache_key)
+        if checked is not None and checked[0] == marker:
+            return checked[1]
+        token = self._authenticate(presented)
+        if token is not None:
+            if len(self._checked) > 1000:
+                self._checked.clear()
+            self._checked[cache_key] = (marker, token)
         return token
 
     def _authenticate(self, presented: str) -> ScimToken | None:

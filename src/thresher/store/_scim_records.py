@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, delete, func, insert, select, update
@@ -242,6 +242,34 @@ class ScimRecords:
             raise InvalidArgumentError("give email, external_id, harvest_ids or user_name")
         with read_connection(self._engine, self._url) as conn:
             return _pairs(conn.execute(query, params).all())
+
+    def lookup_users(
+        self, kind: str, value: str | int
+    ) -> tuple[dict[int, tuple[StoredUser, ScimUserExtras]], dict[str, int]]:
+        """The bridge's hot read, in one connection: what :meth:`users_with_extras` finds by
+        ``kind`` (``user_name``, ``external_id`` or ``harvest_id``) and ``value``, and, when one of
+        them has roles, :meth:`role_ids_by_name` (their groups need it)."""
+        params: dict[str, Any] = {"connection_id": self.connection_id}
+        with read_connection(self._engine, self._url) as conn:
+            if kind == "user_name":
+                params["key"] = user_name_key(str(value))
+                params["email"] = normalize_email(str(value))
+                rows: Sequence[Any] = [
+                    *conn.execute(_BY_USER_NAME, params),
+                    *conn.execute(_BY_EMAIL_AS_USER_NAME, params),
+                ]
+            elif kind == "external_id":
+                rows = conn.execute(_BY_EXTERNAL_ID, {**params, "external_id": value}).all()
+            elif kind == "harvest_id":
+                rows = conn.execute(_BY_IDS, {**params, "ids": [int(value)]}).all()
+            else:
+                raise InvalidArgumentError(f"cannot look users up by {kind!r}")
+            found = _pairs(rows)
+            role_ids: dict[str, int] = {}
+            if any(user.roles for user, _ in found.values()):
+                named = conn.execute(_ROLE_IDS, {"connection_id": self.connection_id})
+                role_ids = {name: rid for name, rid in named}
+        return found, role_ids
 
     def _by_user_name(self, user_name: str) -> dict[int, tuple[StoredUser, ScimUserExtras]]:
         params = {
