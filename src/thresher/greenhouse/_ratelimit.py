@@ -16,7 +16,6 @@ A ``Reset`` below 10^9 is read as seconds from now rather than an epoch [U]. The
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import email.utils
 import math
 import threading
@@ -24,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping
 
 import anyio
+
+from .._http_common import parse_retry_after
 
 __all__ = ["RateLimitHeaders", "RateLimiter", "parse_retry_after"]
 
@@ -36,22 +37,6 @@ def _int(value: str | None) -> int | None:
     except ValueError:
         return None
     return int(number) if math.isfinite(number) else None
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds from ``Retry-After`` (delta seconds or an HTTP date); None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-        return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 @dataclasses.dataclass(frozen=True)

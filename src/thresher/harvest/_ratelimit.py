@@ -29,10 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
-import email.utils
 import logging
-import math
 import random
 import threading
 import time
@@ -41,6 +38,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.to_thread
+
+from .._http_common import parse_retry_after
 
 _logger = logging.getLogger("thresher.harvest")
 
@@ -395,25 +394,3 @@ _DEFAULT_REGISTRY = LimiterRegistry()
 def default_registry() -> LimiterRegistry:
     """The process-wide registry used by clients that are not given one."""
     return _DEFAULT_REGISTRY
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date (§4 cites
-    RFC 2616, which allows both). None when absent or unreadable; never negative."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
