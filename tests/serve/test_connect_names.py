@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from harvest_clients import settings_for
-from thresher.connections import ENV_CONNECTION, ConnectionMismatchError, Credentials, SecretBox, save_connection
+from thresher.connections import (
+    ENV_CONNECTION,
+    ConnectionMismatchError,
+    Credentials,
+    SecretBox,
+    save_connection,
+)
 from thresher.sandbox import Sandbox, SandboxConfig
 from thresher.serve import ServeSettings, Service
 from thresher.store import Store
@@ -57,8 +63,9 @@ async def browser(service: Service) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def harvest_id(sandbox: Sandbox) -> Iterator[httpx.AsyncClient]:
-    yield httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url=SANDBOX)
+async def harvest_id(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url=SANDBOX) as client:
+        yield client
 
 
 async def _submit(browser: httpx.AsyncClient, name: str, *, replace: bool = False) -> httpx.Response:
@@ -90,7 +97,8 @@ async def _connect(
     landed = await browser.get(back.removeprefix(SERVE))
     error = _error(landed)
     if error is None:
-        assert urllib.parse.parse_qs(urllib.parse.urlsplit(landed.headers["location"]).query)["done"] == [name]
+        done = urllib.parse.urlsplit(landed.headers["location"]).query
+        assert urllib.parse.parse_qs(done)["done"] == [name]
     return error
 
 
@@ -106,7 +114,7 @@ async def test_env_is_refused_and_the_environment_connection_is_left_alone(
                                     label="from HARVEST_* environment variables")
     for replace in (False, True):
         error = await _connect(browser, harvest_id, ENV_CONNECTION, replace=replace)
-        assert error is not None and "HARVEST_*" in error
+        assert "HARVEST_*" in (error or "")
     assert store.get_connection(ENV_CONNECTION) == recorded
     assert _token_of(store, ENV_CONNECTION) is None  # still the variables' token, none saved
     # Nobody was sent to Harvest ID for it.
@@ -121,7 +129,7 @@ async def test_an_existing_name_needs_replace_and_then_the_same_account(
     assert first is not None
 
     error = await _connect(browser, harvest_id, "customer")
-    assert error is not None and "Replace its credentials" in error
+    assert "Replace its credentials" in (error or "")
     assert _token_of(store, "customer") == first
 
     assert await _connect(browser, harvest_id, "customer", replace=True) is None
@@ -129,7 +137,7 @@ async def test_an_existing_name_needs_replace_and_then_the_same_account(
 
     store.add_connection("other", sandbox.credentials.account_id + 1, label="Another account")
     error = await _connect(browser, harvest_id, "other", replace=True)
-    assert error is not None and "another account" in error
+    assert "another account" in (error or "")
     assert store.get_connection("other").credentials_ref is None
 
 
