@@ -16,6 +16,7 @@ A ``Reset`` below 10^9 is read as seconds from now rather than an epoch [U]. The
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import email.utils
 import math
 import threading
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 
 import anyio
 
-from .._http_common import parse_retry_after
+from .. import _http_common
 
 __all__ = ["RateLimitHeaders", "RateLimiter", "parse_retry_after"]
 
@@ -146,3 +147,10 @@ class RateLimiter:
     def remaining(self) -> int:
         with self._lock:
             return self._remaining
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date. None when
+    absent or unreadable; never negative. (This client's own name for the reading both clients
+    share, thresher._http_common.)"""
+    return _http_common.parse_retry_after(value, now=now)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import random
 import threading
@@ -39,7 +40,7 @@ from typing import Protocol, runtime_checkable
 import anyio
 import anyio.to_thread
 
-from .._http_common import parse_retry_after
+from .. import _http_common
 
 _logger = logging.getLogger("thresher.harvest")
 
@@ -394,3 +395,10 @@ _DEFAULT_REGISTRY = LimiterRegistry()
 def default_registry() -> LimiterRegistry:
     """The process-wide registry used by clients that are not given one."""
     return _DEFAULT_REGISTRY
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date. None when
+    absent or unreadable; never negative. (This client's own name for the reading both clients
+    share, thresher._http_common.)"""
+    return _http_common.parse_retry_after(value, now=now)
