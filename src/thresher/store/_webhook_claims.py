@@ -30,10 +30,14 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     ColumnElement,
+    DateTime,
+    Integer,
+    String,
     Text,
     any_,
     bindparam,
     cast,
+    column,
     exists,
     func,
     insert,
@@ -76,7 +80,7 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _claimable(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+def _claimable(now: dt.datetime | ColumnElement[dt.datetime]) -> tuple[ColumnElement[bool], ...]:
     """Pending, due, and not claimed by a dispatcher (or its claim expired)."""
     return (
         DEL.c.status == "pending",
@@ -99,6 +103,125 @@ def _claim_of(r: Any, now: dt.datetime) -> DeliveryClaim:
         r.previous_secret if r.previous_secret_until and r.previous_secret_until > now else None,
         r.allow_private,
     )
+
+
+def _pg_statements() -> tuple[Any, Any, Any, Any]:
+    """The PostgreSQL claim and result statements, built once with parameters: building and
+    fingerprinting them for every batch cost the dispatcher more CPU than running them.
+
+    - heads: among the ``:window`` most overdue claimable deliveries (the (status,
+      next_attempt_at) index's own order, so no further is read), how many there are and which
+      are the first pending one of their key, each found with one probe of the (subscription,
+      order key, id) index.
+    - every head: the first pending delivery of every key, by grouping (linear in the pending
+      rows; the NOT EXISTS form of SQLite is planned as a quadratic scan by PostgreSQL before
+      the table has statistics: 266 ms per claim with 1,000 pending, seconds beyond).
+    - claim: lock the oldest ``:limit`` of ``:ids`` still claimable, passing over those another
+      dispatcher holds, mark them, and read them with event and subscription. The conditions are
+      checked again on each row as it is locked (another dispatcher may have claimed it since the
+      heads were read); they are written so that no index serves them, so the primary key leads
+      (before the table has statistics the planner may otherwise read every pending delivery to
+      find these few). The lock is materialized: evaluated once, so at most ``:limit`` rows are
+      locked whatever plan the update gets.
+    - record: a batch of results as one update over arrays, not one statement a delivery.
+    """
+    now = bindparam("now", type_=DateTime(timezone=True))
+    claimable = _claimable(now)
+    candidates = (
+        select(DEL.c.id, DEL.c.subscription_id, DEL.c.order_key)
+        .where(*claimable)
+        .order_by(DEL.c.next_attempt_at)
+        .limit(bindparam("window", type_=Integer))
+        .cte("candidates")
+    )
+    earlier = DEL.alias("earlier")
+    first = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.subscription_id == candidates.c.subscription_id,
+            earlier.c.order_key == candidates.c.order_key,
+            earlier.c.status == "pending",
+        )
+        .order_by(earlier.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    heads = select(func.count(), func.array_agg(candidates.c.id).filter(candidates.c.id == first))
+    every_head = (
+        select(DEL.c.id)
+        .where(
+            *claimable,
+            DEL.c.id.in_(
+                select(func.min(DEL.c.id))
+                .where(DEL.c.status == "pending")
+                .group_by(DEL.c.subscription_id, DEL.c.order_key)
+            ),
+        )
+        .order_by(DEL.c.id)
+        .limit(bindparam("window", type_=Integer))
+    )
+    locked = (
+        select(DEL.c.id)
+        .where(
+            DEL.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+            func.coalesce(DEL.c.status, "") == "pending",
+            func.coalesce(DEL.c.next_attempt_at, now) <= now,
+            or_(DEL.c.claimed_until.is_(None), DEL.c.claimed_until < now),
+            DEL.c.subscription_id.in_(_ENABLED),
+        )
+        .order_by(DEL.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True, of=DEL)
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
+    claimed = (
+        update(DEL)
+        .where(DEL.c.id == locked.c.id)
+        .values(
+            claimed_by=bindparam("holder", type_=String),
+            claimed_until=bindparam("until", type_=DateTime(timezone=True)),
+        )
+        .returning(DEL.c.id, DEL.c.subscription_id, DEL.c.attempts, DEL.c.event_id)
+        .cte("claimed")
+    )
+    claim = (
+        select(claimed.c.id, claimed.c.subscription_id, claimed.c.attempts, *_CLAIM_COLUMNS)
+        .join(EVT, EVT.c.id == claimed.c.event_id)
+        .join(SUBS, SUBS.c.id == claimed.c.subscription_id)
+        .order_by(claimed.c.id)
+    )
+    when = DateTime(timezone=True)
+    outcome = func.unnest(
+        bindparam("b_ids", type_=ARRAY(BigInteger)),
+        bindparam("b_statuses", type_=ARRAY(String)),
+        bindparam("b_codes", type_=ARRAY(Integer)),
+        bindparam("b_errors", type_=ARRAY(Text)),
+        bindparam("b_nexts", type_=ARRAY(when)),
+        bindparam("b_delivered", type_=ARRAY(when)),
+    ).table_valued(
+        column("id", BigInteger), column("status", String), column("code", Integer),
+        column("error", Text), column("next", when), column("delivered", when),
+    ).render_derived(name="outcome")
+    record = (
+        update(DEL)
+        .where(DEL.c.id == outcome.c.id)
+        .values(
+            status=outcome.c.status,
+            attempts=DEL.c.attempts + 1,
+            last_status=outcome.c.code,
+            last_error=outcome.c.error,
+            last_attempt_at=now,
+            next_attempt_at=outcome.c.next,
+            delivered_at=outcome.c.delivered,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+    return heads, every_head, claim, record
+
+
+_PG_HEADS, _PG_EVERY_HEAD, _PG_CLAIM, _PG_RECORD = _pg_statements()
 
 
 class WebhookClaims(WebhookTables):
@@ -210,97 +333,30 @@ class WebhookClaims(WebhookTables):
     def _claim_postgresql(
         self, conn: SAConnection, holder: str, limit: int, ttl: float, now: dt.datetime
     ) -> list[DeliveryClaim]:
-        """Two statements: the heads of their key among the ``_WINDOW`` most overdue claimable
-        deliveries a free slot (each checked with one probe of the (subscription, order key,
-        id) index), then lock, mark and read the oldest of them (``_claim_ids``). The cost
-        follows the batch, not the backlog. Only when that window is full and yields too few
-        heads (one user's long queue ahead of the rest) are the heads of every key grouped,
-        which reads every pending delivery."""
+        """The heads of their key among the ``_WINDOW`` most overdue claimable deliveries a free
+        slot, then the oldest of them claimed: two statements whose cost follows the batch, not
+        the backlog (``_pg_statements``). Only when that window is full and yields too few heads
+        (one user's long queue ahead of the rest) are the heads of every key grouped, which
+        reads every pending delivery."""
         window = max(limit * _WINDOW, _MIN_WINDOW)
-        candidates = (
-            select(DEL.c.id, DEL.c.subscription_id, DEL.c.order_key)
-            .where(*_claimable(now))
-            # The (status, next_attempt_at) index's own order: read no further than the window.
-            .order_by(DEL.c.next_attempt_at)
-            .limit(window)
-            .cte("candidates")
-        )
-        earlier = DEL.alias("earlier")
-        first = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.subscription_id == candidates.c.subscription_id,
-                earlier.c.order_key == candidates.c.order_key,
-                earlier.c.status == "pending",
-            )
-            .order_by(earlier.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        looked_at, heads = conn.execute(
-            select(func.count(), func.array_agg(candidates.c.id).filter(candidates.c.id == first))
-        ).one()
-        claims = self._claim_ids(conn, holder, sorted(heads or ()), limit, ttl=ttl, now=now)
+        until = now + dt.timedelta(seconds=ttl)
+        looked_at, heads = conn.execute(_PG_HEADS, {"now": now, "window": window}).one()
+        claims = self._claim_ids(conn, sorted(heads or ()), now=now, limit=limit, holder=holder, until=until)
         if len(claims) < limit and looked_at >= window:
-            # Grouping is linear in the pending rows; the NOT EXISTS form of SQLite is planned
-            # as a quadratic scan by PostgreSQL before the table has statistics (a fresh burst:
-            # 266 ms per claim with 1,000 pending, seconds beyond).
-            every_head = (
-                select(func.min(DEL.c.id))
-                .where(DEL.c.status == "pending")
-                .group_by(DEL.c.subscription_id, DEL.c.order_key)
+            more = list(conn.execute(_PG_EVERY_HEAD, {"now": now, "window": window}).scalars())
+            claims += self._claim_ids(
+                conn, more, now=now, limit=limit - len(claims), holder=holder, until=until
             )
-            more = conn.execute(
-                select(DEL.c.id)
-                .where(*_claimable(now), DEL.c.id.in_(every_head))
-                .order_by(DEL.c.id)
-                .limit(window)
-            ).scalars()
-            claims += self._claim_ids(conn, holder, list(more), limit - len(claims), ttl=ttl, now=now)
         return claims
 
     @staticmethod
     def _claim_ids(
-        conn: SAConnection, holder: str, ids: list[int], limit: int, *, ttl: float, now: dt.datetime
+        conn: SAConnection, ids: list[int], *, now: dt.datetime, limit: int, holder: str, until: dt.datetime
     ) -> list[DeliveryClaim]:
-        """Claim the oldest ``limit`` of ``ids`` still claimable, passing over any another
-        dispatcher holds, in one statement: lock, mark, and read with event and subscription."""
         if not ids:
             return []
-        # The conditions are checked again on each row as it is locked (another dispatcher may
-        # have claimed it since the heads were read). They are written so that no index serves
-        # them: the primary key must lead, or before the table has statistics the planner may
-        # read every pending delivery to find these few. Materialized: evaluated once, so at
-        # most ``limit`` rows are locked whatever plan the update gets.
-        locked = (
-            select(DEL.c.id)
-            .where(
-                DEL.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger))),
-                func.coalesce(DEL.c.status, "") == "pending",
-                func.coalesce(DEL.c.next_attempt_at, now) <= now,
-                or_(DEL.c.claimed_until.is_(None), DEL.c.claimed_until < now),
-                DEL.c.subscription_id.in_(_ENABLED),
-            )
-            .order_by(DEL.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=DEL)
-            .cte("locked")
-            .prefix_with("MATERIALIZED")
-        )
-        claimed = (
-            update(DEL)
-            .where(DEL.c.id == locked.c.id)
-            .values(claimed_by=holder, claimed_until=now + dt.timedelta(seconds=ttl))
-            .returning(DEL.c.id, DEL.c.subscription_id, DEL.c.attempts, DEL.c.event_id)
-            .cte("claimed")
-        )
-        rows = conn.execute(
-            select(claimed.c.id, claimed.c.subscription_id, claimed.c.attempts, *_CLAIM_COLUMNS)
-            .join(EVT, EVT.c.id == claimed.c.event_id)
-            .join(SUBS, SUBS.c.id == claimed.c.subscription_id)
-            .order_by(claimed.c.id)
-        )
-        return [_claim_of(r, now) for r in rows]
+        params = {"ids": ids, "now": now, "limit": limit, "holder": holder, "until": until}
+        return [_claim_of(r, now) for r in conn.execute(_PG_CLAIM, params)]
 
     def listen(self, woken: Callable[[], None], stop: threading.Event, *, every: float = 1.0) -> None:
         """PostgreSQL only, blocking (run it in a thread): call ``woken`` whenever a commit queues
@@ -362,35 +418,44 @@ class WebhookClaims(WebhookTables):
 
     @staticmethod
     def _record_results(conn: SAConnection, results: Sequence[DeliveryResult], now: dt.datetime) -> None:
-        common = {"b_now": now}
-        done = [
-            {
-                **common,
-                "b_id": r.delivery_id,
-                "b_status": "delivered" if r.ok else ("dead" if r.dead else "pending"),
-                "b_code": r.status_code,
-                "b_error": r.error,
-                "b_next": now + dt.timedelta(seconds=0 if r.ok or r.dead else r.retry_in),
-                "b_delivered": now if r.ok else None,
-            }
+        rows = [
+            (
+                r.delivery_id,
+                "delivered" if r.ok else ("dead" if r.dead else "pending"),
+                r.status_code,
+                r.error,
+                now + dt.timedelta(seconds=0 if r.ok or r.dead else r.retry_in),
+                now if r.ok else None,
+            )
             for r in results
         ]
-        conn.execute(
-            update(DEL)
-            .where(DEL.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                attempts=DEL.c.attempts + 1,
-                last_status=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                last_attempt_at=bindparam("b_now"),
-                next_attempt_at=bindparam("b_next"),
-                delivered_at=bindparam("b_delivered"),
-                claimed_by=None,
-                claimed_until=None,
-            ),
-            done,
-        )
+        if conn.dialect.name == "postgresql":
+            ids, statuses, codes, errors, nexts, delivered = (list(c) for c in zip(*rows, strict=True))
+            conn.execute(_PG_RECORD, {
+                "now": now, "b_ids": ids, "b_statuses": statuses, "b_codes": codes,
+                "b_errors": errors, "b_nexts": nexts, "b_delivered": delivered,
+            })
+        else:
+            conn.execute(
+                update(DEL)
+                .where(DEL.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=DEL.c.attempts + 1,
+                    last_status=bindparam("b_code"),
+                    last_error=bindparam("b_error"),
+                    last_attempt_at=bindparam("b_now"),
+                    next_attempt_at=bindparam("b_next"),
+                    delivered_at=bindparam("b_delivered"),
+                    claimed_by=None,
+                    claimed_until=None,
+                ),
+                [
+                    dict(zip(("b_id", "b_status", "b_code", "b_error", "b_next", "b_delivered"), row,
+                             strict=True), b_now=now)
+                    for row in rows
+                ],
+            )
         conn.execute(
             insert(ATT),
             [
