@@ -32,8 +32,8 @@ def _queue(store: Store, connection_id: int, changes: list[tuple[int, int]]) -> 
 
 
 def _failed(claim: DeliveryClaim, retry_in: float) -> DeliveryResult:
-    return DeliveryResult(claim.delivery_id, claim.subscription_id, False, 500, "HTTP 500", 1.0, "",
-                          None, retry_in=retry_in)
+    return DeliveryResult(claim.delivery_id, claim.subscription_id, False, 500, "HTTP 500", 12.5,
+                          "POST /hooks", "oops", retry_in=retry_in)
 
 
 def test_a_long_queue_of_one_user_does_not_hold_back_the_others(
@@ -73,6 +73,18 @@ def test_a_retried_delivery_keeps_the_users_later_events_waiting(
              for c in first if _user_of(c) == 2],
             disable_after=3600,
         )
+        # Recorded as operators see it: the attempt, its outcome, and when it is tried again.
+        stored = records.get_delivery(user_1.delivery_id)
+        assert stored is not None
+        assert (stored.status, stored.attempts, stored.last_status, stored.last_error) == (
+            "pending", 1, 500, "HTTP 500")
+        assert stored.last_attempt_at is not None
+        assert stored.next_attempt_at - stored.last_attempt_at == dt.timedelta(seconds=60)
+        assert [(a.status_code, a.error, a.duration_ms, a.request, a.response)
+                for a in stored.attempt_log] == [(500, "HTTP 500", 12.5, "POST /hooks", "oops")]
+        done = records.get_delivery(next(c.delivery_id for c in first if _user_of(c) == 2))
+        assert done is not None
+        assert (done.status, done.attempts, done.delivered_at is not None) == ("delivered", 1, True)
         # Its later events are pending and due, but must not overtake it.
         assert records.claim("dispatcher", limit=8, ttl=TTL) == []
         _queue(store, conn.id, [(2, 1)])

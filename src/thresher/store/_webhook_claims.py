@@ -31,6 +31,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Double,
     Integer,
     String,
     Text,
@@ -105,7 +106,7 @@ def _claim_of(r: Any, now: dt.datetime) -> DeliveryClaim:
     )
 
 
-def _pg_statements() -> tuple[Any, Any, Any, Any]:
+def _pg_statements() -> tuple[Any, Any, Any, Any, Any]:
     """The PostgreSQL claim and result statements, built once with parameters: building and
     fingerprinting them for every batch cost the dispatcher more CPU than running them.
 
@@ -123,7 +124,9 @@ def _pg_statements() -> tuple[Any, Any, Any, Any]:
       (before the table has statistics the planner may otherwise read every pending delivery to
       find these few). The lock is materialized: evaluated once, so at most ``:limit`` rows are
       locked whatever plan the update gets.
-    - record: a batch of results as one update over arrays, not one statement a delivery.
+    - record, log: a batch of results as one update, and its attempts as one insert, over
+      arrays: the server plans and runs one statement for the batch, and the client binds a few
+      parameters, not a few a delivery.
     """
     now = bindparam("now", type_=DateTime(timezone=True))
     claimable = _claimable(now)
@@ -218,10 +221,26 @@ def _pg_statements() -> tuple[Any, Any, Any, Any]:
             claimed_until=None,
         )
     )
-    return heads, every_head, claim, record
+    tried = func.unnest(
+        bindparam("a_ids", type_=ARRAY(BigInteger)),
+        bindparam("a_codes", type_=ARRAY(Integer)),
+        bindparam("a_errors", type_=ARRAY(Text)),
+        bindparam("a_durations", type_=ARRAY(Double)),
+        bindparam("a_requests", type_=ARRAY(Text)),
+        bindparam("a_responses", type_=ARRAY(Text)),
+    ).table_valued(
+        column("delivery_id", BigInteger), column("status_code", Integer), column("error", Text),
+        column("duration_ms", Double), column("request", Text), column("response", Text),
+    ).render_derived(name="tried")
+    log = insert(ATT).from_select(
+        ["delivery_id", "attempted_at", "status_code", "error", "duration_ms", "request", "response"],
+        select(tried.c.delivery_id, now, tried.c.status_code, tried.c.error, tried.c.duration_ms,
+               tried.c.request, tried.c.response),
+    )
+    return heads, every_head, claim, record, log
 
 
-_PG_HEADS, _PG_EVERY_HEAD, _PG_CLAIM, _PG_RECORD = _pg_statements()
+_PG_HEADS, _PG_EVERY_HEAD, _PG_CLAIM, _PG_RECORD, _PG_LOG = _pg_statements()
 
 
 class WebhookClaims(WebhookTables):
@@ -456,21 +475,29 @@ class WebhookClaims(WebhookTables):
                     for row in rows
                 ],
             )
-        conn.execute(
-            insert(ATT),
-            [
-                {
-                    "delivery_id": r.delivery_id,
-                    "attempted_at": now,
-                    "status_code": r.status_code,
-                    "error": r.error,
-                    "duration_ms": r.duration_ms,
-                    "request": r.request,
-                    "response": r.response,
-                }
-                for r in results
-            ],
-        )
+        if conn.dialect.name == "postgresql":
+            conn.execute(_PG_LOG, {
+                "now": now, "a_ids": [r.delivery_id for r in results],
+                "a_codes": [r.status_code for r in results], "a_errors": [r.error for r in results],
+                "a_durations": [r.duration_ms for r in results],
+                "a_requests": [r.request for r in results], "a_responses": [r.response for r in results],
+            })
+        else:
+            conn.execute(
+                insert(ATT),
+                [
+                    {
+                        "delivery_id": r.delivery_id,
+                        "attempted_at": now,
+                        "status_code": r.status_code,
+                        "error": r.error,
+                        "duration_ms": r.duration_ms,
+                        "request": r.request,
+                        "response": r.response,
+                    }
+                    for r in results
+                ],
+            )
         for r in results:
             if r.dead:
                 row = conn.execute(
