@@ -48,6 +48,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection as SAConnection
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 from . import _leases
 from ._records import Lease, LeaseHolder
@@ -104,6 +106,21 @@ def _claim_of(r: Any, now: dt.datetime) -> DeliveryClaim:
         r.previous_secret if r.previous_secret_until and r.previous_secret_until > now else None,
         r.allow_private,
     )
+
+
+def _arrays(name: str, **columns: TypeEngine[Any]) -> TableValuedAlias:
+    """``unnest(...) AS name(column, ...)``: a batch given as one array a column, each bound as
+    ``{name}_{column}`` (``_bind_arrays``)."""
+    return (
+        func.unnest(*(bindparam(f"{name}_{c}", type_=ARRAY(t)) for c, t in columns.items()))
+        .table_valued(*(column(c, t) for c, t in columns.items()))
+        .render_derived(name=name)
+    )
+
+
+def _bind_arrays(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of ``_arrays(name, ...)`` for ``rows`` (one dict a row, same keys)."""
+    return {f"{name}_{c}": [row[c] for row in rows] for c in rows[0]}
 
 
 def _pg_statements() -> tuple[Any, Any, Any, Any, Any]:
@@ -195,17 +212,10 @@ def _pg_statements() -> tuple[Any, Any, Any, Any, Any]:
         .order_by(claimed.c.id)
     )
     when = DateTime(timezone=True)
-    outcome = func.unnest(
-        bindparam("b_ids", type_=ARRAY(BigInteger)),
-        bindparam("b_statuses", type_=ARRAY(String)),
-        bindparam("b_codes", type_=ARRAY(Integer)),
-        bindparam("b_errors", type_=ARRAY(Text)),
-        bindparam("b_nexts", type_=ARRAY(when)),
-        bindparam("b_delivered", type_=ARRAY(when)),
-    ).table_valued(
-        column("id", BigInteger), column("status", String), column("code", Integer),
-        column("error", Text), column("next", when), column("delivered", when),
-    ).render_derived(name="outcome")
+    outcome = _arrays(
+        "outcome", id=BigInteger(), status=String(), code=Integer(), error=Text(), next=when,
+        delivered=when,
+    )
     record = (
         update(DEL)
         .where(DEL.c.id == outcome.c.id)
@@ -221,17 +231,10 @@ def _pg_statements() -> tuple[Any, Any, Any, Any, Any]:
             claimed_until=None,
         )
     )
-    tried = func.unnest(
-        bindparam("a_ids", type_=ARRAY(BigInteger)),
-        bindparam("a_codes", type_=ARRAY(Integer)),
-        bindparam("a_errors", type_=ARRAY(Text)),
-        bindparam("a_durations", type_=ARRAY(Double)),
-        bindparam("a_requests", type_=ARRAY(Text)),
-        bindparam("a_responses", type_=ARRAY(Text)),
-    ).table_valued(
-        column("delivery_id", BigInteger), column("status_code", Integer), column("error", Text),
-        column("duration_ms", Double), column("request", Text), column("response", Text),
-    ).render_derived(name="tried")
+    tried = _arrays(
+        "tried", delivery_id=BigInteger(), status_code=Integer(), error=Text(), duration_ms=Double(),
+        request=Text(), response=Text(),
+    )
     log = insert(ATT).from_select(
         ["delivery_id", "attempted_at", "status_code", "error", "duration_ms", "request", "response"],
         select(tried.c.delivery_id, now, tried.c.status_code, tried.c.error, tried.c.duration_ms,
@@ -438,22 +441,30 @@ class WebhookClaims(WebhookTables):
     @staticmethod
     def _record_results(conn: SAConnection, results: Sequence[DeliveryResult], now: dt.datetime) -> None:
         rows = [
-            (
-                r.delivery_id,
-                "delivered" if r.ok else ("dead" if r.dead else "pending"),
-                r.status_code,
-                r.error,
-                now + dt.timedelta(seconds=0 if r.ok or r.dead else r.retry_in),
-                now if r.ok else None,
-            )
+            {
+                "id": r.delivery_id,
+                "status": "delivered" if r.ok else ("dead" if r.dead else "pending"),
+                "code": r.status_code,
+                "error": r.error,
+                "next": now + dt.timedelta(seconds=0 if r.ok or r.dead else r.retry_in),
+                "delivered": now if r.ok else None,
+            }
+            for r in results
+        ]
+        tried = [
+            {
+                "delivery_id": r.delivery_id,
+                "status_code": r.status_code,
+                "error": r.error,
+                "duration_ms": r.duration_ms,
+                "request": r.request,
+                "response": r.response,
+            }
             for r in results
         ]
         if conn.dialect.name == "postgresql":
-            ids, statuses, codes, errors, nexts, delivered = (list(c) for c in zip(*rows, strict=True))
-            conn.execute(_PG_RECORD, {
-                "now": now, "b_ids": ids, "b_statuses": statuses, "b_codes": codes,
-                "b_errors": errors, "b_nexts": nexts, "b_delivered": delivered,
-            })
+            conn.execute(_PG_RECORD, {"now": now, **_bind_arrays("outcome", rows)})
+            conn.execute(_PG_LOG, {"now": now, **_bind_arrays("tried", tried)})
         else:
             conn.execute(
                 update(DEL)
@@ -469,35 +480,9 @@ class WebhookClaims(WebhookTables):
                     claimed_by=None,
                     claimed_until=None,
                 ),
-                [
-                    dict(zip(("b_id", "b_status", "b_code", "b_error", "b_next", "b_delivered"), row,
-                             strict=True), b_now=now)
-                    for row in rows
-                ],
+                [{f"b_{k}": v for k, v in row.items()} | {"b_now": now} for row in rows],
             )
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_LOG, {
-                "now": now, "a_ids": [r.delivery_id for r in results],
-                "a_codes": [r.status_code for r in results], "a_errors": [r.error for r in results],
-                "a_durations": [r.duration_ms for r in results],
-                "a_requests": [r.request for r in results], "a_responses": [r.response for r in results],
-            })
-        else:
-            conn.execute(
-                insert(ATT),
-                [
-                    {
-                        "delivery_id": r.delivery_id,
-                        "attempted_at": now,
-                        "status_code": r.status_code,
-                        "error": r.error,
-                        "duration_ms": r.duration_ms,
-                        "request": r.request,
-                        "response": r.response,
-                    }
-                    for r in results
-                ],
-            )
+            conn.execute(insert(ATT), [row | {"attempted_at": now} for row in tried])
         for r in results:
             if r.dead:
                 row = conn.execute(
