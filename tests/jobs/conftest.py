@@ -7,39 +7,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+import thresher_process
 from thresher.jobs import create_connection
 from thresher.sandbox import MultiSandbox, RunningMultiSandbox, SandboxConfig, run_multi_sandbox
 from thresher.store import Store
-
-T = TypeVar("T")
+from thresher_process import ThresherProcess, start_thresher
 
 SECRET_KEY = "tests-jobs-secret-key"
 USER_AGENT = "thresher-tests (tests@example.com)"
-
-
-def wait_for(condition: Callable[[], T | None], *, timeout: float = 60.0, what: str = "a condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.1)
+#: A ``thresher worker`` subprocess (the shared ``thresher_process`` helper).
+Worker = ThresherProcess
+wait_for = thresher_process.wait_for
 
 
 @pytest.fixture
@@ -61,48 +46,9 @@ def jobs_database_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclasses.dataclass
-class Worker:
-    process: subprocess.Popen[str]
-    lines: list[str]
-    reader: threading.Thread
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(30)
-            self.reader.join(30)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-
-
 def start_worker(database_url: str, *args: str, env: dict[str, str] | None = None) -> Worker:
-    full_env = {
-        **os.environ, "THRESHER_DATABASE_URL": database_url, "THRESHER_SECRET_KEY": SECRET_KEY,
-        "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {}),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "thresher", "worker", *args],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-
-    def drain() -> None:
-        assert process.stdout is not None
-        lines.extend(process.stdout)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    return Worker(process, lines, reader)
+    base = {"THRESHER_DATABASE_URL": database_url, "THRESHER_SECRET_KEY": SECRET_KEY}
+    return start_thresher("worker", *args, env={**base, **(env or {})}, columns=200)
 
 
 @dataclasses.dataclass

@@ -2,46 +2,30 @@
 
 ``ServeProcess`` starts the command with the ``HARVEST_*`` variables of a sandbox (the ``env``
 connection), ``--port 0`` and a short sync interval, reads the port from its first line, and
-stops it with SIGTERM. Helpers wait for conditions with generous timeouts, never for a time.
+stops it with SIGTERM (``thresher_process``, shared with the workers' tests). Helpers wait for
+conditions with generous timeouts, never for a time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 
+import thresher_process
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, run_sandbox
 from thresher.scim import TokenStore
 from thresher.serve import AdminAuth
 from thresher.store import ServeRecords, Store
+from thresher_process import ThresherProcess, start_thresher
 
-T = TypeVar("T")
 USER_AGENT = "thresher-serve-tests (tests@example.com)"
+wait_for = thresher_process.wait_for
 _URL = re.compile(r"thresher serve on (http://127\.0\.0\.1:\d+)")
-
-
-def wait_for(condition: Callable[[], T | None], *, timeout: float = 60.0, what: str = "a condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def sandbox_env(running: RunningSandbox) -> dict[str, str]:
@@ -56,66 +40,37 @@ def sandbox_env(running: RunningSandbox) -> dict[str, str]:
 
 
 @dataclasses.dataclass
-class ServeProcess:
-    process: subprocess.Popen[str]
-    url: str
-    lines: list[str]
-    reader: threading.Thread
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
+class ServeProcess(ThresherProcess):
+    url: str = ""
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
     def terminate(self, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(30)
-            self.reader.join(30)
-            if self.process.stdout is not None:
-                self.process.stdout.close()
+        return self.stop(timeout)
 
 
 def start_serve(env: dict[str, str], *args: str, cwd: Path | None = None) -> ServeProcess:
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "thresher", "serve", "--port", "0", *args],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-    )
-    lines: list[str] = []
     found: list[str] = []
 
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = _URL.search(line)
-            if match and not found:
-                found.append(match.group(1))
+    def url_of(line: str) -> None:
+        match = _URL.search(line)
+        if match and not found:
+            found.append(match.group(1))
 
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+    started = start_thresher("serve", "--port", "0", *args, env=env, columns=300, cwd=cwd, on_line=url_of)
+    process = started.process
     try:
         url = wait_for(lambda: found[0] if found else None if process.poll() is None else "exited",
                        timeout=60, what="thresher serve to print its URL")
-        assert url != "exited", "".join(lines)
-        running = ServeProcess(process, url, lines, reader)
+        assert url != "exited", started.output
+        running = ServeProcess(process, started.lines, started.reader, url)
         with running.client() as http:
             wait_for(lambda: _up(http), timeout=60, what="/healthz")
     except BaseException:
         process.kill()
-        process.wait(30)
-        reader.join(30)
-        if process.stdout is not None:
-            process.stdout.close()
+        started.stop(30)
         raise
     return running
 

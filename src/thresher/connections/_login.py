@@ -12,7 +12,8 @@ from thresher.harvest import Account, AsyncHarvest, HarvestSettings, User
 from thresher.store import Store
 
 from ._credentials import Credentials, SecretBox
-from ._resolve import ResolvedConnection
+from ._errors import ConnectionMismatchError
+from ._resolve import ENV_CONNECTION, ResolvedConnection
 
 __all__ = ["reachable_accounts", "save_connection", "token_owner"]
 
@@ -54,12 +55,29 @@ def save_connection(
 
     Without ``credentials`` nothing secret is saved: the caller holds the token (like the
     ``HARVEST_*`` variables, or the demo's short-lived sandbox) and uses the returned connection
-    with ``open_client`` while it runs."""
+    with ``open_client`` while it runs.
+
+    ``ConnectionMismatchError``, nothing changed, for ``env`` (the ``HARVEST_*`` variables'
+    connection is theirs alone) and for a name saved for another account or product: its stored
+    roster exists nowhere else."""
     account_id = settings.account_id
     if account_id is None:
         raise ValueError("save_connection needs settings with an account_id")
+    if name == ENV_CONNECTION:
+        raise ConnectionMismatchError(
+            f"{ENV_CONNECTION!r} is the connection the HARVEST_* variables form; nothing was saved",
+            hint="Save this login under a name of its own: --name NAME.",
+        )
+    existing = store.get_connection_or_none(name)
+    if existing is not None and (existing.provider != "harvest" or existing.account_id != account_id):
+        what = "a Greenhouse account" if existing.provider != "harvest" else f"account {existing.account_id}"
+        raise ConnectionMismatchError(
+            f"the connection {name!r} is of {what}, not account {account_id}; nothing was saved",
+            hint=f"Pick another name, or run 'thresher connections remove {name}' first (this "
+            "deletes its mirror and change log).",
+        )
     blob = None if credentials is None else (box or SecretBox.from_env()).seal(credentials)
-    if store.get_connection_or_none(name) is None:
+    if existing is None:
         connection = store.add_connection(
             name, account_id, label=label, base_url=settings.base_url, id_url=settings.id_url,
             credentials_ref=blob, is_default=make_default,

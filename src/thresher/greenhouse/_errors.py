@@ -24,12 +24,12 @@ API errors carry ``message`` plus ``errors`` (strings or ``{message, field}``), 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 from .._errors import ThresherError
+from .._http_common import body_text, json_object
 from ._redact import Redactor
 from ._scopes import required_scope
 
@@ -215,18 +215,10 @@ class UnexpectedResponseError(UnrecoverableError):
 
 
 # --- response -> error ---------------------------------------------------------------------------
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def parse_error_body(response: httpx.Response) -> str | None:
     """Greenhouse's words from an error body: ``message`` and each of ``errors`` (strings or
     ``{message, field}``), else OAuth's ``error_description`` or ``error``; None without JSON."""
-    data = _json_object(response)
+    data = json_object(response)
     if data is None:
         return None
     parts: list[str] = []
@@ -249,11 +241,6 @@ def parse_error_body(response: httpx.Response) -> str | None:
     return "; ".join(parts) or None
 
 
-def _body_text(response: httpx.Response, redactor: Redactor) -> str:
-    text = redactor.redact_body(response.content.decode(response.encoding or "utf-8", "replace"))
-    return text[:_BODY_LIMIT] + "...(truncated)" if len(text) > _BODY_LIMIT else text
-
-
 def error_from_response(
     response: httpx.Response,
     *,
@@ -272,7 +259,7 @@ def error_from_response(
         "method": method,
         "url": redactor.redact_text(str(request.url.copy_with(query=None))),
         "status_code": status,
-        "body": _body_text(response, redactor),
+        "body": body_text(response, redactor, limit=_BODY_LIMIT),
         "api_message": api_message,
     }
     where = f"{method} {path}"

@@ -34,6 +34,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from .. import _http_common
+
 __all__ = ["BudgetPlace", "RateLimitHeaders", "RateLimiter", "SharedBudget", "parse_retry_after"]
 
 
@@ -75,22 +77,6 @@ def _int(value: str | None) -> int | None:
     except ValueError:
         return None
     return int(number) if math.isfinite(number) else None
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds from ``Retry-After`` (delta seconds or an HTTP date); None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-        return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,3 +186,10 @@ class RateLimiter:
     def remaining(self) -> int:
         with self._lock:
             return self._remaining
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date. None when
+    absent or unreadable; never negative. (This client's own name for the reading both clients
+    share, thresher._http_common.)"""
+    return _http_common.parse_retry_after(value, now=now)

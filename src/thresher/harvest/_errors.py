@@ -22,12 +22,12 @@ redacted, truncated), plus ``api_message``: what Harvest said, parsed per docs/h
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 from .._errors import ThresherError
+from .._http_common import body_text, json_object
 from ._redact import Redactor, redact_url
 
 __all__ = [
@@ -224,14 +224,6 @@ def _required_role(method: str, path: str) -> str:
     return "Administrator"
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def parse_error_body(response: httpx.Response) -> str | None:
     """Harvest's message from an error body, by the §2 rule.
 
@@ -239,7 +231,7 @@ def parse_error_body(response: httpx.Response) -> str | None:
     ``error`` (with ``status`` when present, as in the 404 shape); an HTML page or an empty body
     (the 429 recording) yields None.
     """
-    data = _json_object(response)
+    data = json_object(response)
     if data is None:
         return None
     for key in ("message", "error_description"):
@@ -250,14 +242,6 @@ def parse_error_body(response: httpx.Response) -> str | None:
     if isinstance(error, str) and error:
         return f"{status} {error}" if isinstance(status, int) else error
     return None
-
-
-def _body_text(response: httpx.Response, redactor: Redactor) -> str:
-    text = response.content.decode(response.encoding or "utf-8", errors="replace")
-    text = redactor.redact_body(text)
-    if len(text) > _BODY_LIMIT:
-        text = text[:_BODY_LIMIT] + "...(truncated)"
-    return text
 
 
 def _is_html(response: httpx.Response) -> bool:
@@ -283,7 +267,7 @@ def error_from_response(
     api_message = parse_error_body(response)
     if api_message is not None:
         api_message = redactor.redact_text(api_message)
-    body = _body_text(response, redactor)
+    body = body_text(response, redactor, limit=_BODY_LIMIT)
     where = f"{method} {_path(request.url)}"
     said = f": {api_message}" if api_message else ""
     common: dict[str, Any] = {
@@ -293,7 +277,7 @@ def error_from_response(
     if status == 401:
         hint = "Check HARVEST_ACCESS_TOKEN: create a new personal access token at " \
             "https://id.getharvest.com/developers, or log in again."
-        data = _json_object(response) or {}
+        data = json_object(response) or {}
         if data.get("error") == "invalid_token" or "invalid_token" in response.headers.get(
             "www-authenticate", ""
         ):

@@ -30,9 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import email.utils
 import logging
-import math
 import random
 import threading
 import time
@@ -41,6 +39,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.to_thread
+
+from .. import _http_common
 
 _logger = logging.getLogger("thresher.harvest")
 
@@ -398,22 +398,7 @@ def default_registry() -> LimiterRegistry:
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date (§4 cites
-    RFC 2616, which allows both). None when absent or unreadable; never negative."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP-date. None when
+    absent or unreadable; never negative. (This client's own name for the reading both clients
+    share, thresher._http_common.)"""
+    return _http_common.parse_retry_after(value, now=now)

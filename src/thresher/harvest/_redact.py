@@ -3,22 +3,18 @@
 Harvest accepts the token in the query string too (§1, ``?access_token=``), and the OAuth token
 endpoint (§5.2) returns tokens in its JSON, so both URLs and bodies are scrubbed by name; on top of
 that, any secret the client knows (its token, refresh token, client secret) is replaced wherever it
-appears literally.
+appears literally. The mechanics are shared with the Greenhouse client (``thresher._http_common``).
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable
-from typing import Any
 from urllib.parse import unquote_plus
 
 import httpx
 
-__all__ = ["REDACTED", "SECRET_KEYS", "Redactor", "mask", "redact_url"]
+from .._http_common import REDACTED, KeyedRedactor, mask
 
-REDACTED = "[REDACTED]"
+__all__ = ["REDACTED", "SECRET_KEYS", "Redactor", "mask", "redact_url"]
 
 #: JSON keys (and query parameters) whose values are always secret.
 SECRET_KEYS = frozenset(
@@ -34,20 +30,6 @@ SECRET_KEYS = frozenset(
 )
 # In a URL ``code`` is an OAuth authorization code (§5.2); in a body it is a project code.
 _SECRET_PARAMS = SECRET_KEYS | {"code"}
-
-# Very short strings would redact innocent text; real tokens are long.
-_MIN_SECRET_LEN = 8
-_KEY_VALUE = re.compile(
-    r"\b(?P<key>" + "|".join(sorted(SECRET_KEYS)) + r")"
-    r"(?P<sep>\"?\s*[:=]\s*\"?)"
-    r"(?P<value>(?:bearer\s+)?[^\"&\s,}]+)",
-    re.IGNORECASE,
-)
-
-
-def mask(secret: str | None) -> str:
-    """How a secret is shown in a repr: never any of its characters."""
-    return "None" if secret is None else f"'{REDACTED}'"
 
 
 def redact_url(url: str | httpx.URL) -> str:
@@ -65,42 +47,9 @@ def redact_url(url: str | httpx.URL) -> str:
     return f"{base}?{'&'.join(parts)}{hash_}{fragment}"
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (REDACTED if isinstance(k, str) and k.lower() in SECRET_KEYS else _scrub(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
-class Redactor:
+class Redactor(KeyedRedactor):
     """Replaces known secrets and secret-named fields in text the client shows or stores."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        self._secrets: set[str] = set()
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= _MIN_SECRET_LEN:
-            self._secrets.add(secret)
-
-    def redact_text(self, text: str) -> str:
-        # Longest first, so a secret that contains another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
-
-    def redact_body(self, text: str) -> str:
-        """A response body for an error: JSON re-serialised with secret fields blanked."""
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return self.redact_text(text)
-        return self.redact_text(json.dumps(_scrub(data), ensure_ascii=False))
-
-    def __repr__(self) -> str:
-        return f"Redactor(<{len(self._secrets)} secrets>)"
+    secret_keys = SECRET_KEYS
+    # Very short strings would redact innocent text; real tokens are long.
+    min_secret_len = 8

@@ -245,7 +245,8 @@ def routes(service: ServiceContext) -> list[BaseRoute]:
 
     async def connect_start(request: Request, admin: StoredAdmin, csrf: str) -> Response:
         form = await request.form()
-        return await flow.start(request, str(form.get("name", "")).strip())
+        return await flow.start(request, str(form.get("name", "")).strip(),
+                                replace=form.get("replace") == "yes")
 
     async def connect_callback(request: Request, admin: StoredAdmin, csrf: str) -> Response:
         return await flow.finish(request)

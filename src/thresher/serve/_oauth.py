@@ -5,8 +5,10 @@ The state travels in an HttpOnly cookie (with the name the admin chose) and is c
 constant time on the way back; the code is exchanged at Harvest ID, the account is one the grant
 names among those Harvest ID says the token reaches (as ``thresher login --oauth`` picks it), and
 the connection is saved with its credentials sealed (``SecretBox``, like ``thresher login``) and
-the token owner's id. A name already used for another account is refused. Syncs of the new
-connection start at the scheduler's next look.
+the token owner's id. Names are refused before Harvest ID is asked: ``env`` (the connection the
+``HARVEST_*`` variables form, connections/_resolve.py), and the name of an existing connection
+unless the admin ticked "replace" (then only a sign-in to the same account replaces its
+credentials). Syncs of the new connection start at the scheduler's next look.
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from thresher._errors import ThresherError
-from thresher.connections import Credentials, reachable_accounts, save_connection, token_owner
+from thresher.connections import (
+    ENV_CONNECTION,
+    Credentials,
+    reachable_accounts,
+    save_connection,
+    token_owner,
+)
 from thresher.harvest import HarvestSettings, OAuthApp
+from thresher.store import StoredConnection
 
 from ._context import ServiceContext
 
@@ -54,21 +63,27 @@ class ConnectFlow:
     def _redirect_uri(self, request: Request) -> str:
         return self.settings.redirect_url or str(request.url_for("connect_callback"))
 
-    async def start(self, request: Request, name: str) -> Response:
+    async def start(self, request: Request, name: str, *, replace: bool = False) -> Response:
         if not self.configured:
             return _back(error="No OAuth app is configured: set [oauth] client_id and client_secret.")
         if not _NAME.match(name):
             return _back(error="Name the connection with letters, digits, dots, dashes or underscores.")
+        existing = await asyncio.to_thread(self.service.store.get_connection_or_none, name)
+        refused = _refusal(name, existing, replace=replace)
+        if refused is not None:
+            return _back(error=refused)
         state = secrets.token_urlsafe(24)
         url = self._app().authorization_url(state, self._redirect_uri(request))
         response = RedirectResponse(url, status_code=303)
-        response.set_cookie(COOKIE, f"{state}:{name}", httponly=True, samesite="lax", max_age=900,
-                            secure=request.url.scheme == "https", path="/connect")
+        response.set_cookie(COOKIE, f"{state}:{'replace' if replace else 'new'}:{name}", httponly=True,
+                            samesite="lax", max_age=900, secure=request.url.scheme == "https",
+                            path="/connect")
         return response
 
     async def finish(self, request: Request) -> Response:
         q = request.query_params
-        state, _, name = request.cookies.get(COOKIE, "").partition(":")
+        state, _, rest = request.cookies.get(COOKIE, "").partition(":")
+        mode, _, name = rest.partition(":")
         if not state or not hmac.compare_digest(state, q.get("state", "")):
             return _back(error="This sign-in link does not belong to a connection started here.")
         if q.get("error"):
@@ -77,7 +92,7 @@ class ConnectFlow:
         if not code:
             return _back(error="Harvest ID sent no authorization code.")
         try:
-            saved = await self._save(name, code, q.get("scope"))
+            saved = await self._save(name, code, q.get("scope"), replace=mode == "replace")
         except ThresherError as exc:
             return _back(error=str(exc))
         if saved is not None:
@@ -86,7 +101,9 @@ class ConnectFlow:
         response.delete_cookie(COOKIE, path="/connect")
         return response
 
-    async def _save(self, name: str, code: str, granted_scope: str | None) -> str | None:
+    async def _save(
+        self, name: str, code: str, granted_scope: str | None, *, replace: bool
+    ) -> str | None:
         """Exchange the code, pick the account, save the connection; None, or what went wrong.
 
         The token endpoint's answer need not name the account (§5.2: the scope comes back on the
@@ -105,6 +122,10 @@ class ConnectFlow:
         if chosen is None:
             return "The token reaches no Harvest account: sign in as a user of the account to connect."
         existing = await asyncio.to_thread(self.service.store.get_connection_or_none, name)
+        # Again: the connection may have been added (or the env one recorded) since the start.
+        refused = _refusal(name, existing, replace=replace)
+        if refused is not None:
+            return refused
         if existing is not None and existing.account_id != chosen.id:
             return (f"A connection named {name} exists already for another account "
                     f"({existing.account_id}); pick another name.")
@@ -119,6 +140,21 @@ class ConnectFlow:
         await asyncio.to_thread(save_connection, self.service.store, name, settings, creds,
                                 label=chosen.name)
         return None
+
+
+def _refusal(name: str, existing: StoredConnection | None, *, replace: bool) -> str | None:
+    """Why ``name`` may not be saved now, or None."""
+    if name == ENV_CONNECTION:
+        return (f"{ENV_CONNECTION} is the name of the connection the HARVEST_* variables form; "
+                "pick another name.")
+    if existing is None:
+        return None
+    if existing.provider != "harvest":
+        return f"A connection named {name} exists already for another product; pick another name."
+    if not replace:
+        return (f"A connection named {name} exists already (account {existing.account_id}): tick "
+                "\"Replace its credentials\" to sign it in again, or pick another name.")
+    return None
 
 
 def _scope_accounts(scope: str | None) -> list[int]:
