@@ -223,8 +223,9 @@ def connection_routes(service: ServiceContext, guarded: Callable[[Handler], Hand
         if provider != "harvest":
             raise _Refused(400, f"provider {provider!r} cannot be created through the API",
                            "Only Harvest connections; use 'thresher login --provider greenhouse'.")
+        raw = data.get("name")
         try:
-            name = check_connection_name(_text(data, "name", required=True) or "")
+            name = check_connection_name(raw if isinstance(raw, str) else "")
         except ConnectionNameError as exc:
             raise _Refused(400, str(exc), exc.hint) from None
         credentials = _credentials(data)
