@@ -1,9 +1,9 @@
 """Connections managed through the status API (``/api/v1/connections``), as a platform does it.
 
-The service runs in process over ``httpx.ASGITransport`` on a real SQLite store (PostgreSQL too,
-when ``THRESHER_TEST_DATABASE_URL`` is set); the in-process sandbox answers the token checks and
-the syncs. Syncs are run by the service's own scheduler and stopped once the run they wait for is
-recorded: nothing here waits for a time.
+The service runs in process over ``httpx.ASGITransport`` on a real store (SQLite, and PostgreSQL
+when ``THRESHER_TEST_DATABASE_URL`` is set: the suite's ``database_url``); the in-process sandbox
+answers the token checks and the syncs. Syncs are run by the service's own scheduler, stopped
+once the run they wait for is recorded: nothing here waits for a time.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from thresher.connections import SecretBox
 from thresher.harvest import OAuthApp
@@ -73,30 +68,6 @@ class Api:
         finally:
             stop.set()
             await task
-
-
-def _postgres_url() -> Iterator[str]:
-    base = os.environ.get("THRESHER_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("THRESHER_TEST_DATABASE_URL not set: the PostgreSQL variant skipped")
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"thresher_connapi_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'thresher.db'}"
-    else:
-        yield from _postgres_url()
 
 
 @pytest.fixture
