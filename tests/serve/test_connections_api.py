@@ -287,6 +287,8 @@ async def test_delete_keeps_the_mirror_and_purge_removes_it(api: Api) -> None:
     assert due_connections(api.store, "tests", now=_far_future(), lead=1.0) == []
     refused = await api.post("/api/v1/connections/acme/resume")
     assert refused.status_code == 409  # no credential to sync with
+    sneaky = await api.http.patch("/api/v1/connections/acme", headers=api.auth(), json={"paused": False})
+    assert sneaky.status_code == 409
 
     # The same customer connects again: the mirror is there, the connection syncs again.
     again = await api.create("acme")

@@ -361,9 +361,17 @@ def connection_routes(service: ServiceContext, guarded: Callable[[Handler], Hand
 
         return JSONResponse(await asyncio.to_thread(write))
 
+    def _resumable(name: str) -> None:
+        if lookup(name).credentials_ref is None and name != "env":
+            raise _Refused(409, f"connection {name!r} has no credential to sync with",
+                           "POST /api/v1/connections with its name and a token gives it one.")
+
     async def patch(request: Request) -> Response:
+        name = request.path_params["name"]
         changes = _settings_changes(await _body(request))
-        return await _configure(request.path_params["name"], changes)
+        if changes.get("paused") is False:
+            await asyncio.to_thread(_resumable, name)
+        return await _configure(name, changes)
 
     async def pause(request: Request) -> Response:
         reason = _text(await _body(request, optional=True), "reason") or "paused through the API"
@@ -371,10 +379,7 @@ def connection_routes(service: ServiceContext, guarded: Callable[[Handler], Hand
 
     async def resume(request: Request) -> Response:
         name = request.path_params["name"]
-        connection = await asyncio.to_thread(lookup, name)
-        if connection.credentials_ref is None and name != "env":
-            raise _Refused(409, f"connection {name!r} has no credential to sync with",
-                           "POST /api/v1/connections with its name and a token gives it one.")
+        await asyncio.to_thread(_resumable, name)
         return await _configure(name, {"paused": False})
 
     async def delete(request: Request) -> Response:
