@@ -25,7 +25,10 @@ def connections_config(
         None, "--reconcile", min=1.0, help="Seconds between full listings (they detect deletes)."
     ),
     teammates: str | None = typer.Option(None, "--teammates", help="changed, all or off."),
-    scim_delete_mode: str | None = typer.Option(None, "--scim-delete-mode", help="archive or delete."),
+    scim_delete_mode: str | None = typer.Option(
+        None, "--scim-delete-mode",
+        help="archive, delete, or default: forget a stored mode (the bridge's --delete-mode applies).",
+    ),
     pause: bool | None = typer.Option(
         None, "--pause/--resume", help="Stop (or restart) this connection's background syncs."
     ),
@@ -37,6 +40,8 @@ def connections_config(
 
     A connection paused by a worker (Harvest refused its credentials) shows the reason; fix the
     credentials ('thresher login') and resume it.
+
+    --scim-delete-mode default forgets a stored mode, so the bridge's --delete-mode applies.
 
     Example: thresher connections config acme --interval 300 --teammates off
     """
@@ -57,6 +62,8 @@ def connections_config(
     elif reason is not None:
         raise typer.BadParameter("--reason goes with --pause", param_hint="'--reason'")
     changes = {k: v for k, v in changes.items() if v is not None}
+    if scim_delete_mode == "default":
+        changes["scim_delete_mode"] = None  # stored as NULL: the flag decides (r0011)
     try:
         if changes:
             settings = configure_connection(store, name, **changes).settings
@@ -73,5 +80,6 @@ def connections_config(
     out.print(
         f"{name}: {state}; sync every {settings.interval_s:g} s, full listing every "
         f"{settings.reconcile_s:g} s, teammates {settings.teammates}, SCIM delete "
-        f"{settings.scim_delete_mode}", markup=False, soft_wrap=True,
+        f"{settings.scim_delete_mode or 'as the bridge is started (--delete-mode)'}",
+        markup=False, soft_wrap=True,
     )

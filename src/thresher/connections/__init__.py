@@ -23,6 +23,7 @@ docs/greenhouse.md §6): ``save_greenhouse_connection`` records one, ``open_gree
 from ._credentials import BLOB_PREFIX, Credentials, SecretBox, default_key_path
 from ._errors import (
     ConnectionMismatchError,
+    ConnectionNameError,
     ConnectionsError,
     CredentialsBusyError,
     CredentialsKeyError,
@@ -41,6 +42,7 @@ from ._greenhouse import (
     save_greenhouse_connection,
 )
 from ._login import reachable_accounts, save_connection, token_owner
+from ._names import RESERVED_NAMES, check_connection_name
 from ._oauth_login import oauth_login
 from ._resolve import ENV_CONNECTION, ResolvedConnection, open_client, resolve
 
@@ -48,7 +50,9 @@ __all__ = [
     "BLOB_PREFIX",
     "ENV_CONNECTION",
     "GREENHOUSE",
+    "RESERVED_NAMES",
     "ConnectionMismatchError",
+    "ConnectionNameError",
     "ConnectionsError",
     "Credentials",
     "CredentialsBusyError",
@@ -60,6 +64,7 @@ __all__ = [
     "ResolvedGreenhouse",
     "SecretBox",
     "UnsupportedProviderError",
+    "check_connection_name",
     "check_greenhouse",
     "default_key_path",
     "greenhouse_budget",

@@ -9,6 +9,7 @@ from thresher._errors import ThresherError
 
 __all__ = [
     "ConnectionMismatchError",
+    "ConnectionNameError",
     "ConnectionsError",
     "CredentialsBusyError",
     "CredentialsKeyError",
@@ -33,6 +34,13 @@ class ConnectionMismatchError(ConnectionsError):
     nothing is changed (the stored roster exists nowhere else); remove it, or pick another name."""
 
     exit_code = 78  # sysexits EX_CONFIG
+
+
+class ConnectionNameError(ConnectionsError):
+    """A new connection's name is malformed or reserved (``env`` means the ``HARVEST_*``
+    variables): nothing is saved; pick another name."""
+
+    exit_code = 2  # usage
 
 
 class CredentialsKeyError(ConnectionsError):

@@ -395,11 +395,12 @@ class HarvestStorage(MirrorStorage):
 
     def _delete_mode_now(self) -> DeleteMode:
         """The connection's stored mode (``thresher connections config --scim-delete-mode``) when
-        it has stored settings, else ``delete_mode`` (the ``--delete-mode`` flag). Read at each
+        it has one, else ``delete_mode`` (the ``--delete-mode`` flag). Read at each
         DELETE (one indexed row; deletes are rare), so a change applies without a restart
         (docs/scale-out.md, "SCIM delete mode")."""
         stored = ConnectionSettingsStore(self.store).get(self.connection_id)
-        return self.delete_mode if stored.updated_at is None else DeleteMode(stored.scim_delete_mode)
+        mode = stored.scim_delete_mode
+        return self.delete_mode if mode is None else DeleteMode(mode)
 
     async def _delete_user(self, user_id: int) -> None:
         current = await self.work.read(self._visible_user, user_id)

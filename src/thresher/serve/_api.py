@@ -3,6 +3,8 @@ scope (``thresher admin token create``).
 
     GET  /api/v1/status                      every connection's status (see _status.py)
     GET  /api/v1/connections/{name}          one connection
+    POST, GET /api/v1/connections; PATCH, DELETE /api/v1/connections/{name};
+    POST /api/v1/connections/{name}/pause|resume: managing connections (_connections_api.py)
     POST /api/v1/connections/{name}/sync     make its sync due now (202)
     GET  /api/v1/changes?after=ID&limit=N    the change feed, oldest first, paged by event id
                                              (&kind=, &connection=); ``next_after`` continues
@@ -23,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from thresher.store import EVENT_KINDS, StoredConnection, StoreError
 
+from ._connections_api import connection_routes
 from ._context import ServiceContext
 from ._status import connection_status
 from ._webhooks import webhook_tables
@@ -143,4 +146,5 @@ def routes(service: ServiceContext) -> list[BaseRoute]:
         Route("/api/v1/changes", guarded(changes), methods=["GET"]),
         Route("/api/v1/runs", guarded(runs), methods=["GET"]),
         Route("/api/v1/webhooks/deliveries", guarded(deliveries), methods=["GET"]),
+        *connection_routes(service, guarded),
     ]

@@ -31,6 +31,7 @@ from thresher.connections import (
 )
 from thresher.harvest import AsyncHarvest, OAuthApp, RequestRecord
 from thresher.store import (
+    ConnectionSettingsStore,
     LeaseHeldError,
     LeaseHolder,
     ServeRecords,
@@ -174,9 +175,19 @@ class Scheduler:
     async def _claim_due(self) -> None:
         due = await asyncio.to_thread(self.records.schedules)
         now = _now()
-        for state in list(self.states.values()):
-            when = due.get((state.connection.id, JOB))
-            if not state.enabled or state.running or when is None or when > now:
+        ready = [
+            state for state in list(self.states.values())
+            if state.enabled and not state.running
+            and (when := due.get((state.connection.id, JOB))) is not None and when <= now
+        ]
+        if not ready:
+            return
+        # Read when something is due, so a pause (the status API, 'connections config --pause',
+        # a worker that met refused credentials) holds from the next claim on.
+        configs = await asyncio.to_thread(ConnectionSettingsStore(self.store).all)
+        for state in ready:
+            config = configs.get(state.connection.id)
+            if config is not None and config.paused:
                 continue
             next_due = now + dt.timedelta(seconds=state.interval)
             claimed = await asyncio.to_thread(

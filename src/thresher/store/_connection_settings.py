@@ -1,4 +1,4 @@
-"""Per-connection configuration (table ``connection_settings``, migration r0009): the interval,
+"""Per-connection configuration (table ``connection_settings``, migrations r0009 and r0011): the interval,
 reconcile schedule, teammates switch, SCIM delete mode and pause of each connection.
 
 A connection without a row has :data:`DEFAULTS`. The workers (``thresher.jobs``) read every row on
@@ -37,7 +37,8 @@ class ConnectionSettings:
     #: Seconds between full listings (which detect deletes).
     reconcile_s: float = 3600.0
     teammates: TeammatesMode = "changed"
-    scim_delete_mode: ScimDeleteMode = "archive"
+    #: None: what the SCIM bridge was started with (``--delete-mode``; r0011).
+    scim_delete_mode: ScimDeleteMode | None = None
     paused: bool = False
     paused_reason: str | None = None
     paused_at: dt.datetime | None = None
@@ -52,6 +53,7 @@ class ConnectionSettings:
 
 
 _COLUMNS = [CONNECTION_SETTINGS.c[f.name] for f in dataclasses.fields(ConnectionSettings)]
+_NULLABLE = {"paused_reason", "scim_delete_mode"}
 _EDITABLE = {"interval_s", "reconcile_s", "teammates", "scim_delete_mode", "paused", "paused_reason"}
 
 
@@ -69,7 +71,7 @@ def _check(changes: dict[str, Any]) -> None:
         )
     if changes.get("scim_delete_mode") not in (None, *get_args(ScimDeleteMode)):
         raise InvalidArgumentError(
-            f"scim_delete_mode must be archive or delete, not {changes['scim_delete_mode']!r}"
+            f"scim_delete_mode must be archive, delete or unset (None), not {changes['scim_delete_mode']!r}"
         )
 
 
@@ -95,7 +97,9 @@ class ConnectionSettingsStore:
     def update(self, connection_id: int, *, now: dt.datetime, **changes: Any) -> ConnectionSettings:
         """Change some settings (``interval_s=30``, ``paused=True, paused_reason=...``), creating
         the row from the defaults first; returns the result. Resuming clears the reason."""
-        changes = {k: v for k, v in changes.items() if v is not None or k == "paused_reason"}
+        # None means "not given", except where it is a value: no reason, or no delete mode of
+        # its own (the bridge's flag decides).
+        changes = {k: v for k, v in changes.items() if v is not None or k in _NULLABLE}
         _check(changes)
         when = aware(now, "now")
         if "paused" in changes:

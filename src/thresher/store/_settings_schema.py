@@ -1,4 +1,4 @@
-"""The per-connection configuration table (migration r0009): what a platform sets for each
+"""The per-connection configuration table (migrations r0009, r0011): what a platform sets for each
 customer's connection, read by the workers (``thresher.jobs``) on every scheduling pass.
 
 Registered on the same ``Base`` as the rest of the schema (``_schema``), so the migration test
@@ -31,8 +31,9 @@ class ConnectionSettingsRow(Base):
     reconcile_s: Mapped[float] = mapped_column(Double)
     #: ``changed``, ``all`` or ``off`` (``thresher.sync.SyncOptions.teammates``).
     teammates: Mapped[str] = mapped_column(String(16))
-    #: What a SCIM DELETE does: ``archive`` or ``delete`` (docs/scim-idps.md).
-    scim_delete_mode: Mapped[str] = mapped_column(String(16))
+    #: What a SCIM DELETE does: ``archive`` or ``delete`` (docs/scim-idps.md); NULL (r0011):
+    #: what the bridge was started with (``--delete-mode``).
+    scim_delete_mode: Mapped[str | None] = mapped_column(String(16))
     paused: Mapped[bool] = mapped_column(Boolean)
     paused_reason: Mapped[str | None]
     paused_at: Mapped[dt.datetime | None]
