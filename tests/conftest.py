@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,6 +34,13 @@ from sqlalchemy.engine import make_url
 
 from thresher.sandbox import RunningSandbox, Sandbox, SandboxConfig, SandboxCredentials, run_sandbox
 from thresher.store import Store
+
+# A run started in the background without job control (`nohup pytest &`, some CI runners) has
+# SIGINT ignored, and an ignored signal stays ignored across exec: every thresher command the tests
+# start would then shrug off the Ctrl-C that tests/cli/test_interrupts.py sends it. A terminal
+# gives a command the default disposition; a handler here (reset to the default at exec) does too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # pytest-xdist's workers (and some shells) export COLUMNS and LINES. The CLI's console
 # (thresher/cli/_console.py) fixes its width from COLUMNS when it is imported, which here is during

@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import pkgutil
+import shlex
 import subprocess
 import sys
 
@@ -211,7 +212,14 @@ def test_help_lists_every_command_and_option() -> None:
 
 
 def test_shell_completion() -> None:
-    script = _thresher("--show-completion", "bash")
+    # As a person asks for it: from bash, which typer detects as the parent shell (without a
+    # shell above it, as under `nohup`, typer cannot tell which script to print). The `exit` after
+    # it keeps bash from replacing itself with the command.
+    script = subprocess.run(
+        ["bash", "-c", f"{shlex.quote(sys.executable)} -m thresher --show-completion; exit $?"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
     assert script.returncode == 0, script.stderr
     assert "_THRESHER_COMPLETE=complete_bash" in script.stdout
     # What the installed script asks the CLI when one presses Tab after "thresher us".
